@@ -1,0 +1,206 @@
+"""orders.commands and orders.events. Kafka key: order_id."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import Field
+
+from .catalog import CommandRejected
+from .common import Email, Id, Quantity, Region, StockSource
+from .envelope import Payload
+
+OrderStatus = Literal[
+    "pending", "awaiting_shipment", "partially_shipped", "shipped", "delivered", "rejected", "cancelled"
+]
+
+# ---------------------------------------------------------------- commands
+
+
+class OrderLine(Payload):
+    """A line of an order: a quantity of one SKU."""
+
+    line_id: Id = Field(examples=["l1"])
+    sku_id: Id
+    qty: Quantity
+
+
+class PlaceOrder(Payload):
+    """A buyer places an order."""
+
+    order_id: Id = Field(examples=["o-1001"])
+    buyer_id: Id = Field(examples=["buyer-7"])
+    buyer_email: Email
+    region: Region = Field(description="The buyer's (delivery) region")
+    locale: str = Field(default="en_US", max_length=16, pattern=r"^[a-z]{2}(_[A-Z]{2})?$", examples=["en_US"])
+    timezone: str | None = Field(default=None, max_length=64, description="Buyer's IANA zone; from region if unset")
+    lines: list[OrderLine] = Field(min_length=1, max_length=100)
+
+
+class ShipLines(Payload):
+    """The seller shipped some lines (split shipments allowed, R16)."""
+
+    order_id: Id
+    line_ids: list[Id] = Field(min_length=1, max_length=100)
+    tracking_number: str = Field(min_length=1, max_length=64, examples=["1Z999AA10123456784"])
+
+
+class CancelLines(Payload):
+    """The buyer cancels lines before they ship (R17)."""
+
+    order_id: Id
+    line_ids: list[Id] = Field(min_length=1, max_length=100)
+    reason: str = Field(default="buyer_request", max_length=200, examples=["buyer_request"])
+
+
+class RequestReplacement(Payload):
+    """The buyer asks for a replacement of a line (R18)."""
+
+    order_id: Id
+    line_id: Id
+
+
+ORDERS_COMMANDS: tuple[type[Payload], ...] = (PlaceOrder, ShipLines, CancelLines, RequestReplacement)
+
+# ---------------------------------------------------------------- events
+
+
+class OrderPlaced(Payload):
+    """An order was recorded and awaits allocation."""
+
+    order_id: Id
+    buyer_id: Id
+    buyer_email: Email
+    region: Region
+    locale: str = "en_US"
+    timezone: str | None = None
+    placed_at: datetime
+    lines: list[OrderLine]
+
+
+class DatedPart(Payload):
+    """A part of a line with its source and promised dates (R14)."""
+
+    source: StockSource
+    warehouse_id: Id
+    qty: Quantity
+    ship_by: date
+    estimated_delivery: date
+
+
+class AcceptedLine(Payload):
+    """An accepted line with its dated parts."""
+
+    line_id: Id
+    sku_id: Id
+    qty: Quantity
+    seller_id: Id | None = None
+    parts: list[DatedPart]
+
+
+class OrderAccepted(Payload):
+    """Stock is allocated; the order awaits shipment (R13, R14)."""
+
+    order_id: Id
+    buyer_id: Id
+    status: OrderStatus = Field(examples=["awaiting_shipment"])
+    tags: list[str] = Field(examples=[["back_order"]])
+    lines: list[AcceptedLine]
+
+
+class OrderRejected(Payload):
+    """The order cannot be filled (R08)."""
+
+    order_id: Id
+    buyer_id: Id | None = None
+    reason: str = Field(examples=["out_of_stock"])
+    line_ids: list[Id] = []
+
+
+class ReleasedLine(Payload):
+    """A backordered line (part) released by a restock."""
+
+    line_id: Id
+    sku_id: Id
+    qty: Quantity
+    ship_by: date
+    estimated_delivery: date
+
+
+class LinesReleased(Payload):
+    """Backordered lines were filled by a restock and may ship (R11, R21)."""
+
+    order_id: Id
+    buyer_id: Id
+    lines: list[ReleasedLine]
+
+
+class LinesShipped(Payload):
+    """Lines shipped; the order is partially_shipped or shipped (R16)."""
+
+    order_id: Id
+    buyer_id: Id
+    line_ids: list[Id]
+    tracking_number: str
+    status: OrderStatus
+
+
+class OrderShipmentLate(Payload):
+    """A backordered line missed its ship-by date (R15)."""
+
+    order_id: Id
+    buyer_id: Id
+    line_id: Id
+    sku_id: Id
+    seller_id: Id | None = None
+    ship_by: date
+    estimated_delivery: date
+
+
+class CancelledPart(Payload):
+    """Stock to give back to the ledger it came from (R17)."""
+
+    warehouse_id: Id
+    source: StockSource
+    qty: Quantity
+
+
+class CancelledLine(Payload):
+    """A cancelled line and the allocation it held."""
+
+    line_id: Id
+    sku_id: Id
+    parts: list[CancelledPart] = []
+
+
+class LinesCancelled(Payload):
+    """Lines were cancelled before shipping; their stock is released (R17)."""
+
+    order_id: Id
+    buyer_id: Id
+    lines: list[CancelledLine]
+    reason: str
+    status: OrderStatus
+
+
+class RefundRequested(Payload):
+    """A replacement could not be offered; the buyer must be refunded (R18)."""
+
+    order_id: Id
+    buyer_id: Id
+    line_id: Id
+    reason: str = Field(examples=["replacement_unavailable"])
+
+
+ORDERS_EVENTS: tuple[type[Payload], ...] = (
+    OrderPlaced,
+    OrderAccepted,
+    OrderRejected,
+    LinesReleased,
+    LinesShipped,
+    OrderShipmentLate,
+    LinesCancelled,
+    RefundRequested,
+    CommandRejected,
+)

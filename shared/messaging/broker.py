@@ -1,0 +1,50 @@
+"""Builds the FastStream Kafka broker: a factory, never at import time.
+
+Transport security is configuration: ``KAFKA_SECURITY_PROTOCOL`` (PLAINTEXT, SSL,
+SASL_PLAINTEXT, SASL_SSL), ``KAFKA_SASL_MECHANISM`` (SCRAM-SHA-256/512, PLAIN),
+``KAFKA_SASL_USERNAME`` / ``KAFKA_SASL_PASSWORD`` and ``KAFKA_SSL_CAFILE``.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from faststream.security import SASLPlaintext, SASLScram256, SASLScram512
+
+from shared.settings import KafkaSettings
+
+
+def _ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=settings.ssl_cafile)
+    return context
+
+
+def build_security(settings: KafkaSettings) -> Any:
+    protocol = settings.security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    use_ssl = protocol.endswith("SSL")
+    context = _ssl_context(settings) if use_ssl else None
+    if protocol == "SSL":
+        from faststream.security import BaseSecurity
+
+        return BaseSecurity(ssl_context=context, use_ssl=True)
+    username = settings.sasl_username or ""
+    password = settings.sasl_password.get_secret_value() if settings.sasl_password else ""
+    kinds = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
+    return kinds[settings.sasl_mechanism](username, password, ssl_context=context, use_ssl=use_ssl)
+
+
+def build_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
+    return KafkaBroker(
+        settings.bootstrap_servers,
+        client_id=f"{settings.client_id_prefix}-{client_id}",
+        acks="all" if settings.acks == "all" else int(settings.acks),
+        enable_idempotence=settings.enable_idempotence,
+        linger_ms=2,
+        security=build_security(settings),
+        request_timeout_ms=15_000,
+        logger=None,
+    )

@@ -1,0 +1,308 @@
+"""The consumer runtime: one database transaction per consumed batch, exactly-once effects.
+
+For each batch of Kafka records a service's consumer group receives:
+
+1. every record is decoded against the contract; what cannot be decoded (not JSON, a
+   bad envelope, a ``type`` the topic does not carry, an invalid payload) becomes a
+   dead letter on ``<topic>.dlq`` with the reason and the original bytes;
+2. in one transaction, the message ids are claimed in the inbox (``consumer,
+   message_id`` primary key); ids already there were handled before and are skipped;
+3. each new message runs its handler in a savepoint. A ``Rejection`` becomes a
+   ``CommandRejected`` event and nothing else. Any other error is retried a bounded
+   number of times with backoff, then the message is dead-lettered; the batch goes on;
+4. the staged outbox rows are written and the transaction commits. Only then are the
+   Kafka offsets committed (FastStream acks after the handler returns).
+
+A database error is the database's fault, not the message's: the batch is rolled back
+and redelivered (FastStream's ``NACK_ON_ERROR`` rewinds the partitions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import asyncpg
+import orjson
+import structlog
+from aiokafka import ConsumerRecord
+from pydantic import ValidationError
+
+from shared.contract.catalog import CommandRejected
+from shared.contract.dlq import DeadLetter
+from shared.contract.envelope import Payload, RawEnvelope, utcnow
+from shared.contract.topics import Topic
+from shared.domain import Rejection
+from shared.observability import metrics
+from shared.persistence.db import TRANSIENT_DB_ERRORS
+from shared.persistence.uow import Cause, UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+P = TypeVar("P", bound=Payload)
+U = TypeVar("U", bound=UnitOfWork)
+
+MAX_DLQ_ORIGINAL_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Message(Generic[P]):
+    """A decoded message: its typed payload and the envelope facts handlers may need."""
+
+    payload: P
+    cause: Cause
+
+
+Handler = Callable[[Any, Any], Awaitable[None]]
+"""``async def handler(payload, uow) -> None``"""
+BatchHandler = Callable[[list[Message[Any]], Any], Awaitable[None]]
+"""``async def handler(messages, uow) -> None``, for work that is cheaper per batch"""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    topic: Topic
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    batch_handlers: Mapping[str, BatchHandler] = field(default_factory=dict)
+    #: where ``CommandRejected`` goes; None for event topics (a rejection there is dead-lettered)
+    rejections: Topic | None = None
+
+    def handles(self, message_type: str) -> bool:
+        return message_type in self.handlers or message_type in self.batch_handlers
+
+
+@dataclass
+class _Inbound:
+    record: ConsumerRecord[bytes, bytes]
+    subscription: Subscription
+    message_id: str
+    message: Message[Any] | None = None
+    dead_letter: tuple[str, str] | None = None  # (reason, error)
+
+    @property
+    def type(self) -> str:
+        return self.message.cause.message_type if self.message else ""
+
+
+def _key(record: ConsumerRecord[bytes, bytes]) -> str | None:
+    return record.key.decode("utf-8", "replace") if record.key is not None else None
+
+
+def decode(record: ConsumerRecord[bytes, bytes], subscription: Subscription) -> _Inbound:
+    topic = subscription.topic
+    fallback_id = f"{record.topic}/{record.partition}/{record.offset}"
+    inbound = _Inbound(record, subscription, fallback_id)
+    try:
+        data = orjson.loads(record.value) if record.value is not None else None
+    except orjson.JSONDecodeError as exc:
+        inbound.dead_letter = ("not_json", str(exc))
+        return inbound
+    if not isinstance(data, dict):
+        inbound.dead_letter = ("invalid_envelope", "the message is not a JSON object")
+        return inbound
+    try:
+        raw = RawEnvelope.model_validate(data)
+    except ValidationError as exc:
+        inbound.dead_letter = ("invalid_envelope", _errors(exc))
+        return inbound
+    inbound.message_id = str(raw.event_id)
+    model = topic.payload_model(raw.type)
+    if model is None:
+        inbound.dead_letter = ("unknown_type", f"{topic.name} carries no message type {raw.type!r}")
+        return inbound
+    try:
+        payload = model.model_validate(raw.payload)
+    except ValidationError as exc:
+        inbound.dead_letter = ("invalid_payload", _errors(exc))
+        return inbound
+    cause = Cause(raw.event_id, raw.correlation_id, raw.principal, raw.type, raw.occurred_at)
+    inbound.message = Message(payload, cause)
+    return inbound
+
+
+def _errors(exc: ValidationError) -> str:
+    parts = [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()[:20]]
+    return "; ".join(parts)[:2000]
+
+
+class ConsumerRuntime(Generic[U]):
+    """Handles the batches of one consumer group (one per service)."""
+
+    def __init__(
+        self,
+        *,
+        group_id: str,
+        subscriptions: Sequence[Subscription],
+        pool: asyncpg.Pool,
+        uow_factory: Callable[[asyncpg.Connection], U],
+        max_attempts: int = 3,
+        retry_base_s: float = 0.05,
+        on_db_state: Callable[[bool], None] | None = None,
+    ) -> None:
+        self.group_id = group_id
+        self.subscriptions = list(subscriptions)
+        self.by_topic = {s.topic.name: s for s in subscriptions}
+        self.pool = pool
+        self.uow_factory = uow_factory
+        self.max_attempts = max_attempts
+        self.retry_base_s = retry_base_s
+        self.on_db_state = on_db_state or (lambda ok: None)
+        self._db_failures = 0
+
+    @property
+    def topic_names(self) -> list[str]:
+        return [s.topic.name for s in self.subscriptions]
+
+    async def handle_records(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        inbound = [decode(r, self.by_topic[r.topic]) for r in records]
+        started = time.perf_counter()
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                uow = self.uow_factory(conn)
+                fresh = await self._claim(conn, inbound)
+                await self._dispatch(uow, [i for i in inbound if i.message_id in fresh and fresh.pop(i.message_id)])
+                await uow.outbox.flush(conn)
+        except TRANSIENT_DB_ERRORS as exc:
+            self._db_failures += 1
+            self.on_db_state(False)
+            delay = min(5.0, 0.1 * 2 ** min(self._db_failures, 6))
+            log.warning("batch_retry_database_unavailable", error=repr(exc), retry_in_s=delay)
+            await asyncio.sleep(delay)
+            raise
+        self._db_failures = 0
+        self.on_db_state(True)
+        metrics.HANDLER_LATENCY.labels(self.group_id).observe(time.perf_counter() - started)
+
+    async def _claim(self, conn: asyncpg.Connection, inbound: list[_Inbound]) -> dict[str, bool]:
+        """Insert the batch's ids into the inbox; return the ones that were not there yet."""
+        wanted = [
+            i.message_id
+            for i in inbound
+            if i.dead_letter or (i.message and i.subscription.handles(i.message.cause.message_type))
+        ]
+        if not wanted:
+            return {}
+        rows = await conn.fetch(
+            """INSERT INTO inbox (consumer, message_id) SELECT $1, unnest($2::text[])
+               ON CONFLICT DO NOTHING RETURNING message_id""",
+            self.group_id,
+            wanted,
+        )
+        return {r["message_id"]: True for r in rows}
+
+    async def _dispatch(self, uow: U, inbound: list[_Inbound]) -> None:
+        run: list[_Inbound] = []
+        for item in inbound:
+            if item.dead_letter:
+                await self._run_batch(uow, run)
+                run = []
+                reason, error = item.dead_letter
+                self._dead_letter(uow, item, reason, error, attempts=1)
+                continue
+            if run and (run[0].type != item.type or run[0].subscription is not item.subscription):
+                await self._run_batch(uow, run)
+                run = []
+            run.append(item)
+        await self._run_batch(uow, run)
+
+    async def _run_batch(self, uow: U, run: list[_Inbound]) -> None:
+        if not run:
+            return
+        subscription, message_type = run[0].subscription, run[0].type
+        batch_handler = subscription.batch_handlers.get(message_type)
+        if batch_handler is not None and len(run) > 1:
+            mark = uow.outbox.mark()
+            try:
+                async with uow.conn.transaction():
+                    await batch_handler([i.message for i in run if i.message], uow)
+                self._count(run, "ok")
+                return
+            except TRANSIENT_DB_ERRORS:
+                raise
+            except Exception as exc:
+                uow.outbox.rewind(mark)
+                log.warning("batch_handler_failed_falling_back_to_single", type=message_type, error=repr(exc))
+        for item in run:
+            await self._run_one(uow, item)
+
+    async def _run_one(self, uow: U, item: _Inbound) -> None:
+        assert item.message is not None
+        subscription, message_type = item.subscription, item.type
+        batch_handler = subscription.batch_handlers.get(message_type)
+        handler = subscription.handlers.get(message_type)
+        for attempt in range(1, self.max_attempts + 1):
+            mark = uow.outbox.mark()
+            uow.outbox.cause = item.message.cause
+            try:
+                async with uow.conn.transaction():
+                    if handler is not None:
+                        await handler(item.message.payload, uow)
+                    else:
+                        assert batch_handler is not None
+                        await batch_handler([item.message], uow)
+                self._count([item], "ok")
+                return
+            except Rejection as rejection:
+                uow.outbox.rewind(mark)
+                self._reject(uow, item, rejection)
+                return
+            except TRANSIENT_DB_ERRORS:
+                raise
+            except Exception as exc:
+                uow.outbox.rewind(mark)
+                log.warning("handler_failed", type=message_type, attempt=attempt, error=repr(exc))
+                if attempt == self.max_attempts:
+                    self._dead_letter(uow, item, "handler_failed", repr(exc)[:2000], attempts=attempt)
+                    return
+                await asyncio.sleep(self.retry_base_s * 4 ** (attempt - 1))
+            finally:
+                uow.outbox.cause = None
+
+    def _reject(self, uow: U, item: _Inbound, rejection: Rejection) -> None:
+        assert item.message is not None
+        self._count([item], "rejected")
+        target = item.subscription.rejections
+        if target is None:
+            self._dead_letter(uow, item, rejection.reason, rejection.message, attempts=1)
+            return
+        uow.outbox.cause = item.message.cause
+        uow.emit(
+            target,
+            CommandRejected(
+                command_id=item.message_id,
+                command_type=item.type,
+                reason=rejection.reason,
+                message=rejection.message[:1000],
+            ),
+            key=_key(item.record),
+        )
+        log.info("command_rejected", type=item.type, reason=rejection.reason)
+
+    def _dead_letter(self, uow: U, item: _Inbound, reason: str, error: str, *, attempts: int) -> None:
+        record = item.record
+        value = record.value or b""
+        letter = DeadLetter(
+            original_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=_key(record),
+            consumer=self.group_id,
+            reason=reason,
+            error=error if len(value) <= MAX_DLQ_ORIGINAL_BYTES else f"{error} (original truncated)",
+            original_b64=base64.b64encode(value[:MAX_DLQ_ORIGINAL_BYTES]).decode(),
+            original_headers={k: v.decode("utf-8", "replace") for k, v in (record.headers or ())},
+            attempts=attempts,
+            failed_at=utcnow(),
+        )
+        uow.outbox.emit_raw(item.subscription.topic.dlq, _key(record), "DeadLetter", letter.model_dump_json().encode())
+        metrics.DEAD_LETTERED.labels(record.topic, reason).inc()
+        self._count([item], "dead_lettered")
+        log.warning("dead_lettered", topic=record.topic, offset=record.offset, reason=reason)
+
+    def _count(self, items: list[_Inbound], outcome: str) -> None:
+        for item in items:
+            metrics.MESSAGES_HANDLED.labels(self.group_id, item.record.topic, item.type or "?", outcome).inc()

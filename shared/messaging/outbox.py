@@ -1,0 +1,143 @@
+"""The outbox relay: publishes committed outbox rows to Kafka, then marks them sent.
+
+* Rows are claimed in id order with ``FOR UPDATE SKIP LOCKED`` inside a transaction
+  that also holds a transaction-level advisory lock, so one relay per service database
+  publishes at a time and messages with the same key keep their order even with several
+  service instances running.
+* A row is marked published only after the broker acknowledged it (``acks=all``). A
+  crash in between publishes it again: delivery is at-least-once, and every consumer
+  deduplicates on ``event_id`` through its inbox.
+* The relay wakes on ``NOTIFY outbox`` (sent by the writing transaction at commit) and
+  polls as a fallback, so a lost notification only costs the poll interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import structlog
+
+from shared.observability import metrics
+from shared.persistence.db import TRANSIENT_DB_ERRORS
+
+log = structlog.get_logger(__name__)
+
+_RELAY_LOCK = 0x6F7574626F78  # "outbox"
+
+Send = Callable[[str, bytes, bytes | None, list[tuple[str, bytes]]], Awaitable[Awaitable[Any]]]
+"""``send(topic, value, key, headers)`` enqueues a record and returns its delivery future."""
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        send: Send,
+        *,
+        batch_size: int = 500,
+        poll_s: float = 0.5,
+        retention_h: float = 24.0,
+    ) -> None:
+        self.pool = pool
+        self.send = send
+        self.batch_size = batch_size
+        self.poll_s = poll_s
+        self.retention_h = retention_h
+        self._wake = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+        self._stopping = False
+
+    async def run(self) -> None:
+        failures = 0
+        purge_every, rounds = 200, 0
+        while not self._stopping:
+            try:
+                await self._ensure_listener()
+                published = await self.publish_once()
+                failures = 0
+                rounds += 1
+                if rounds % purge_every == 0:
+                    await self.purge()
+                if published >= self.batch_size:
+                    continue
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker or database down: back off and try again
+                failures += 1
+                delay = min(5.0, 0.1 * 2 ** min(failures, 6))
+                log.warning("outbox_relay_retry", error=repr(exc), retry_in_s=delay)
+                await self._drop_listener()
+                await asyncio.sleep(delay)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        await self._drop_listener()
+
+    async def publish_once(self) -> int:
+        """Publish one batch of unpublished rows; return how many were published."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK):
+                return 0
+            rows = await conn.fetch(
+                """SELECT id, topic, message_key, value, headers FROM outbox
+                   WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
+                self.batch_size,
+            )
+            if not rows:
+                metrics.OUTBOX_BACKLOG.set(0)
+                metrics.OUTBOX_OLDEST_AGE.set(0)
+                return 0
+            deliveries = []
+            for row in rows:
+                key = row["message_key"].encode() if row["message_key"] is not None else None
+                headers = [(k, str(v).encode()) for k, v in row["headers"].items()]
+                deliveries.append(await self.send(row["topic"], row["value"], key, headers))
+            await asyncio.gather(*deliveries)
+            await conn.execute("UPDATE outbox SET published_at = now() WHERE id = any($1::bigint[])", [r["id"] for r in rows])
+            for row in rows:
+                metrics.OUTBOX_PUBLISHED.labels(row["topic"]).inc()
+        await self._report_backlog()
+        return len(rows)
+
+    async def _report_backlog(self) -> None:
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                """SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age
+                   FROM outbox WHERE published_at IS NULL"""
+            )
+        metrics.OUTBOX_BACKLOG.set(row["n"])
+        metrics.OUTBOX_OLDEST_AGE.set(float(row["age"]))
+
+    async def purge(self) -> int:
+        """Delete published rows older than the retention (they only serve debugging)."""
+        async with self.pool.acquire() as conn:
+            status = await conn.execute(
+                "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)", self.retention_h * 3600
+            )
+        return int(status.split()[-1])
+
+    async def _ensure_listener(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        self._listener = await self.pool.acquire()
+        await self._listener.add_listener("outbox", self._on_notify)
+
+    async def _drop_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is None:
+            return
+        with contextlib.suppress(*TRANSIENT_DB_ERRORS, asyncpg.PostgresError):
+            await listener.remove_listener("outbox", self._on_notify)
+        with contextlib.suppress(Exception):
+            await self.pool.release(listener)
+
+    def _on_notify(self, *_: Any) -> None:
+        self._wake.set()

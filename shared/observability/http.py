@@ -1,0 +1,57 @@
+"""Each service's HTTP port: liveness, readiness, Prometheus metrics and read-only queries."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared.observability import metrics
+
+
+@dataclass
+class Readiness:
+    """Ready = the database answers and every consumer has joined its group."""
+
+    database_ok: bool = False
+    consumers_joined: bool = False
+    stopping: bool = False
+    details: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        return self.database_ok and self.consumers_joined and not self.stopping
+
+
+Route = tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
+
+
+def build_http_app(service: str, readiness: Readiness, routes: list[Route]) -> web.Application:
+    async def healthz(_: web.Request) -> web.Response:
+        # Liveness only says the process and its event loop answer: a Kafka or database
+        # outage must not make Kubernetes restart every pod.
+        return web.json_response({"service": service, "alive": True})
+
+    async def readyz(_: web.Request) -> web.Response:
+        metrics.READY.set(1 if readiness.ready else 0)
+        body = {
+            "service": service,
+            "ready": readiness.ready,
+            "database": readiness.database_ok,
+            "consumers_joined": readiness.consumers_joined,
+            "stopping": readiness.stopping,
+        }
+        return web.json_response(body, status=200 if readiness.ready else 503)
+
+    async def prometheus(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", prometheus)
+    for path, handler in routes:
+        app.router.add_get(path, handler)
+    return app

@@ -1,0 +1,20 @@
+"""Prometheus metrics every service exposes on its HTTP port."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+MESSAGES_HANDLED = Counter(
+    "backorder_messages_handled_total", "Messages handled", ["consumer", "topic", "type", "outcome"]
+)
+HANDLER_LATENCY = Histogram(
+    "backorder_handler_batch_seconds",
+    "Time to handle one consumed batch, transaction included",
+    ["consumer"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+DEAD_LETTERED = Counter("backorder_dead_lettered_total", "Messages sent to a DLQ", ["topic", "reason"])
+OUTBOX_PUBLISHED = Counter("backorder_outbox_published_total", "Outbox rows published", ["topic"])
+OUTBOX_BACKLOG = Gauge("backorder_outbox_backlog", "Outbox rows not yet published")
+OUTBOX_OLDEST_AGE = Gauge("backorder_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row")
+READY = Gauge("backorder_ready", "1 when the service is ready (database answers, consumers joined)")

@@ -1,0 +1,42 @@
+"""asyncpg pools and the errors that mean "the database, not the message, is at fault"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aiosql
+import asyncpg
+import orjson
+
+# Errors after which the same work may succeed later: retry the batch, never dead-letter it.
+TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for typename in ("json", "jsonb"):
+        await conn.set_type_codec(
+            typename, encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads, schema="pg_catalog"
+        )
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 8) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30
+    )
+    assert pool is not None
+    return pool
+
+
+def load_queries(sql_dir: Path) -> Any:
+    """Named SQL queries (``-- name: ...``) from the ``.sql`` files in ``sql_dir``."""
+    return aiosql.from_path(sql_dir, "asyncpg")

@@ -1,0 +1,179 @@
+"""The unit of work: one database transaction, the repositories on it, and the outbox.
+
+Handlers receive a unit of work and never commit: the consumer runtime (or the
+``transaction`` helper for timers and jobs) owns the transaction. Messages a handler
+emits are staged and written to the outbox inside that same transaction, so a state
+change and the events it causes are durable together or not at all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+import asyncpg
+import orjson
+
+from shared.contract.envelope import Envelope, Payload, Principal, utcnow
+from shared.contract.topics import Topic
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return utcnow()
+
+
+@dataclass(frozen=True)
+class Cause:
+    """The message being handled: what the emitted messages were caused by."""
+
+    event_id: uuid.UUID
+    correlation_id: uuid.UUID
+    principal: Principal | None = None
+    message_type: str = ""
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    event_id: uuid.UUID
+    topic: str
+    key: str | None
+    message_type: str
+    value: bytes
+    headers: dict[str, str]
+
+
+def encode_envelope(envelope: Envelope[Any]) -> bytes:
+    return envelope.model_dump_json().encode()
+
+
+def build_record(topic: str, key: str | None, envelope: Envelope[Any]) -> OutboxRecord:
+    return OutboxRecord(
+        event_id=envelope.event_id,
+        topic=topic,
+        key=key,
+        message_type=envelope.type,
+        value=encode_envelope(envelope),
+        headers={
+            "type": envelope.type,
+            "event_id": str(envelope.event_id),
+            "correlation_id": str(envelope.correlation_id),
+        },
+    )
+
+
+class Emitter:
+    """Stages outgoing messages; ``mark``/``rewind`` drop what a rolled-back savepoint emitted."""
+
+    def __init__(self, producer: str) -> None:
+        self.producer = producer
+        self.pending: list[OutboxRecord] = []
+        self.cause: Cause | None = None
+
+    def emit(
+        self, topic: Topic | str, payload: Payload, *, key: str | None, cause: Cause | None = None
+    ) -> Envelope[Any]:
+        cause = cause or self.cause
+        envelope: Envelope[Any] = Envelope(
+            type=payload.message_type,
+            producer=self.producer,
+            correlation_id=cause.correlation_id if cause else uuid.uuid4(),
+            causation_id=cause.event_id if cause else None,
+            payload=payload,
+        )
+        name = topic.name if isinstance(topic, Topic) else topic
+        self.pending.append(build_record(name, key, envelope))
+        return envelope
+
+    def emit_raw(self, topic: str, key: str | None, message_type: str, value: bytes) -> None:
+        """Stage a message that is not an envelope (a dead letter)."""
+        event_id = uuid.uuid4()
+        self.pending.append(
+            OutboxRecord(event_id, topic, key, message_type, value, {"type": message_type, "event_id": str(event_id)})
+        )
+
+    def mark(self) -> int:
+        return len(self.pending)
+
+    def rewind(self, mark: int) -> None:
+        del self.pending[mark:]
+
+    async def flush(self, conn: asyncpg.Connection) -> int:
+        if not self.pending:
+            return 0
+        records = self.pending
+        self.pending = []
+        await conn.executemany(
+            """INSERT INTO outbox (event_id, topic, message_key, message_type, value, headers)
+               VALUES ($1, $2, $3, $4, $5, $6)""",
+            [(r.event_id, r.topic, r.key, r.message_type, r.value, r.headers) for r in records],
+        )
+        await conn.execute("SELECT pg_notify('outbox', '')")
+        return len(records)
+
+
+class UnitOfWork:
+    """Base unit of work on one connection inside one transaction.
+
+    Services subclass it to hang their repositories on ``self.conn``; unit tests use
+    fakes of the service's own port instead.
+    """
+
+    def __init__(self, conn: asyncpg.Connection, producer: str, clock: Clock | None = None) -> None:
+        self.conn = conn
+        self.clock: Clock = clock or SystemClock()
+        self.outbox = Emitter(producer)
+        self.commit_requested = False
+
+    def commit(self) -> None:
+        """Ask for the transaction to be committed when the unit of work ends."""
+        self.commit_requested = True
+
+    @property
+    def cause(self) -> Cause | None:
+        return self.outbox.cause
+
+    def emit(
+        self, topic: Topic | str, payload: Payload, *, key: str | None, cause: Cause | None = None
+    ) -> Envelope[Any]:
+        """Stage a message for the outbox; ``cause`` defaults to the message being handled."""
+        return self.outbox.emit(topic, payload, key=key, cause=cause)
+
+
+U = TypeVar("U", bound=UnitOfWork)
+
+
+class UnitOfWorkFactory(Protocol, Generic[U]):  # type: ignore[misc]
+    def __call__(self, conn: asyncpg.Connection) -> U: ...
+
+
+@asynccontextmanager
+async def transaction(pool: asyncpg.Pool, factory: Callable[[asyncpg.Connection], U]) -> AsyncIterator[U]:
+    """A unit of work for timers and jobs. It rolls back unless the block called ``uow.commit()``."""
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        uow = factory(conn)
+        try:
+            yield uow
+            if uow.commit_requested:
+                await uow.outbox.flush(conn)
+                await tx.commit()
+            else:
+                await tx.rollback()
+        except BaseException:
+            await tx.rollback()
+            raise
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()

@@ -1,0 +1,285 @@
+"""Runs one service process: migrations, pool, consumer group, outbox relay, HTTP, SIGTERM.
+
+A service is described by a ``ServiceDefinition`` (what it consumes, publishes and
+runs in the background); ``run`` turns it into a process and ``docs_app`` into its
+AsyncAPI document, both from the same definition so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import asyncpg
+import structlog
+from aiohttp import web
+from aiokafka import ConsumerRebalanceListener
+from faststream import FastStream
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.middlewares import AckPolicy
+from faststream.specification import AsyncAPI
+
+from shared.clock import clock_from_env
+from shared.contract.dlq import DeadLetter
+from shared.contract.envelope import Envelope
+from shared.contract.topics import Topic
+from shared.messaging.broker import build_broker
+from shared.messaging.consumer import ConsumerRuntime, Subscription
+from shared.messaging.outbox import OutboxRelay
+from shared.messaging.topics import ensure_topics
+from shared.observability.http import Readiness, Route, build_http_app
+from shared.observability.logging import configure_logging
+from shared.persistence.db import TRANSIENT_DB_ERRORS, create_pool
+from shared.persistence.migrate import migrate
+from shared.persistence.uow import Clock, UnitOfWork
+from shared.settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class ServiceContext:
+    """What a running service hands to its background tasks and read routes."""
+
+    settings: ServiceSettings
+    pool: asyncpg.Pool
+    clock: Clock
+    readiness: Readiness
+    uow_factory: Callable[[asyncpg.Connection], UnitOfWork]
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    name: str
+    version: str
+    description: str
+    settings_cls: type[ServiceSettings]
+    migrations: Path
+    subscriptions: Sequence[Subscription]
+    publishes: Sequence[Topic]
+    #: ``make_uow(settings, clock) -> (conn -> UnitOfWork)``
+    make_uow: Callable[[Any, Clock], Callable[[asyncpg.Connection], UnitOfWork]]
+    background: Sequence[Callable[[ServiceContext], Awaitable[None]]] = ()
+    routes: Callable[[ServiceContext], list[Route]] = field(default=lambda ctx: [])
+
+    @property
+    def group_id(self) -> str:
+        return self.name
+
+
+def _envelope_of(messages: Sequence[type]) -> Any:
+    return Envelope[Union[tuple(messages)]]  # type: ignore[misc]  # noqa: UP007
+
+
+class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, readiness: Readiness) -> None:
+        self.readiness = readiness
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.readiness.consumers_joined = True
+        log.info("consumer_joined", partitions=len(assigned))
+
+
+def wire_broker(
+    definition: ServiceDefinition, settings: ServiceSettings, runtime: ConsumerRuntime[Any], readiness: Readiness
+) -> tuple[KafkaBroker, Callable[..., Awaitable[Any]]]:
+    """The broker with one named publisher per emitted topic and the service's batch subscriber."""
+    broker = build_broker(settings.kafka, client_id=definition.name)
+    publishers = {
+        topic.name: broker.publisher(topic.name, title=topic.name, description=topic.description,
+                                     schema=_envelope_of(topic.messages))
+        for topic in definition.publishes
+    }
+    for subscription in definition.subscriptions:
+        dlq = subscription.topic.dlq
+        publishers[dlq] = broker.publisher(dlq, title=dlq, schema=DeadLetter, description="Dead letters")
+
+    subscriber = broker.subscriber(
+        *runtime.topic_names,
+        group_id=definition.group_id + settings.consumer_group_suffix,
+        batch=True,
+        max_records=settings.consumer_batch_max,
+        batch_timeout_ms=settings.consumer_batch_timeout_ms,
+        fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        listener=_JoinListener(readiness),
+        include_in_schema=False,
+    )
+
+    @subscriber
+    async def on_batch(message: KafkaMessage) -> None:
+        records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
+        await runtime.handle_records(records)
+
+    async def send(topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]) -> Any:
+        publisher = publishers.get(topic)
+        if publisher is None:
+            raise KeyError(f"{definition.name} has no publisher for {topic}")
+        return await publisher.publish(
+            value, key=key, headers={k: v.decode() for k, v in headers}, no_confirm=True
+        )
+
+    return broker, send
+
+
+def docs_app(definition: ServiceDefinition) -> FastStream:
+    """The AsyncAPI document of a service: what it consumes and what it emits, with examples."""
+    broker = KafkaBroker("kafka:9092")
+    for topic in definition.publishes:
+        for model in topic.messages:
+            broker.publisher(
+                topic.name, title=f"{topic.name}:{model.message_type}", description=model.__doc__,
+                schema=Envelope[model],  # type: ignore[valid-type]
+            )
+    for subscription in definition.subscriptions:
+        consumed = [m for m in subscription.topic.messages if subscription.handles(m.message_type)]
+        for model in consumed:
+            broker.subscriber(
+                subscription.topic.name, group_id=definition.group_id,
+                title=f"{subscription.topic.name}:{model.message_type}", description=model.__doc__,
+            )(_doc_handler(Envelope[model]))  # type: ignore[valid-type]
+        broker.publisher(subscription.topic.dlq, title=subscription.topic.dlq, schema=DeadLetter,
+                         description="Messages this service could not decode or handle, with the reason")
+    return FastStream(
+        broker,
+        specification=AsyncAPI(
+            title=f"backorder {definition.name} service",
+            version=definition.version,
+            description=definition.description,
+        ),
+    )
+
+
+def _doc_handler(model: Any) -> Callable[..., Awaitable[None]]:
+    async def handler(body: Any) -> None:  # pragma: no cover - documentation only
+        return None
+
+    handler.__annotations__ = {"body": model, "return": None}
+    return handler
+
+
+async def _watch_database(pool: asyncpg.Pool, readiness: Readiness, every_s: float = 2.0) -> None:
+    while True:
+        try:
+            async with pool.acquire(timeout=2) as conn:
+                await conn.fetchval("SELECT 1", timeout=2)
+            readiness.database_ok = True
+        except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
+            if readiness.database_ok:
+                log.warning("database_unavailable", error=repr(exc))
+            readiness.database_ok = False
+        await asyncio.sleep(every_s)
+
+
+async def _wait_for_database(dsn: str, service_migrations: Path) -> None:
+    for attempt in range(1, 121):
+        try:
+            applied = await migrate(dsn, service_migrations)
+            log.info("migrations_applied", applied=applied)
+            return
+        except (*TRANSIENT_DB_ERRORS, asyncpg.exceptions.InvalidCatalogNameError) as exc:
+            log.warning("database_not_ready", attempt=attempt, error=repr(exc))
+            await asyncio.sleep(min(5.0, 0.2 * attempt))
+    raise RuntimeError("database never became available")
+
+
+async def serve(definition: ServiceDefinition) -> None:
+    settings = definition.settings_cls(service_name=definition.name)
+    configure_logging(definition.name, settings.log_level, settings.log_format)
+    dsn = settings.database_url.get_secret_value()
+    await _wait_for_database(dsn, definition.migrations)
+    pool = await create_pool(dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    clock = clock_from_env()
+    readiness = Readiness(database_ok=True)
+    uow_factory = definition.make_uow(settings, clock)
+    runtime: ConsumerRuntime[Any] = ConsumerRuntime(
+        group_id=definition.group_id + settings.consumer_group_suffix,
+        subscriptions=definition.subscriptions,
+        pool=pool,
+        uow_factory=uow_factory,
+        max_attempts=settings.handler_max_attempts,
+        retry_base_s=settings.handler_retry_base_s,
+        on_db_state=lambda ok: setattr(readiness, "database_ok", ok),
+    )
+    broker, send = wire_broker(definition, settings, runtime, readiness)
+    context = ServiceContext(settings, pool, clock, readiness, uow_factory)
+    relay = OutboxRelay(pool, send, batch_size=settings.outbox_batch, poll_s=settings.outbox_poll_s,
+                        retention_h=settings.outbox_retention_h)
+
+    http = web.AppRunner(build_http_app(definition.name, readiness, definition.routes(context)))
+    await http.setup()
+    site = web.TCPSite(http, settings.http_host, settings.http_port)
+    await site.start()
+    log.info("http_listening", port=_bound_port(site))
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    await _connect_with_retry(broker, settings)
+    tasks = [
+        asyncio.create_task(relay.run(), name="outbox-relay"),
+        asyncio.create_task(_watch_database(pool, readiness), name="db-watch"),
+        *(asyncio.create_task(job(context), name=getattr(job, "__name__", "job")) for job in definition.background),
+    ]
+    log.info("service_started", service=definition.name)
+    await stop.wait()
+
+    log.info("service_stopping")
+    readiness.stopping = True
+    await broker.stop()  # stops the consumer after its current batch; nothing uncommitted is acked
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(relay.publish_once(), 5)
+    await relay.stop()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await http.cleanup()
+    await pool.close()
+    log.info("service_stopped")
+
+
+async def _connect_with_retry(broker: KafkaBroker, settings: ServiceSettings) -> None:
+    for attempt in range(1, 121):
+        try:
+            await ensure_topics(settings.kafka)
+            await broker.start()
+            return
+        except Exception as exc:
+            log.warning("kafka_not_ready", attempt=attempt, error=repr(exc))
+            with contextlib.suppress(Exception):
+                await broker.stop()
+            await asyncio.sleep(min(5.0, 0.2 * attempt))
+    raise RuntimeError("Kafka never became available")
+
+
+def _bound_port(site: web.TCPSite) -> int:
+    server = site._server  # aiohttp exposes the bound sockets only here
+    sockets = getattr(server, "sockets", None) or []
+    return int(sockets[0].getsockname()[1]) if sockets else 0
+
+
+def main(definition: ServiceDefinition, argv: Sequence[str] | None = None) -> None:
+    """``python -m services.<name> [serve|migrate]``"""
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args[0] if args else "serve"
+    if command == "migrate":
+        settings = definition.settings_cls(service_name=definition.name)
+        configure_logging(definition.name, settings.log_level, settings.log_format)
+        asyncio.run(_wait_for_database(settings.database_url.get_secret_value(), definition.migrations))
+    elif command == "serve":
+        asyncio.run(serve(definition))
+    else:
+        raise SystemExit(f"usage: python -m services.{definition.name} [serve|migrate]")

@@ -1,0 +1,64 @@
+"""Settings every service reads from its environment (12-factor).
+
+Secrets (SASL password, database URL with password, SMTP password) can also come from
+files mounted under ``SECRETS_DIR`` (a Kubernetes Secret volume), never from the repo.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _secrets_dir() -> str | None:
+    path = os.environ.get("SECRETS_DIR", "/run/secrets/backorder")
+    return path if os.path.isdir(path) else None
+
+
+class KafkaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", secrets_dir=_secrets_dir(), extra="ignore")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = None
+    # Apache Kafka supports the idempotent producer; the embedded Tansu broker does not.
+    enable_idempotence: bool = False
+    acks: Literal["all", "1", "0"] = "all"
+    client_id_prefix: str = "backorder"
+
+
+class ServiceSettings(BaseSettings):
+    """Common to all four services; each service extends it with its own fields."""
+
+    model_config = SettingsConfigDict(secrets_dir=_secrets_dir(), extra="ignore")
+
+    service_name: str = "service"
+    database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/postgres")
+    db_pool_min: int = 1
+    db_pool_max: int = 8
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    # consumers
+    consumer_batch_max: int = Field(default=200, ge=1, le=5000)
+    consumer_batch_timeout_ms: int = Field(default=10, ge=1, le=5000)
+    consumer_fetch_max_wait_ms: int = Field(default=50, ge=1, le=5000)
+    handler_max_attempts: int = Field(default=3, ge=1, le=20, description="Tries before a message is dead-lettered")
+    handler_retry_base_s: float = 0.05
+    # a group id suffix lets a test or an operator start a fresh consumer group (replay)
+    consumer_group_suffix: str = ""
+
+    # the outbox relay
+    outbox_batch: int = Field(default=500, ge=1, le=10_000)
+    outbox_poll_s: float = 0.5
+    outbox_retention_h: float = 24.0
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
