@@ -39,4 +39,9 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 8) -> asyn
 
 def load_queries(sql_dir: Path) -> Any:
     """Named SQL queries (``-- name: ...``) from the ``.sql`` files in ``sql_dir``."""
-    return aiosql.from_path(sql_dir, "asyncpg")
+    return aiosql.from_path(sql_dir, "asyncpg", mandatory_parameters=False)
+
+
+async def fetch_all(query: Any, conn: asyncpg.Connection, **params: Any) -> list[asyncpg.Record]:
+    """Run a plain (streaming) aiosql SELECT and return its rows as a list."""
+    return [row async for row in query(conn, **params)]

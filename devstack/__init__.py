@@ -1,0 +1,1 @@
+"""The embedded development and test stack: Kafka (Tansu), PostgreSQL, SMTP, the services."""

@@ -1,0 +1,235 @@
+"""The whole platform on one machine: infrastructure plus the four services as processes.
+
+Given URLs always win: ``KAFKA_BOOTSTRAP_SERVERS``, ``DATABASE_URL`` (a server URL; one
+database per service is created on it) and ``SMTP_HOST``/``SMTP_PORT``. Otherwise the
+embedded default starts Tansu, PostgreSQL and an SMTP catcher under the state directory.
+With ``TEST_BACKEND=containers`` and a reachable Docker engine, testcontainers starts
+``apache/kafka`` and ``postgres`` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from devstack.broker import EmbeddedKafka
+from devstack.postgres import EmbeddedPostgres
+from devstack.processes import free_port, spawn, stop
+from devstack.smtp import EmbeddedSmtp
+
+SERVICES = ("catalog", "inventory", "orders", "notifications")
+
+
+def database_name(service: str) -> str:
+    return f"backorder_{service}"
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    instance: int
+    http_port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+
+@dataclass
+class Stack:
+    root: Path
+    kafka_bootstrap: str = ""
+    database_url: str = ""
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 0
+    kafka: EmbeddedKafka | None = None
+    postgres: EmbeddedPostgres | None = None
+    smtp: EmbeddedSmtp | None = None
+    services: dict[tuple[str, int], ServiceProcess] = field(default_factory=dict)
+    service_env_extra: dict[str, str] = field(default_factory=dict)
+    _containers: list[Any] = field(default_factory=list)
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.root / "mail"
+
+    # ------------------------------------------------------------ infrastructure
+
+    def start_infra(self) -> Stack:
+        self.root.mkdir(parents=True, exist_ok=True)
+        backend = os.environ.get("TEST_BACKEND", "embedded")
+        self.kafka_bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
+        self.database_url = os.environ.get("DATABASE_URL", "")
+        if backend == "containers" and not (self.kafka_bootstrap and self.database_url):
+            self._start_containers()
+        if not self.kafka_bootstrap:
+            self.kafka = EmbeddedKafka(self.root).start()
+            self.kafka_bootstrap = self.kafka.bootstrap
+        if not self.database_url:
+            self.postgres = EmbeddedPostgres(self.root / "postgres").start()
+            self.database_url = self.postgres.url
+        if os.environ.get("SMTP_HOST"):
+            self.smtp_host = os.environ["SMTP_HOST"]
+            self.smtp_port = int(os.environ.get("SMTP_PORT", "25"))
+        else:
+            self.smtp = EmbeddedSmtp(self.mail_dir, self.root / "smtp.log").start()
+            self.smtp_port = self.smtp.port
+        asyncio.run(self._create_databases())
+        self.write_state()
+        return self
+
+    def _start_containers(self) -> None:
+        from testcontainers.kafka import KafkaContainer
+        from testcontainers.postgres import PostgresContainer
+
+        if not self.kafka_bootstrap:
+            kafka = KafkaContainer("apache/kafka:3.9.1").with_kraft()
+            kafka.start()
+            self._containers.append(kafka)
+            self.kafka_bootstrap = kafka.get_bootstrap_server()
+        if not self.database_url:
+            pg = PostgresContainer("postgres:17", driver=None)
+            pg.start()
+            self._containers.append(pg)
+            self.database_url = pg.get_connection_url()
+
+    async def _create_databases(self) -> None:
+        conn = await _connect_retry(self.database_url)
+        try:
+            existing = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
+            for service in SERVICES:
+                if database_name(service) not in existing:
+                    await conn.execute(f'CREATE DATABASE "{database_name(service)}"')
+        finally:
+            await conn.close()
+
+    def dsn(self, service: str) -> str:
+        return with_database(self.database_url, database_name(service))
+
+    # ------------------------------------------------------------ services
+
+    def service_env(self, name: str, http_port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "DATABASE_URL": self.dsn(name),
+                "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+                "HTTP_PORT": str(http_port),
+                "SMTP_HOST": self.smtp_host,
+                "SMTP_PORT": str(self.smtp_port),
+                "LOG_FORMAT": "json",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.service_env_extra)
+        env.update(extra or {})
+        return env
+
+    def start_service(self, name: str, instance: int = 0, extra_env: dict[str, str] | None = None) -> ServiceProcess:
+        key = (name, instance)
+        previous = self.services.get(key)
+        port = previous.http_port if previous else free_port()
+        log = self.root / "logs" / f"{name}-{instance}.log"
+        proc = spawn([sys.executable, "-m", f"services.{name}"], log=log, env=self.service_env(name, port, extra_env))
+        self.services[key] = ServiceProcess(name, instance, port, proc, log)
+        self.write_state()
+        return self.services[key]
+
+    def stop_service(self, name: str, instance: int = 0, sig: int = signal.SIGTERM) -> int | None:
+        service = self.services.get((name, instance))
+        if service is None:
+            return None
+        code = stop(service.proc, sig=sig, timeout=30)
+        return code
+
+    def start_all(self, instances: int = 1) -> None:
+        for name in SERVICES:
+            for i in range(instances):
+                self.start_service(name, i)
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        pending = dict(self.services)
+        while pending and time.monotonic() < deadline:
+            for key, service in list(pending.items()):
+                if service.proc.poll() is not None:
+                    raise RuntimeError(f"{key} exited with {service.proc.returncode}; see {service.log}")
+                if _ready(service.url):
+                    del pending[key]
+            time.sleep(0.1)
+        if pending:
+            raise TimeoutError(f"not ready after {timeout}s: {sorted(pending)}")
+
+    def stop_all(self) -> None:
+        for key in list(self.services):
+            self.stop_service(*key)
+        self.services.clear()
+        for part in (self.smtp, self.kafka, self.postgres):
+            if part is not None:
+                part.stop()
+        for container in self._containers:
+            container.stop()
+        self._containers.clear()
+        (self.root / "stack.json").unlink(missing_ok=True)
+
+    # ------------------------------------------------------------ state for the CLI
+
+    def write_state(self) -> None:
+        state = {
+            "kafka_bootstrap": self.kafka_bootstrap,
+            "database_url": self.database_url,
+            "smtp": f"{self.smtp_host}:{self.smtp_port}",
+            "mail_dir": str(self.mail_dir),
+            "services": {
+                f"{s.name}-{s.instance}": {"url": s.url, "pid": s.proc.pid, "database_url": self.dsn(s.name)}
+                for s in self.services.values()
+            },
+        }
+        (self.root / "stack.json").write_text(json.dumps(state, indent=2))
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=1) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
+
+
+async def _connect_retry(url: str, timeout: float = 30.0) -> asyncpg.Connection:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await asyncpg.connect(url)
+        except (OSError, asyncpg.PostgresError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+def load_state(root: Path) -> dict[str, Any]:
+    path = root / "stack.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no running stack under {root} (start one with `make run`)")
+    return dict(json.loads(path.read_text()))

@@ -1,0 +1,1 @@
+"""Catalog: sellers, listings, SKU listing types, backorder eligibility, caps and handling times."""

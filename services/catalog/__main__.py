@@ -1,0 +1,4 @@
+from services.catalog.app import DEFINITION
+from shared.service import main
+
+main(DEFINITION)

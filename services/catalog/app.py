@@ -1,0 +1,61 @@
+"""Wiring: what the catalog consumes, emits and serves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from services.catalog import handlers
+from services.catalog.repository import CatalogRepository
+from services.catalog.settings import CatalogSettings
+from services.catalog.unit_of_work import make_uow
+from shared.contract.topics import CATALOG_COMMANDS_TOPIC, CATALOG_EVENTS_TOPIC
+from shared.messaging.consumer import Subscription
+from shared.observability.http import Route
+from shared.service import ServiceContext, ServiceDefinition
+
+SUBSCRIPTIONS = [
+    Subscription(
+        CATALOG_COMMANDS_TOPIC,
+        handlers={
+            "RegisterSeller": handlers.register_seller,
+            "SetSellerEligibility": handlers.set_seller_eligibility,
+            "UpsertListing": handlers.upsert_listing,
+            "ActivateBackorder": handlers.activate_backorder,
+            "DeactivateBackorder": handlers.deactivate_backorder,
+            "SetListingType": handlers.set_listing_type,
+        },
+        rejections=CATALOG_EVENTS_TOPIC,
+    )
+]
+
+
+def routes(ctx: ServiceContext) -> list[Route]:
+    async def listings(request: web.Request) -> web.Response:
+        back_order_only = request.query.get("back_order") in ("1", "true", "yes")
+        async with ctx.pool.acquire() as conn:
+            rows = await CatalogRepository(conn).list_listings(request.match_info["seller_id"], back_order_only)
+        for row in rows:
+            row["label"] = "Back order" if row["back_order"] else None
+        return web.json_response(rows)
+
+    async def sku(request: web.Request) -> web.Response:
+        async with ctx.pool.acquire() as conn:
+            row = await CatalogRepository(conn).sku_details(request.match_info["sku_id"])
+        return web.json_response(row, status=200 if row else 404)
+
+    return [("/sellers/{seller_id}/listings", listings), ("/skus/{sku_id}", sku)]
+
+
+DEFINITION = ServiceDefinition(
+    name="catalog",
+    version="1.0.0",
+    description="Sellers, listings and SKU listing types; backorder eligibility, caps and handling times (R01-R06a).",
+    settings_cls=CatalogSettings,
+    migrations=Path(__file__).parent / "migrations",
+    subscriptions=SUBSCRIPTIONS,
+    publishes=[CATALOG_EVENTS_TOPIC],
+    make_uow=make_uow,
+    routes=routes,
+)
