@@ -33,8 +33,8 @@ from devstack.smtp import EmbeddedSmtp
 SERVICES = ("catalog", "inventory", "orders", "notifications")
 
 
-def database_name(service: str) -> str:
-    return f"backorder_{service}"
+def database_name(service: str, prefix: str = "backorder") -> str:
+    return f"{prefix}_{service}"
 
 
 def with_database(url: str, database: str) -> str:
@@ -67,6 +67,10 @@ class Stack:
     smtp: EmbeddedSmtp | None = None
     services: dict[tuple[str, int], ServiceProcess] = field(default_factory=dict)
     service_env_extra: dict[str, str] = field(default_factory=dict)
+    #: databases are ``<db_prefix>_<service>``; tests give each module its own prefix
+    db_prefix: str = "backorder"
+    #: a PostgreSQL server URL to use instead of DATABASE_URL or an embedded server
+    postgres_url: str = ""
     _containers: list[Any] = field(default_factory=list)
 
     @property
@@ -79,7 +83,7 @@ class Stack:
         self.root.mkdir(parents=True, exist_ok=True)
         backend = os.environ.get("TEST_BACKEND", "embedded")
         self.kafka_bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
-        self.database_url = os.environ.get("DATABASE_URL", "")
+        self.database_url = self.postgres_url or os.environ.get("DATABASE_URL", "")
         if backend == "containers" and not (self.kafka_bootstrap and self.database_url):
             self._start_containers()
         if not self.kafka_bootstrap:
@@ -118,13 +122,14 @@ class Stack:
         try:
             existing = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
             for service in SERVICES:
-                if database_name(service) not in existing:
-                    await conn.execute(f'CREATE DATABASE "{database_name(service)}"')
+                name = database_name(service, self.db_prefix)
+                if name not in existing:
+                    await conn.execute(f'CREATE DATABASE "{name}"')
         finally:
             await conn.close()
 
     def dsn(self, service: str) -> str:
-        return with_database(self.database_url, database_name(service))
+        return with_database(self.database_url, database_name(service, self.db_prefix))
 
     # ------------------------------------------------------------ services
 

@@ -158,6 +158,20 @@ class OrderShipmentLate(Payload):
     estimated_delivery: date
 
 
+class BackorderDelayed(Payload):
+    """A backordered line's promised dates moved later (a rolling backorder); the buyer gets a delay alert."""
+
+    order_id: Id
+    buyer_id: Id
+    line_id: Id
+    sku_id: Id
+    previous_ship_by: date
+    ship_by: date
+    previous_estimated_delivery: date
+    estimated_delivery: date
+    reason: str = Field(max_length=200, examples=["handling_time_extended"])
+
+
 class CancelledPart(Payload):
     """Stock to give back to the ledger it came from (R17)."""
 
@@ -200,6 +214,7 @@ ORDERS_EVENTS: tuple[type[Payload], ...] = (
     LinesReleased,
     LinesShipped,
     OrderShipmentLate,
+    BackorderDelayed,
     LinesCancelled,
     RefundRequested,
     CommandRejected,

@@ -1,0 +1,118 @@
+"""Fixtures shared by every test: real infrastructure, started by our own code.
+
+* ``postgres_server``: one PostgreSQL for the whole session (embedded, or ``DATABASE_URL``).
+* ``stack``: per test module, a fresh Kafka broker (Tansu starts in milliseconds), fresh
+  databases on the session's server, and an SMTP catcher; no services yet. Modules start
+  the services they need as separate processes with ``stack.start_service``.
+* ``client``: a Kafka client on the module's broker that sees every event topic.
+* ``fresh_db``: a database cloned from a migrated template, for repository tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from devstack.client import PlatformClient
+from devstack.postgres import EmbeddedPostgres
+from devstack.stack import Stack, with_database
+from shared.contract.topics import all_topic_names
+from shared.persistence.migrate import migrate
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres")).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def _module_prefix(request: pytest.FixtureRequest) -> str:
+    name = re.sub(r"[^a-z0-9]+", "_", request.module.__name__.rsplit(".", 1)[-1].lower())
+    return f"t_{name[:30]}_{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="module")
+def stack(postgres_server: str, tmp_path_factory: pytest.TempPathFactory,
+          request: pytest.FixtureRequest) -> Iterator[Stack]:
+    prefix = _module_prefix(request)
+    platform = Stack(tmp_path_factory.mktemp(prefix), db_prefix=prefix, postgres_url=postgres_server)
+    try:
+        platform.start_infra()
+        yield platform
+    finally:
+        platform.stop_all()
+        dump_logs_on_failure(platform, request)
+
+
+def dump_logs_on_failure(platform: Stack, request: pytest.FixtureRequest) -> None:
+    if getattr(request.node, "_failed", False):
+        for log in sorted((platform.root / "logs").glob("*.log")):
+            print(f"----- {log.name} (last 40 lines)")
+            print("\n".join(log.read_text(errors="replace").splitlines()[-40:]))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        item.module._failed = True  # type: ignore[union-attr]
+        if item.parent is not None:
+            item.parent._failed = True  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+async def client(stack: Stack) -> AsyncIterator[PlatformClient]:
+    platform_client = await PlatformClient(stack.kafka_bootstrap, all_topic_names()).start()
+    try:
+        yield platform_client
+    finally:
+        await platform_client.stop()
+
+
+_templates: dict[str, str] = {}
+_template_lock = asyncio.Lock()
+
+
+@pytest.fixture
+async def fresh_db(postgres_server: str) -> AsyncIterator[object]:
+    """``await fresh_db("inventory")`` -> DSN of a new database with that service's migrations."""
+    created: list[str] = []
+
+    async def make(service: str) -> str:
+        async with _template_lock:
+            if service not in _templates:
+                template = f"tpl_{service}_{uuid.uuid4().hex[:6]}"
+                await _admin(postgres_server, f'CREATE DATABASE "{template}"')
+                await migrate(with_database(postgres_server, template),
+                              Path(__file__).parents[1] / "services" / service / "migrations")
+                _templates[service] = template
+        name = f"db_{service}_{uuid.uuid4().hex[:8]}"
+        await _admin(postgres_server, f'CREATE DATABASE "{name}" TEMPLATE "{_templates[service]}"')
+        created.append(name)
+        return with_database(postgres_server, name)
+
+    yield make
+    for name in created:
+        await _admin(postgres_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _admin(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
