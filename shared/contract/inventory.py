@@ -36,7 +36,15 @@ class SetStockPolicy(Payload):
     low_stock_threshold: StockLevel | None = None
 
 
-INVENTORY_COMMANDS: tuple[type[Payload], ...] = (SetStock, ReceiveStock, SetStockPolicy)
+class PrioritizeBackorder(Payload):
+    """A seller's explicit priority for an order's waiting backorder parts of a SKU (R19): higher fills first."""
+
+    sku_id: Id
+    order_id: Id
+    priority: int = Field(ge=0, le=1000, examples=[10])
+
+
+INVENTORY_COMMANDS: tuple[type[Payload], ...] = (SetStock, ReceiveStock, SetStockPolicy, PrioritizeBackorder)
 
 # ---------------------------------------------------------------- events
 

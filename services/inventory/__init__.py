@@ -1,0 +1,1 @@
+"""Inventory: per-warehouse regular and backorder ledgers, allocation without oversell, restocks."""

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import asyncpg
+
+from services.inventory.repository import InventoryRepository
+from services.inventory.settings import InventorySettings
+from shared.persistence.uow import Clock, UnitOfWork
+
+
+class InventoryUnitOfWork(UnitOfWork):
+    def __init__(self, conn: asyncpg.Connection, settings: InventorySettings, clock: Clock) -> None:
+        super().__init__(conn, producer="inventory", clock=clock)
+        self.inventory = InventoryRepository(conn)
+        self.warehouse_priority = settings.warehouse_priority
+
+
+def make_uow(settings: InventorySettings, clock: Clock) -> Callable[[asyncpg.Connection], InventoryUnitOfWork]:
+    return lambda conn: InventoryUnitOfWork(conn, settings, clock)
