@@ -1,0 +1,57 @@
+# The two commands: `make run` and `make test`. Everything else is optional.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: help install run demo test test-unit test-integration test-faults lint docs bench clean
+
+help:
+	@echo "make run    - start the platform on the embedded stack, play the demo, keep it up (Ctrl-C stops)"
+	@echo "make test   - install and run the whole suite (unit + integration + faults) on real infrastructure"
+	@echo "make demo   - the scenario on a fresh embedded stack; exits non-zero unless every step was seen"
+	@echo "make lint   - ruff, mypy and pip-audit"
+	@echo "make docs   - regenerate the AsyncAPI documents under docs/asyncapi/"
+	@echo "make bench  - the flash-sale benchmark (writes bench/results/latest.json)"
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.8
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements.lock
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m devstack run
+
+demo: $(STAMP)
+	$(PY) -m devstack demo
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: $(STAMP)
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+test-faults: $(STAMP)
+	$(PY) -m pytest tests/faults $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pip-audit --requirement requirements.lock --disable-pip --no-deps --progress-spinner off
+
+docs: $(STAMP)
+	$(PY) -m shared.asyncapi_docs write
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf .devstack .pytest_cache .mypy_cache .ruff_cache .hypothesis
