@@ -1,0 +1,1 @@
+"""``backorder``: the operator CLI."""

@@ -1,0 +1,223 @@
+"""The operator CLI: publish commands, tail topics, query the services, handle dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from datetime import datetime
+from typing import Any
+
+import httpx
+import orjson
+import typer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from rich.console import Console
+from rich.table import Table
+
+from backorder_cli.config import bootstrap_servers, service_url
+from backorder_cli.publish import send_app
+
+app = typer.Typer(help="Operate the backorder platform.", no_args_is_help=True)
+app.add_typer(send_app, name="send")
+dlq_app = typer.Typer(help="Dead-letter queues: list and replay.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+console = Console()
+
+
+# ------------------------------------------------------------------ topics
+
+
+async def _read(topic: str, limit: int, follow: bool, from_beginning: bool):  # type: ignore[no-untyped-def]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(), enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        if not partitions:
+            raise typer.BadParameter(f"no topic {topic}")
+        consumer.assign(partitions)
+        if from_beginning:
+            await consumer.seek_to_beginning(*partitions)
+        else:
+            await consumer.seek_to_end(*partitions)
+        seen = 0
+        idle = 0
+        while seen < limit and (follow or idle < 3):
+            batch = await consumer.getmany(timeout_ms=500, max_records=min(500, limit - seen))
+            idle = 0 if batch else idle + 1
+            for records in batch.values():
+                for record in records:
+                    seen += 1
+                    yield record
+    finally:
+        await consumer.stop()
+
+
+def _summary(value: dict[str, Any]) -> str:
+    payload = value.get("payload") or value
+    return json.dumps(payload, default=str)[:160]
+
+
+@app.command()
+def tail(topic: str, limit: int = typer.Option(50, help="stop after this many messages"),
+         follow: bool = typer.Option(False, "--follow", help="keep waiting for new messages"),
+         from_beginning: bool = typer.Option(True, "--from-beginning/--new")) -> None:
+    """Show a topic's messages as a table."""
+
+    async def run() -> None:
+        table = Table(title=topic)
+        for column in ("partition", "offset", "time", "type", "key", "payload"):
+            table.add_column(column)
+        async for r in _read(topic, limit, follow, from_beginning):
+            try:
+                value = orjson.loads(r.value)
+            except orjson.JSONDecodeError:
+                value = {"type": "<not json>", "payload": r.value[:80].decode(errors="replace")}
+            when = datetime.fromtimestamp(r.timestamp / 1000).strftime("%H:%M:%S.%f")[:-3]
+            row = [str(r.partition), str(r.offset), when, str(value.get("type", "?")),
+                   (r.key or b"").decode(errors="replace"), _summary(value)]
+            if follow:
+                console.print(" | ".join(row))
+            else:
+                table.add_row(*row)
+        if not follow:
+            console.print(table)
+
+    asyncio.run(run())
+
+
+# ------------------------------------------------------------------ queries
+
+
+def _get(service: str, path: str, params: dict[str, Any] | None = None) -> Any:
+    response = httpx.get(f"{service_url(service)}{path}", params={k: v for k, v in (params or {}).items() if v},
+                         timeout=10)
+    if response.status_code == 404:
+        console.print(f"[yellow]not found: {path}[/yellow]")
+        raise typer.Exit(1)
+    response.raise_for_status()
+    return response.json()
+
+
+def _table(title: str, rows: list[dict[str, Any]], columns: list[str] | None = None) -> Table:
+    table = Table(title=title)
+    columns = columns or (list(rows[0]) if rows else [])
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*[_cell(row.get(c)) for c in columns])
+    return table
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=str)
+    return "" if value is None else str(value)
+
+
+@app.command()
+def listings(seller_id: str, back_order: bool = typer.Option(False, "--back-order", help="only 'Back order'")) -> None:
+    """A seller's listings with the 'Back order' label (R06)."""
+    rows = _get("catalog", f"/sellers/{seller_id}/listings", {"back_order": "1" if back_order else None})
+    console.print(_table(f"listings of {seller_id}", rows, ["listing_id", "title", "category", "label", "skus"]))
+
+
+@app.command()
+def sku(sku_id: str) -> None:
+    """A SKU's listing type, handling days and backorder stock."""
+    console.print_json(data=_get("catalog", f"/skus/{sku_id}"))
+
+
+@app.command()
+def stock(sku_id: str) -> None:
+    """A SKU's stock per warehouse: in stock, backorder, total and available-to-promise (R10)."""
+    data = _get("inventory", f"/skus/{sku_id}/stock")
+    console.print(_table(f"stock of {sku_id}", data["warehouses"]))
+    console.print(f"in stock {data['in_stock']}  backorder {data['backorder']}  [bold]total {data['total']}[/bold]  "
+                  f"available to promise {data['available_to_promise']} (safety stock {data['safety_stock']})")
+
+
+@app.command()
+def ledger(sku_id: str, limit: int = 50) -> None:
+    """A SKU's latest stock movements (R12)."""
+    console.print(_table(f"ledger of {sku_id}", _get("inventory", f"/skus/{sku_id}/ledger", {"limit": limit})))
+
+
+@app.command()
+def order(order_id: str) -> None:
+    """An order: status, tags, lines, parts and dates."""
+    console.print_json(data=_get("orders", f"/orders/{order_id}"))
+
+
+@app.command()
+def orders(seller_id: str, tag: str = typer.Option(None, help="e.g. back_order"),
+           status: str = typer.Option(None, help="e.g. awaiting_shipment")) -> None:
+    """A seller's orders by tag and status, oldest first (R13, R19)."""
+    rows = _get("orders", f"/sellers/{seller_id}/orders", {"tag": tag, "status": status})
+    console.print(_table(f"orders of {seller_id}", rows))
+
+
+@app.command()
+def notifications(buyer: str = typer.Option(None, help="a buyer id"),
+                  order_id: str = typer.Option(None, "--order", help="an order id")) -> None:
+    """A buyer's or an order's notifications and their status (R20-R22)."""
+    if bool(buyer) == bool(order_id):
+        raise typer.BadParameter("give exactly one of --buyer or --order")
+    path = f"/buyers/{buyer}/notifications" if buyer else f"/orders/{order_id}/notifications"
+    console.print(_table("notifications", _get("notifications", path)))
+
+
+# ------------------------------------------------------------------ dead letters
+
+
+@dlq_app.command("list")
+def dlq_list(topic: str = typer.Argument(..., help="the source topic, e.g. orders.commands"), limit: int = 100) -> None:
+    """Dead letters of a topic with their reasons."""
+
+    async def run() -> None:
+        table = Table(title=f"{topic}.dlq")
+        for column in ("dlq offset", "source offset", "consumer", "reason", "attempts", "error"):
+            table.add_column(column)
+        async for r in _read(f"{topic}.dlq", limit, False, True):
+            letter = orjson.loads(r.value)
+            table.add_row(str(r.offset), f"{letter['partition']}/{letter['offset']}", letter["consumer"],
+                          letter["reason"], str(letter["attempts"]), letter["error"][:100])
+        console.print(table)
+
+    asyncio.run(run())
+
+
+@dlq_app.command("replay")
+def dlq_replay(topic: str = typer.Argument(..., help="the source topic, e.g. orders.commands"),
+               offset: list[int] = typer.Option(None, "--offset", help="DLQ offsets to replay (default: all)"),
+               limit: int = 1000) -> None:
+    """Publish dead letters' original messages again on their topic (after fixing the cause).
+
+    A replayed message keeps its event id: consumers that handled it before skip it."""
+
+    async def run() -> int:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(), acks="all")
+        await producer.start()
+        replayed = 0
+        try:
+            async for r in _read(f"{topic}.dlq", limit, False, True):
+                if offset and r.offset not in offset:
+                    continue
+                letter = orjson.loads(r.value)
+                headers = [(k, v.encode()) for k, v in letter.get("original_headers", {}).items()]
+                await producer.send_and_wait(letter["original_topic"], base64.b64decode(letter["original_b64"]),
+                                             key=letter["key"].encode() if letter.get("key") else None,
+                                             headers=headers)
+                replayed += 1
+        finally:
+            await producer.stop()
+        return replayed
+
+    console.print(f"replayed {asyncio.run(run())} message(s) to {topic}")
+
+
+if __name__ == "__main__":
+    app()
