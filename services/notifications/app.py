@@ -1,0 +1,116 @@
+"""Wiring: what the notifications service consumes, emits, runs and serves."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from services.notifications import handlers
+from services.notifications.repository import NotificationsRepository
+from services.notifications.sender import sender_from
+from services.notifications.settings import NotificationsSettings
+from services.notifications.unit_of_work import make_uow
+from shared.contract.topics import NOTIFICATIONS_EVENTS_TOPIC, ORDERS_EVENTS_TOPIC
+from shared.messaging.consumer import Subscription
+from shared.observability.http import Route
+from shared.service import ServiceContext, ServiceDefinition
+
+SUBSCRIPTIONS = [
+    Subscription(
+        ORDERS_EVENTS_TOPIC,
+        handlers={
+            "OrderPlaced": handlers.order_placed,
+            "OrderAccepted": handlers.order_accepted,
+            "LinesReleased": handlers.lines_released,
+            "LinesShipped": handlers.lines_shipped,
+            "OrderShipmentLate": handlers.shipment_late,
+            "BackorderDelayed": handlers.backorder_delayed,
+            "LinesCancelled": handlers.lines_cancelled,
+            "RefundRequested": handlers.refund_requested,
+        },
+    )
+]
+
+CHANNELS = ("app", "email")
+STATUSES = ("pending", "sending", "sent", "failed")
+
+
+class BadQuery(web.HTTPBadRequest):
+    def __init__(self, message: str) -> None:
+        super().__init__(text=f'{{"error": "{message}"}}', content_type="application/json")
+
+
+def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    value = request.query.get(name)
+    if value is not None and value not in allowed:
+        raise BadQuery(f"{name} must be one of {', '.join(allowed)}")
+    return value
+
+
+def _limit(request: web.Request, default: int = 100) -> int:
+    try:
+        value = int(request.query.get("limit", default))
+    except ValueError:
+        raise BadQuery("limit must be a number") from None
+    if not 1 <= value <= 1000:
+        raise BadQuery("limit must be 1-1000")
+    return value
+
+
+def routes(ctx: ServiceContext) -> list[Route]:
+    """Read-only queries for the operator CLI and the buyer app's inbox. No email address is ever returned."""
+
+    async def buyer_notifications(request: web.Request) -> web.Response:
+        buyer_id = request.match_info["buyer_id"]
+        unread_only = request.query.get("unread") in ("1", "true", "yes")
+        async with ctx.pool.acquire() as conn:
+            repo = NotificationsRepository(conn)
+            rows = await repo.list_by_buyer(
+                buyer_id, channel=_choice(request, "channel", CHANNELS), status=_choice(request, "status", STATUSES),
+                unread_only=unread_only, limit=_limit(request),
+            )
+            unread = await repo.unread_count(buyer_id)
+        return web.json_response({"buyer_id": buyer_id, "unread": unread, "notifications": rows})
+
+    async def order_notifications(request: web.Request) -> web.Response:
+        order_id = request.match_info["order_id"]
+        async with ctx.pool.acquire() as conn:
+            rows = await NotificationsRepository(conn).list_by_order(order_id, limit=_limit(request, 500))
+        return web.json_response({"order_id": order_id, "notifications": rows})
+
+    async def notification(request: web.Request) -> web.Response:
+        try:
+            notification_id = str(uuid.UUID(request.match_info["notification_id"]))
+        except ValueError:
+            raise web.HTTPNotFound() from None
+        async with ctx.pool.acquire() as conn:
+            row: dict[str, Any] | None = await NotificationsRepository(conn).get(notification_id)
+        return web.json_response(row, status=200 if row else 404)
+
+    return [
+        ("/buyers/{buyer_id}/notifications", buyer_notifications),
+        ("/orders/{order_id}/notifications", order_notifications),
+        ("/notifications/{notification_id}", notification),
+    ]
+
+
+async def send_emails(ctx: ServiceContext) -> None:
+    """The email sender (see ``sender.py``): a background task of every instance."""
+    await sender_from(ctx).run()
+
+
+DEFINITION = ServiceDefinition(
+    name="notifications",
+    version="1.0.0",
+    description="Tells buyers about their backordered items in the app and by email, each message once (R20-R22).",
+    settings_cls=NotificationsSettings,
+    migrations=Path(__file__).parent / "migrations",
+    subscriptions=SUBSCRIPTIONS,
+    publishes=[NOTIFICATIONS_EVENTS_TOPIC],
+    make_uow=make_uow,
+    background=[send_emails],
+    routes=routes,
+)

@@ -1,0 +1,126 @@
+"""orders.events handlers: ``async def handler(event, uow)``.
+
+Each handler keeps what it needs of the order (buyer contact, backordered lines and their
+dates), decides with the domain what to tell, and hands the notice to ``tell``. The runtime
+commits the transaction: the stored notifications, the app's ``NotificationSent`` in the
+outbox and the email queued for the sender are durable together or not at all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+
+from services.notifications import domain, metrics
+from services.notifications.domain import Buyer, Channel, LineState, Notice
+from services.notifications.localization import DEFAULT_LOCALE
+from services.notifications.unit_of_work import NotificationsUnitOfWork
+from shared.contract import orders as o
+from shared.contract.envelope import utcnow
+from shared.contract.notifications import NotificationFailed, NotificationSent
+from shared.contract.topics import NOTIFICATIONS_EVENTS_TOPIC as EVENTS
+
+log = structlog.get_logger(__name__)
+
+UNKNOWN_BUYER = "buyer_contact_unknown: no OrderPlaced was seen for this order"
+
+
+def sent_event(notice: Notice, channel: Channel) -> NotificationSent:
+    return NotificationSent(
+        notification_id=notice.notification_id(channel), order_id=notice.order_id, buyer_id=notice.buyer_id,
+        channel=channel, kind=notice.kind, ship_by=notice.ship_by, estimated_delivery=notice.estimated_delivery,
+    )
+
+
+async def tell(uow: NotificationsUnitOfWork, notice: Notice | None) -> None:
+    """Store the notice on both channels, once (R22): app delivered now, email queued for the sender."""
+    if notice is None:
+        return
+    repo = uow.notifications
+    buyer = await repo.buyer(notice.order_id)
+    rendered = uow.renderer.render(notice, buyer)
+    locale = buyer.locale if buyer else DEFAULT_LOCALE
+    bound = log.bind(order_id=notice.order_id, kind=notice.kind)
+
+    if await repo.add(notice, "app", rendered, locale=locale, status="sent", cause=uow.cause):
+        uow.emit(EVENTS, sent_event(notice, "app"), key=notice.order_id)
+        metrics.NOTIFICATIONS.labels("app", notice.kind, "sent").inc()
+        bound.info("notification_sent", channel="app", notification_id=notice.notification_id("app"))
+    else:
+        metrics.NOTIFICATIONS.labels("app", notice.kind, "duplicate").inc()
+        bound.info("notification_already_told", channel="app", notification_id=notice.notification_id("app"))
+
+    email_id = notice.notification_id("email")
+    if buyer is None:
+        # Without an address there is nothing to retry: record it failed and say so.
+        if await repo.add(notice, "email", rendered, locale=locale, status="failed", cause=uow.cause,
+                          error=UNKNOWN_BUYER):
+            uow.emit(EVENTS, NotificationFailed(
+                notification_id=email_id, order_id=notice.order_id, buyer_id=notice.buyer_id, channel="email",
+                kind=notice.kind, attempts=0, error=UNKNOWN_BUYER,
+            ), key=notice.order_id)
+            metrics.NOTIFICATIONS.labels("email", notice.kind, "failed").inc()
+            bound.warning("notification_failed", channel="email", notification_id=email_id, error=UNKNOWN_BUYER)
+    elif await repo.add(notice, "email", rendered, locale=locale, status="pending", cause=uow.cause):
+        await repo.wake_senders()
+        metrics.NOTIFICATIONS.labels("email", notice.kind, "created").inc()
+        bound.info("notification_queued", channel="email", notification_id=email_id)
+    else:
+        metrics.NOTIFICATIONS.labels("email", notice.kind, "duplicate").inc()
+        bound.info("notification_already_told", channel="email", notification_id=email_id)
+
+
+def _as_of(uow: NotificationsUnitOfWork) -> datetime:
+    cause = uow.cause
+    return cause.occurred_at if cause and cause.occurred_at else utcnow()
+
+
+async def order_placed(event: o.OrderPlaced, uow: NotificationsUnitOfWork) -> None:
+    buyer = Buyer(event.buyer_id, event.buyer_email, event.region, event.locale, event.timezone, event.placed_at)
+    await uow.notifications.save_buyer(event.order_id, buyer)
+
+
+async def order_accepted(event: o.OrderAccepted, uow: NotificationsUnitOfWork) -> None:
+    """R20."""
+    await uow.notifications.save_lines(event.order_id, domain.lines_from_accepted(event), _as_of(uow))
+    await tell(uow, domain.notice_accepted(event))
+
+
+async def lines_released(event: o.LinesReleased, uow: NotificationsUnitOfWork) -> None:
+    """R21: released by a restock; the lines now carry the release's dates."""
+    known = await uow.notifications.lines(event.order_id)
+    notice = domain.notice_released(event, known)
+    updated = [LineState(i.line_id, i.sku_id, i.qty, known[i.line_id].backorder_qty, i.ship_by,
+                         i.estimated_delivery) for i in notice.items if i.line_id in known]
+    await uow.notifications.save_lines(event.order_id, updated, _as_of(uow))
+    await tell(uow, notice)
+
+
+async def lines_shipped(event: o.LinesShipped, uow: NotificationsUnitOfWork) -> None:
+    """R21."""
+    await tell(uow, domain.notice_shipped(event, await uow.notifications.lines(event.order_id)))
+
+
+async def shipment_late(event: o.OrderShipmentLate, uow: NotificationsUnitOfWork) -> None:
+    """R15, R21: late, with the option to cancel."""
+    await tell(uow, domain.notice_late(event, await uow.notifications.lines(event.order_id)))
+
+
+async def backorder_delayed(event: o.BackorderDelayed, uow: NotificationsUnitOfWork) -> None:
+    """R21: a delay alert with the old and the new dates."""
+    known = await uow.notifications.lines(event.order_id)
+    if event.line_id in known:
+        await uow.notifications.save_lines(event.order_id, [domain.apply_delay(known[event.line_id], event)],
+                                           _as_of(uow))
+    await tell(uow, domain.notice_delayed(event, known))
+
+
+async def lines_cancelled(event: o.LinesCancelled, uow: NotificationsUnitOfWork) -> None:
+    """R21."""
+    await tell(uow, domain.notice_cancelled(event, await uow.notifications.lines(event.order_id)))
+
+
+async def refund_requested(event: o.RefundRequested, uow: NotificationsUnitOfWork) -> None:
+    """R18, R21."""
+    await tell(uow, domain.notice_refunded(event, await uow.notifications.lines(event.order_id)))

@@ -1,0 +1,134 @@
+"""Emails as MIME messages, and the SMTP connection (aiosmtplib) with its errors sorted."""
+
+from __future__ import annotations
+
+import ssl
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Protocol
+
+import aiosmtplib
+
+from services.notifications.domain import OutgoingEmail, message_id
+from services.notifications.localization import language_of
+from services.notifications.settings import NotificationsSettings
+from shared.observability.logging import EMAIL, REDACTED
+
+
+def build_message(email: OutgoingEmail, settings: NotificationsSettings) -> EmailMessage:
+    """The same notification always gives the same headers: a resend is recognisably the same mail."""
+    assert email.recipient is not None
+    msg = EmailMessage()
+    msg["From"] = settings.mail_from
+    msg["To"] = email.recipient
+    msg["Subject"] = email.subject
+    msg["Date"] = format_datetime(email.created_at)
+    msg["Message-ID"] = message_id(email.notification_id, settings.mail_domain)
+    # every message about one order threads together in the buyer's mail client
+    msg["References"] = f"<order.{email.order_id}@{settings.mail_domain}>"
+    msg["X-Order-Id"] = email.order_id
+    msg["X-Notification-Id"] = email.notification_id
+    msg["X-Notification-Kind"] = email.kind
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies
+    msg["Content-Language"] = language_of(email.locale)
+    msg.set_content(email.body_text)
+    if email.body_html:
+        msg.add_alternative(email.body_html, subtype="html")
+    return msg
+
+
+def scrub(error: str, limit: int = 1000) -> str:
+    """An SMTP error often quotes the recipient: keep the address out of the database, events and logs."""
+    return EMAIL.sub(REDACTED, error)[:limit]
+
+
+# ---------------------------------------------------------------- errors
+
+
+class SmtpUnavailable(Exception):
+    """No session with the server (refused, timed out, TLS or authentication failed): nothing was sent."""
+
+
+class DeliveryError(Exception):
+    """One message was not accepted."""
+
+    def __init__(self, error: str, permanent: bool, connection_lost: bool) -> None:
+        super().__init__(error)
+        self.error = error
+        self.permanent = permanent  # a 5xx reply: trying again will not help
+        self.connection_lost = connection_lost  # the session is gone: the rest of the batch waits
+
+
+def classify(exc: BaseException) -> DeliveryError:
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [r.code for r in exc.recipients]
+        detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
+        return DeliveryError(scrub(f"recipient refused: {detail}"), bool(codes) and min(codes) >= 500, False)
+    if isinstance(exc, aiosmtplib.SMTPServerDisconnected | aiosmtplib.SMTPTimeoutError):
+        return DeliveryError(scrub(f"{type(exc).__name__}: {exc}"), False, True)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return DeliveryError(scrub(f"{exc.code} {exc.message}"), exc.code >= 500, False)
+    if isinstance(exc, OSError | TimeoutError):
+        return DeliveryError(scrub(f"{type(exc).__name__}: {exc}"), False, True)
+    return DeliveryError(scrub(f"{type(exc).__name__}: {exc}"), False, False)
+
+
+# ---------------------------------------------------------------- the connection
+
+
+class MailSession(Protocol):
+    async def send(self, message: EmailMessage) -> None: ...
+    async def close(self) -> None: ...
+
+
+class MailTransport(Protocol):
+    async def connect(self) -> MailSession: ...
+
+
+class _AioSmtpSession:
+    def __init__(self, client: aiosmtplib.SMTP, timeout: float) -> None:
+        self.client = client
+        self.timeout = timeout
+
+    async def send(self, message: EmailMessage) -> None:
+        try:
+            await self.client.send_message(message, timeout=self.timeout)
+        except Exception as exc:
+            raise classify(exc) from exc
+
+    async def close(self) -> None:
+        try:
+            await self.client.quit(timeout=min(self.timeout, 2.0))
+        except Exception:
+            self.client.close()
+
+
+class SmtpTransport:
+    """aiosmtplib with implicit TLS, STARTTLS and authentication as configured."""
+
+    def __init__(self, settings: NotificationsSettings) -> None:
+        self.settings = settings
+
+    def client(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        credentials = s.smtp_username is not None
+        start_tls: bool | None = None  # auto: upgrade when the server offers it
+        if s.smtp_implicit_tls or s.smtp_starttls == "off":
+            start_tls = False
+        elif s.smtp_starttls == "required" or credentials:
+            start_tls = True  # never send a password in plain text
+        context = ssl.create_default_context(cafile=s.smtp_cafile) if s.smtp_cafile else None
+        return aiosmtplib.SMTP(
+            hostname=s.smtp_host, port=s.smtp_port, use_tls=s.smtp_implicit_tls, start_tls=start_tls,
+            validate_certs=s.smtp_validate_certs, tls_context=context, timeout=s.smtp_timeout_s,
+            username=s.smtp_username, password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+        )
+
+    async def connect(self) -> MailSession:
+        client = self.client()
+        try:
+            await client.connect()
+        except Exception as exc:  # refused, timeout, TLS, authentication: the server's fault, not a message's
+            client.close()
+            raise SmtpUnavailable(scrub(f"{type(exc).__name__}: {exc}")) from exc
+        return _AioSmtpSession(client, self.settings.smtp_timeout_s)

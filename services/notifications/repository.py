@@ -1,0 +1,155 @@
+"""Notifications persistence: named queries from ``sql/`` and the one place rows become domain objects."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from services.notifications.domain import (
+    Buyer,
+    Channel,
+    ExpiredEmail,
+    LineState,
+    Notice,
+    OutgoingEmail,
+)
+from services.notifications.rendering import Rendered
+from shared.persistence.db import fetch_all, load_queries
+from shared.persistence.uow import Cause
+
+queries = load_queries(Path(__file__).parent / "sql")
+
+
+def _line(row: Any) -> LineState:
+    return LineState(row["line_id"], row["sku_id"], row["qty"], row["backorder_qty"], row["ship_by"],
+                     row["estimated_delivery"])
+
+
+def _email(row: Any) -> OutgoingEmail:
+    return OutgoingEmail(
+        notification_id=str(row["notification_id"]), order_id=row["order_id"], buyer_id=row["buyer_id"],
+        kind=row["kind"], locale=row["locale"], recipient=row["recipient"], subject=row["subject"],
+        body_text=row["body_text"], body_html=row["body_html"], ship_by=row["ship_by"],
+        estimated_delivery=row["estimated_delivery"], attempts=row["attempts"], caused_by=row["caused_by"],
+        correlation_id=row["correlation_id"], created_at=row["created_at"],
+    )
+
+
+def _view(row: Any) -> dict[str, Any]:
+    """A notification as operators and the inbox read it: JSON-ready, no email address."""
+    out = {}
+    for key, value in dict(row).items():
+        if isinstance(value, uuid.UUID):
+            value = str(value)
+        elif hasattr(value, "isoformat"):
+            value = value.isoformat()
+        out[key] = value
+    return out
+
+
+class NotificationsRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    # ------------------------------------------------------------ orders
+
+    async def save_buyer(self, order_id: str, buyer: Buyer) -> None:
+        await queries.save_buyer_order(
+            self.conn, order_id=order_id, buyer_id=buyer.buyer_id, buyer_email=buyer.email, region=buyer.region,
+            locale=buyer.locale, timezone=buyer.timezone, placed_at=buyer.placed_at,
+        )
+
+    async def buyer(self, order_id: str) -> Buyer | None:
+        row = await queries.get_buyer_order(self.conn, order_id=order_id)
+        if row is None:
+            return None
+        return Buyer(row["buyer_id"], row["buyer_email"], row["region"], row["locale"], row["timezone"],
+                     row["placed_at"])
+
+    async def save_lines(self, order_id: str, lines: Sequence[LineState], as_of: Any) -> None:
+        await self.conn.executemany(
+            queries.save_line.sql,
+            [(order_id, ln.line_id, ln.sku_id, ln.qty, ln.backorder_qty, ln.ship_by, ln.estimated_delivery, as_of)
+             for ln in lines],
+        )
+
+    async def lines(self, order_id: str) -> dict[str, LineState]:
+        return {r["line_id"]: _line(r) for r in await fetch_all(queries.get_lines, self.conn, order_id=order_id)}
+
+    # ------------------------------------------------------------ notifications
+
+    async def add(
+        self, notice: Notice, channel: Channel, rendered: Rendered, *, locale: str, status: str,
+        cause: Cause | None, error: str | None = None,
+    ) -> bool:
+        """Store a notification; False when it exists already (told before, R22)."""
+        inserted = await queries.insert_notification(
+            self.conn,
+            notification_id=notice.notification_id(channel), order_id=notice.order_id, buyer_id=notice.buyer_id,
+            channel=channel, kind=notice.kind, line_ids=list(notice.line_ids), revision=notice.revision,
+            ship_by=notice.ship_by, estimated_delivery=notice.estimated_delivery, locale=locale,
+            subject=rendered.subject, body_text=rendered.app if channel == "app" else rendered.text,
+            body_html=rendered.html if channel == "email" else None, data=notice.data(), status=status,
+            last_error=error, caused_by=cause.event_id if cause else None,
+            correlation_id=cause.correlation_id if cause else None,
+        )
+        return inserted is not None
+
+    async def wake_senders(self) -> None:
+        await queries.wake_senders(self.conn)
+
+    async def any_email_due(self) -> bool:
+        return bool(await queries.any_email_due(self.conn))
+
+    async def claim_emails(self, token: uuid.UUID, limit: int, lease_s: float) -> list[OutgoingEmail]:
+        rows = await fetch_all(queries.claim_emails, self.conn, token=token, limit=limit, lease_s=lease_s)
+        return sorted((_email(r) for r in rows), key=lambda e: e.created_at)
+
+    async def mark_sent(self, notification_id: str, token: uuid.UUID) -> bool:
+        return await queries.mark_sent(self.conn, notification_id=notification_id, token=token) is not None
+
+    async def mark_retry(self, notification_id: str, token: uuid.UUID, error: str, delay_s: float) -> bool:
+        done = await queries.mark_retry(self.conn, notification_id=notification_id, token=token, error=error,
+                                        delay_s=delay_s)
+        return done is not None
+
+    async def mark_failed(self, notification_id: str, token: uuid.UUID, error: str) -> bool:
+        done = await queries.mark_failed(self.conn, notification_id=notification_id, token=token, error=error)
+        return done is not None
+
+    async def release(self, token: uuid.UUID) -> None:
+        await queries.release_claim(self.conn, token=token)
+
+    async def expire_emails(self, max_age_s: float) -> list[ExpiredEmail]:
+        rows = await fetch_all(queries.expire_emails, self.conn, max_age_s=max_age_s)
+        return [ExpiredEmail(str(r["notification_id"]), r["order_id"], r["buyer_id"], r["kind"], r["attempts"],
+                             r["last_error"], r["caused_by"], r["correlation_id"]) for r in rows]
+
+    async def email_queue_stats(self) -> dict[str, float]:
+        row = await queries.email_queue_stats(self.conn)
+        return {"pending": row["pending"], "sending": row["sending"], "oldest_due_s": float(row["oldest_due_s"])}
+
+    # ------------------------------------------------------------ the inbox and the operators' view
+
+    async def mark_read(self, buyer_id: str, notification_ids: list[str] | None = None) -> int:
+        return int(await queries.mark_read(self.conn, buyer_id=buyer_id, notification_ids=notification_ids))
+
+    async def unread_count(self, buyer_id: str) -> int:
+        return int(await queries.unread_count(self.conn, buyer_id=buyer_id))
+
+    async def list_by_buyer(self, buyer_id: str, *, channel: str | None = None, status: str | None = None,
+                            unread_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+        rows = await fetch_all(queries.list_by_buyer, self.conn, buyer_id=buyer_id, channel=channel, status=status,
+                               unread_only=unread_only, limit=limit)
+        return [_view(r) for r in rows]
+
+    async def list_by_order(self, order_id: str, limit: int = 500) -> list[dict[str, Any]]:
+        return [_view(r) for r in await fetch_all(queries.list_by_order, self.conn, order_id=order_id, limit=limit)]
+
+    async def get(self, notification_id: str) -> dict[str, Any] | None:
+        row = await queries.get_notification(self.conn, notification_id=notification_id)
+        return _view(row) if row else None

@@ -1,0 +1,306 @@
+"""The email sender: drains the durable send queue in the database to the SMTP server (R22).
+
+One round:
+
+1. if an email is due, open an SMTP session. If the server cannot be reached, nothing is
+   claimed and no attempt is counted (the server's fault, not a message's): the sender
+   backs off (capped) and the queue waits. Nothing else waits on it: the consumer and the
+   app channel never touch SMTP;
+2. claim a batch of due emails in a short transaction, ``FOR UPDATE SKIP LOCKED``, marking
+   them ``sending`` with a claim token and a lease, and counting the attempt. Concurrent
+   senders (any number of instances) take disjoint batches; a claim whose sender died is
+   due again when its lease ends;
+3. send them one by one, and record each result at once, in its own transaction: ``sent``
+   (+ ``NotificationSent{email}`` in the outbox), ``pending`` again with backoff, or
+   ``failed`` (+ ``NotificationFailed``) on a 5xx reply or after the last attempt. Claimed
+   emails not tried (the session broke, the lease is running out) go back untouched.
+
+Exactly once, and the one window that remains. The SMTP transaction cannot be part of the
+database transaction, so there is an instant between the server's ``250`` to ``DATA`` and
+the commit of ``sent``. A crash (or a database outage that outlasts the retries of the
+``sent`` update) inside it sends that email again when the lease ends. We keep it as small
+as it can be: the update is the very next thing done after the ``250`` (no batching), it is
+retried on transient database errors, a stop signal lets the message in flight finish and be
+recorded (the send and its record are shielded from cancellation), and a message is never
+started on a lease that could run out before it is recorded. The resent copy carries the
+same ``Message-ID`` (derived from the notification id), so a mail system that deduplicates
+on it drops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
+
+import asyncpg
+import structlog
+
+from services.notifications import domain, metrics
+from services.notifications.domain import OutgoingEmail
+from services.notifications.mail import DeliveryError, MailSession, MailTransport, SmtpUnavailable, build_message
+from services.notifications.repository import NotificationsRepository
+from services.notifications.settings import NotificationsSettings
+from services.notifications.unit_of_work import NotificationsUnitOfWork
+from shared.contract.notifications import NotificationFailed, NotificationSent
+from shared.contract.topics import NOTIFICATIONS_EVENTS_TOPIC as EVENTS
+from shared.observability.http import Readiness
+from shared.persistence.db import TRANSIENT_DB_ERRORS
+from shared.persistence.uow import Cause, transaction
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+CHANNEL = "notification_email"
+_RECORD_BUDGET_S = 5.0  # time kept in hand on a lease to record a result
+
+
+def _cause(caused_by: uuid.UUID | None, correlation_id: uuid.UUID | None) -> Cause | None:
+    return Cause(caused_by, correlation_id or uuid.uuid4()) if caused_by else None
+
+
+class EmailSender:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        settings: NotificationsSettings,
+        uow_factory: Callable[[asyncpg.Connection], NotificationsUnitOfWork],
+        transport: MailTransport,
+        *,
+        readiness: Readiness | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.uow_factory = uow_factory
+        self.transport = transport
+        self.readiness = readiness
+        self.rng = rng or random.Random()
+        self._wake = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+        self._smtp_failures = 0
+
+    # ------------------------------------------------------------ the loop
+
+    async def run(self) -> None:
+        failures = 0
+        housekeeping_at = 0.0
+        try:
+            while True:
+                try:
+                    await self._ensure_listener()
+                    if time.monotonic() >= housekeeping_at:
+                        await self.housekeeping()
+                        housekeeping_at = time.monotonic() + 5.0
+                    self._wake.clear()
+                    claimed = await self.send_due()
+                    failures = 0
+                    if claimed >= self.settings.email_batch:
+                        continue
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.settings.email_poll_s)
+                except SmtpUnavailable as exc:
+                    await asyncio.sleep(self._smtp_down(str(exc)))
+                except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
+                    failures += 1
+                    delay = min(5.0, 0.1 * 2 ** min(failures, 6))
+                    log.warning("email_sender_retry", error=repr(exc), retry_in_s=delay)
+                    await self._drop_listener()
+                    await asyncio.sleep(delay)
+        finally:
+            await self._drop_listener()
+
+    def _smtp_down(self, error: str) -> float:
+        self._smtp_failures += 1
+        metrics.SMTP_UP.set(0)
+        if self.readiness is not None:
+            self.readiness.details["smtp"] = "down"
+        s = self.settings
+        delay = min(s.smtp_reconnect_max_s, s.smtp_reconnect_base_s * 2 ** min(self._smtp_failures - 1, 16))
+        log.warning("smtp_unavailable", error=error, failures=self._smtp_failures, retry_in_s=round(delay, 2))
+        return delay
+
+    def _smtp_up(self) -> None:
+        if self._smtp_failures:
+            log.info("smtp_available_again", after_failures=self._smtp_failures)
+        self._smtp_failures = 0
+        metrics.SMTP_UP.set(1)
+        if self.readiness is not None:
+            self.readiness.details["smtp"] = "up"
+
+    # ------------------------------------------------------------ one round
+
+    async def send_due(self) -> int:
+        """Send one batch of due emails; return how many were claimed."""
+        async with self.pool.acquire() as conn:
+            if not await NotificationsRepository(conn).any_email_due():
+                return 0
+        session = await self.transport.connect()
+        self._smtp_up()
+        token = uuid.uuid4()
+        claimed: list[OutgoingEmail] = []
+        try:
+            started = time.monotonic()
+            async with self.pool.acquire() as conn, conn.transaction():
+                claimed = await NotificationsRepository(conn).claim_emails(
+                    token, self.settings.email_batch, self.settings.email_lease_s
+                )
+            # never start a message whose claim could be taken over before its result is recorded
+            last_start = self.settings.email_lease_s - self.settings.smtp_timeout_s - _RECORD_BUDGET_S
+            for email in claimed:
+                if time.monotonic() - started > last_start:
+                    break
+                if await self._shielded(self._deliver(session, email, token)) == "connection_lost":
+                    break
+            return len(claimed)
+        finally:
+            if claimed:
+                await self._shielded(self._release(token))
+            await session.close()
+
+    async def _release(self, token: uuid.UUID) -> None:
+        async with self.pool.acquire() as conn:
+            await NotificationsRepository(conn).release(token)
+
+    async def _shielded(self, work: Awaitable[T]) -> T:
+        """Let a stop signal wait for the message in flight to be sent and recorded (it cannot be undone)."""
+        task = asyncio.ensure_future(work)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, self.settings.smtp_timeout_s + _RECORD_BUDGET_S)
+            raise
+
+    async def _deliver(self, session: MailSession, email: OutgoingEmail, token: uuid.UUID) -> str:
+        bound = log.bind(order_id=email.order_id, notification_id=email.notification_id, kind=email.kind,
+                         attempt=email.attempts)
+        if email.recipient is None:
+            await self._record_failure(email, token, "buyer_contact_unknown", permanent=True)
+            return "failed"
+        if email.attempts > self.settings.email_max_attempts:  # its sender died on every attempt
+            await self._record_failure(email, token, "gave up: the sender stopped during every attempt",
+                                       permanent=True)
+            return "failed"
+        message = build_message(email, self.settings)
+        started = time.perf_counter()
+        try:
+            await session.send(message)
+        except DeliveryError as err:
+            result = "permanent" if err.permanent else "connection" if err.connection_lost else "transient"
+            metrics.EMAIL_ATTEMPTS.labels(result).inc()
+            bound.warning("email_attempt_failed", error=err.error, permanent=err.permanent)
+            outcome = await self._record_failure(email, token, err.error, permanent=err.permanent)
+            return "connection_lost" if err.connection_lost else outcome
+        # ---- the window opens: the server has the message, the database does not know yet
+        await self._record_sent(email, token)
+        # ---- and closes
+        metrics.EMAIL_ATTEMPTS.labels("ok").inc()
+        metrics.EMAIL_SEND_SECONDS.observe(time.perf_counter() - started)
+        bound.info("notification_sent", channel="email")
+        return "sent"
+
+    async def _record_sent(self, email: OutgoingEmail, token: uuid.UUID) -> None:
+        async def record(uow: NotificationsUnitOfWork) -> None:
+            if not await uow.notifications.mark_sent(email.notification_id, token):
+                metrics.EMAIL_LEASE_LOST.inc()
+                log.error("email_sent_after_claim_lost", order_id=email.order_id,
+                          notification_id=email.notification_id)
+                return
+            uow.emit(EVENTS, NotificationSent(
+                notification_id=email.notification_id, order_id=email.order_id, buyer_id=email.buyer_id,
+                channel="email", kind=email.kind, ship_by=email.ship_by, estimated_delivery=email.estimated_delivery,
+            ), key=email.order_id, cause=_cause(email.caused_by, email.correlation_id))
+            metrics.NOTIFICATIONS.labels("email", email.kind, "sent").inc()
+
+        await self._in_transaction(record, what="email_sent_not_recorded", email=email)
+
+    async def _record_failure(self, email: OutgoingEmail, token: uuid.UUID, error: str, *, permanent: bool) -> str:
+        outcome = domain.after_failure(email.attempts, self.settings.email_max_attempts, permanent)
+
+        async def record(uow: NotificationsUnitOfWork) -> None:
+            repo = uow.notifications
+            if outcome == "retry":
+                delay = domain.retry_delay(email.attempts, self.settings.email_retry_base_s,
+                                           self.settings.email_retry_max_s, self.rng)
+                await repo.mark_retry(email.notification_id, token, error, delay)
+                return
+            if await repo.mark_failed(email.notification_id, token, error):
+                self._report_failed(uow, email.notification_id, email.order_id, email.buyer_id, email.kind,
+                                    email.attempts, error, _cause(email.caused_by, email.correlation_id))
+
+        await self._in_transaction(record, what="email_result_not_recorded", email=email)
+        return outcome
+
+    def _report_failed(self, uow: NotificationsUnitOfWork, notification_id: str, order_id: str, buyer_id: str,
+                       kind: Any, attempts: int, error: str, cause: Cause | None) -> None:
+        uow.emit(EVENTS, NotificationFailed(
+            notification_id=notification_id, order_id=order_id, buyer_id=buyer_id, channel="email", kind=kind,
+            attempts=attempts, error=error,
+        ), key=order_id, cause=cause)
+        metrics.NOTIFICATIONS.labels("email", kind, "failed").inc()
+        log.warning("notification_failed", channel="email", order_id=order_id, notification_id=notification_id,
+                    attempts=attempts, error=error)
+
+    async def _in_transaction(self, work: Callable[[NotificationsUnitOfWork], Awaitable[None]], *, what: str,
+                              email: OutgoingEmail, tries: int = 5) -> None:
+        """Record a result, riding out a short database outage (every try made here shrinks the window)."""
+        for attempt in range(1, tries + 1):
+            try:
+                async with transaction(self.pool, self.uow_factory) as uow:
+                    await work(uow)
+                    uow.commit()
+                return
+            except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
+                if attempt == tries:
+                    # the claim's lease will bring it back: a possible duplicate, same Message-ID
+                    log.error(what, order_id=email.order_id, notification_id=email.notification_id,
+                              error=repr(exc))
+                    return
+                await asyncio.sleep(0.1 * 2 ** attempt)
+
+    # ------------------------------------------------------------ housekeeping
+
+    async def housekeeping(self) -> None:
+        """Fail what waited too long (SMTP down for days), and report the queue."""
+        async with transaction(self.pool, self.uow_factory) as uow:
+            for e in await uow.notifications.expire_emails(self.settings.email_expire_after_s):
+                self._report_failed(uow, e.notification_id, e.order_id, e.buyer_id, e.kind, e.attempts, e.error,
+                                    _cause(e.caused_by, e.correlation_id))
+            stats = await uow.notifications.email_queue_stats()
+            uow.commit()
+        metrics.EMAIL_QUEUE.labels("pending").set(stats["pending"])
+        metrics.EMAIL_QUEUE.labels("sending").set(stats["sending"])
+        metrics.EMAIL_OLDEST_DUE_AGE.set(max(0.0, stats["oldest_due_s"]))
+
+    # ------------------------------------------------------------ wake-ups
+
+    async def _ensure_listener(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        self._listener = await self.pool.acquire()
+        await self._listener.add_listener(CHANNEL, self._on_notify)
+
+    async def _drop_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is None:
+            return
+        with contextlib.suppress(*TRANSIENT_DB_ERRORS, asyncpg.PostgresError):
+            await listener.remove_listener(CHANNEL, self._on_notify)
+        with contextlib.suppress(Exception):
+            await self.pool.release(listener)
+
+    def _on_notify(self, *_: Any) -> None:
+        self._wake.set()
+
+
+def sender_from(ctx: Any, transport: MailTransport | None = None) -> EmailSender:
+    from services.notifications.mail import SmtpTransport
+
+    settings = cast(NotificationsSettings, ctx.settings)
+    factory = cast(Callable[[asyncpg.Connection], NotificationsUnitOfWork], ctx.uow_factory)
+    return EmailSender(ctx.pool, settings, factory, transport or SmtpTransport(settings), readiness=ctx.readiness)

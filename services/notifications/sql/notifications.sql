@@ -1,0 +1,146 @@
+-- ------------------------------------------------------------ what we know of orders
+
+-- name: save_buyer_order!
+INSERT INTO buyer_orders (order_id, buyer_id, buyer_email, region, locale, timezone, placed_at)
+VALUES (:order_id, :buyer_id, :buyer_email, :region, :locale, :timezone, :placed_at)
+ON CONFLICT (order_id) DO NOTHING;
+
+-- name: get_buyer_order^
+SELECT order_id, buyer_id, buyer_email, region, locale, timezone, placed_at
+FROM buyer_orders WHERE order_id = :order_id;
+
+-- name: save_line!
+-- A line's dates move forward only: an update older than what is stored (a replay) is ignored.
+INSERT INTO order_lines (order_id, line_id, sku_id, qty, backorder_qty, ship_by, estimated_delivery, dates_as_of)
+VALUES (:order_id, :line_id, :sku_id, :qty, :backorder_qty, :ship_by, :estimated_delivery, :as_of)
+ON CONFLICT (order_id, line_id) DO UPDATE
+SET sku_id = excluded.sku_id, qty = excluded.qty, backorder_qty = excluded.backorder_qty,
+    ship_by = excluded.ship_by, estimated_delivery = excluded.estimated_delivery,
+    dates_as_of = excluded.dates_as_of
+WHERE order_lines.dates_as_of <= excluded.dates_as_of;
+
+-- name: get_lines
+SELECT line_id, sku_id, qty, backorder_qty, ship_by, estimated_delivery
+FROM order_lines WHERE order_id = :order_id ORDER BY line_id;
+
+-- ------------------------------------------------------------ notifications
+
+-- name: insert_notification<!
+-- Returns nothing when the notification exists already: it was told before (R22).
+INSERT INTO notifications (notification_id, order_id, buyer_id, channel, kind, line_ids, revision, ship_by,
+                           estimated_delivery, locale, subject, body_text, body_html, data, status, attempts,
+                           next_attempt_at, last_error, caused_by, correlation_id, sent_at, failed_at)
+VALUES (:notification_id, :order_id, :buyer_id, :channel, :kind, :line_ids, :revision, :ship_by,
+        :estimated_delivery, :locale, :subject, :body_text, :body_html, :data, :status, 0,
+        CASE WHEN :status = 'pending' THEN now() END, :last_error, :caused_by, :correlation_id,
+        CASE WHEN :status = 'sent' THEN now() END, CASE WHEN :status = 'failed' THEN now() END)
+ON CONFLICT (notification_id) DO NOTHING
+RETURNING notification_id;
+
+-- name: wake_senders!
+SELECT pg_notify('notification_email', '');
+
+-- name: any_email_due$
+SELECT EXISTS (SELECT 1 FROM notifications
+               WHERE channel = 'email' AND status IN ('pending', 'sending') AND next_attempt_at <= now());
+
+-- name: claim_emails
+-- Due emails (new, to retry, or claimed by a sender whose lease ran out), locked with SKIP LOCKED so
+-- concurrent senders take disjoint sets, and leased: next_attempt_at becomes the lease's end.
+-- The attempt is counted now, before the send, so a message that crashes its sender cannot loop forever.
+WITH due AS (
+    SELECT notification_id FROM notifications
+    WHERE channel = 'email' AND status IN ('pending', 'sending') AND next_attempt_at <= now()
+    ORDER BY next_attempt_at
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE notifications n
+SET status = 'sending', attempts = n.attempts + 1, claim_token = :token,
+    next_attempt_at = now() + make_interval(secs => :lease_s)
+FROM due
+WHERE n.notification_id = due.notification_id
+RETURNING n.notification_id, n.order_id, n.buyer_id, n.kind, n.locale, n.subject, n.body_text, n.body_html,
+          n.ship_by, n.estimated_delivery, n.attempts, n.caused_by, n.correlation_id, n.created_at,
+          (SELECT b.buyer_email FROM buyer_orders b WHERE b.order_id = n.order_id) AS recipient;
+
+-- name: mark_sent<!
+UPDATE notifications
+SET status = 'sent', sent_at = now(), claim_token = NULL, next_attempt_at = NULL, last_error = NULL
+WHERE notification_id = :notification_id AND claim_token = :token AND status = 'sending'
+RETURNING notification_id;
+
+-- name: mark_retry<!
+UPDATE notifications
+SET status = 'pending', claim_token = NULL, last_error = :error,
+    next_attempt_at = now() + make_interval(secs => :delay_s)
+WHERE notification_id = :notification_id AND claim_token = :token AND status = 'sending'
+RETURNING notification_id;
+
+-- name: mark_failed<!
+UPDATE notifications
+SET status = 'failed', failed_at = now(), claim_token = NULL, next_attempt_at = NULL, last_error = :error
+WHERE notification_id = :notification_id AND claim_token = :token AND status = 'sending'
+RETURNING notification_id;
+
+-- name: release_claim!
+-- Claimed but not tried (the batch stopped early): due again at once, the attempt not counted.
+UPDATE notifications
+SET status = 'pending', attempts = attempts - 1, claim_token = NULL, next_attempt_at = now()
+WHERE claim_token = :token AND status = 'sending';
+
+-- name: expire_emails
+-- Emails still unsent long after they were due (the SMTP server down for days): failed, to be reported.
+UPDATE notifications
+SET status = 'failed', failed_at = now(), claim_token = NULL, next_attempt_at = NULL,
+    last_error = coalesce(last_error || '; ', '') || 'expired unsent'
+WHERE channel = 'email' AND status = 'pending' AND created_at < now() - make_interval(secs => :max_age_s)
+RETURNING notification_id, order_id, buyer_id, kind, attempts, last_error, caused_by, correlation_id;
+
+-- name: email_queue_stats^
+SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
+       count(*) FILTER (WHERE status = 'sending') AS sending,
+       coalesce(extract(epoch FROM now() - min(next_attempt_at) FILTER (WHERE status = 'pending')), 0)
+           AS oldest_due_s
+FROM notifications WHERE channel = 'email' AND status IN ('pending', 'sending');
+
+-- ------------------------------------------------------------ the inbox and the operators' view
+
+-- name: mark_read$
+WITH read AS (
+    UPDATE notifications SET read_at = now()
+    WHERE buyer_id = :buyer_id AND channel = 'app' AND read_at IS NULL
+      AND (:notification_ids::uuid[] IS NULL OR notification_id = any(:notification_ids::uuid[]))
+    RETURNING 1
+)
+SELECT count(*) FROM read;
+
+-- name: list_by_buyer
+SELECT notification_id, order_id, buyer_id, channel, kind, line_ids, revision, ship_by, estimated_delivery,
+       subject, CASE WHEN channel = 'app' THEN body_text END AS message, data, status, attempts,
+       next_attempt_at, last_error, read_at, created_at, sent_at, failed_at
+FROM notifications
+WHERE buyer_id = :buyer_id
+  AND (:channel::text IS NULL OR channel = :channel)
+  AND (:status::text IS NULL OR status = :status)
+  AND (NOT :unread_only OR (channel = 'app' AND read_at IS NULL))
+ORDER BY created_at DESC, notification_id
+LIMIT :limit;
+
+-- name: list_by_order
+SELECT notification_id, order_id, buyer_id, channel, kind, line_ids, revision, ship_by, estimated_delivery,
+       subject, CASE WHEN channel = 'app' THEN body_text END AS message, data, status, attempts,
+       next_attempt_at, last_error, read_at, created_at, sent_at, failed_at
+FROM notifications
+WHERE order_id = :order_id
+ORDER BY created_at, kind, channel
+LIMIT :limit;
+
+-- name: unread_count$
+SELECT count(*) FROM notifications WHERE buyer_id = :buyer_id AND channel = 'app' AND read_at IS NULL;
+
+-- name: get_notification^
+SELECT notification_id, order_id, buyer_id, channel, kind, line_ids, revision, ship_by, estimated_delivery,
+       subject, body_text, data, status, attempts, next_attempt_at, last_error, read_at, created_at, sent_at,
+       failed_at
+FROM notifications WHERE notification_id = :notification_id;

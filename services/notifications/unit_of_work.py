@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import asyncpg
+
+from services.notifications.rendering import Renderer
+from services.notifications.repository import NotificationsRepository
+from services.notifications.settings import NotificationsSettings
+from shared.persistence.uow import Clock, UnitOfWork
+
+
+class NotificationsUnitOfWork(UnitOfWork):
+    def __init__(self, conn: asyncpg.Connection, settings: NotificationsSettings, clock: Clock,
+                 renderer: Renderer) -> None:
+        super().__init__(conn, producer="notifications", clock=clock)
+        self.notifications = NotificationsRepository(conn)
+        self.renderer = renderer
+        self.settings = settings
+
+
+def make_uow(settings: NotificationsSettings, clock: Clock
+             ) -> Callable[[asyncpg.Connection], NotificationsUnitOfWork]:
+    renderer = Renderer(settings.order_url)  # templates are loaded and compiled once per process
+    return lambda conn: NotificationsUnitOfWork(conn, settings, clock, renderer)
