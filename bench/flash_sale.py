@@ -1,0 +1,232 @@
+"""The viral-SKU scenario: one seller, 200 SKUs in 3 warehouses; the hot SKU has 5,000 regular and
+3,000 backorder units; orders (70% on the hot SKU, 1-3 lines each) arrive as fast as the broker takes
+them (burst) or at a fixed rate (open loop). Every figure is observed through Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import psutil
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from devstack.client import PlatformClient
+from devstack.stack import Stack
+from shared.contract.catalog import ActivateBackorder, RegisterSeller, UpsertListing, WarehouseQty
+from shared.contract.envelope import Envelope
+from shared.contract.inventory import SetStock
+from shared.contract.orders import OrderLine, PlaceOrder
+
+WAREHOUSES = ("wh-1", "wh-2", "wh-3")
+
+
+@dataclass(frozen=True)
+class Shape:
+    orders: int = 20_000
+    skus: int = 200
+    hot_share: float = 0.7
+    hot_regular: int = 5_000
+    hot_backorder: int = 3_000
+    other_regular_per_warehouse: int = 200
+    seed: int = 7
+
+
+@dataclass
+class Observation:
+    published_at: dict[str, float] = field(default_factory=dict)
+    decided_at: dict[str, float] = field(default_factory=dict)
+    decisions: Counter[str] = field(default_factory=Counter)
+    accepted: int = 0
+    rejected: int = 0
+    email_at: dict[str, float] = field(default_factory=dict)
+    notification_ids: Counter[str] = field(default_factory=Counter)
+    allocated: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")}
+    q = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
+    return {"p50": round(q[49], 1), "p95": round(q[94], 1), "p99": round(q[98], 1)}
+
+
+class FlashSale:
+    def __init__(self, stack: Stack, shape: Shape) -> None:
+        self.stack = stack
+        self.shape = shape
+        run = uuid.uuid4().hex[:6]
+        self.seller = f"seller-{run}"
+        self.skus = [f"sku-{run}-{n:03d}" for n in range(shape.skus)]
+        self.hot = self.skus[0]
+        self.random = random.Random(shape.seed)
+        self.obs = Observation()
+        self.rss_peak: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ set-up
+
+    async def seed(self) -> None:
+        client = await PlatformClient(self.stack.kafka_bootstrap, ["inventory.events"], "bench").start()
+        try:
+            await client.send(RegisterSeller(seller_id=self.seller, region="US", backorder_eligible=True))
+            listings = [self.skus[i:i + 50] for i in range(0, len(self.skus), 50)]
+            for n, sku_ids in enumerate(listings):
+                await client.send(UpsertListing(seller_id=self.seller, listing_id=f"{self.seller}-l{n}",
+                                                category="electronics", title=f"Listing {n}", sku_ids=sku_ids))
+            split = _split(self.shape.hot_backorder, len(WAREHOUSES))
+            await client.send(ActivateBackorder(
+                seller_id=self.seller, sku_id=self.hot, handling_days=5,
+                backorder_stock=[WarehouseQty(warehouse_id=w, qty=q) for w, q in zip(WAREHOUSES, split, strict=True)],
+            ))
+            regular = _split(self.shape.hot_regular, len(WAREHOUSES))
+            for sku in self.skus:
+                for w, qty in zip(WAREHOUSES, regular if sku == self.hot else [self.shape.other_regular_per_warehouse] * 3,
+                                  strict=True):
+                    await client.send(SetStock(sku_id=sku, warehouse_id=w, on_hand=qty))
+            expected = len(self.skus) * len(WAREHOUSES)
+            await client.wait_for(lambda o: o.type == "StockChanged" and o.payload.get("sku_id", "").startswith(
+                self.seller.replace("seller", "sku")) and o.payload.get("on_hand", 0) > 0, count=expected, timeout=120)
+            await client.wait_for(lambda o: o.type == "StockChanged" and o.payload.get("sku_id") == self.hot
+                                  and o.payload.get("backorder_limit", 0) > 0, timeout=60)
+        finally:
+            await client.stop()
+        await asyncio.sleep(1.0)  # let orders' consumer apply the catalog events it shares the topics with
+
+    def orders(self, count: int) -> list[PlaceOrder]:
+        out = []
+        others = self.skus[1:]
+        for n in range(count):
+            lines_n = self.random.randint(1, 3)
+            first = self.hot if self.random.random() < self.shape.hot_share else self.random.choice(others)
+            skus = [first, *self.random.sample([s for s in others if s != first], lines_n - 1)]
+            out.append(PlaceOrder(
+                order_id=f"{self.seller}-o{n}", buyer_id=f"buyer-{n % 500}", buyer_email=f"buyer{n % 500}@example.com",
+                region="US", lines=[OrderLine(line_id=f"l{i}", sku_id=s, qty=1) for i, s in enumerate(skus)],
+            ))
+        return out
+
+    # ------------------------------------------------------------------ observe
+
+    async def _observe(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        obs = self.obs
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=100, max_records=5000)
+            now = time.perf_counter()
+            for records in batches.values():
+                for r in records:
+                    value = orjson.loads(r.value)
+                    kind, payload = value.get("type"), value.get("payload", {})
+                    order_id = payload.get("order_id")
+                    if kind in ("OrderAccepted", "OrderRejected") and order_id in obs.published_at:
+                        obs.decisions[order_id] += 1
+                        obs.decided_at.setdefault(order_id, now)
+                        if kind == "OrderAccepted":
+                            obs.accepted += 1
+                            for line in payload["lines"]:
+                                for part in line["parts"]:
+                                    obs.allocated[(line["sku_id"], part["source"])] += part["qty"]
+                        else:
+                            obs.rejected += 1
+                    elif kind == "NotificationSent" and order_id in obs.published_at:
+                        obs.notification_ids[payload["notification_id"]] += 1
+                        if payload["channel"] == "email" and payload["kind"] == "backorder_accepted":
+                            obs.email_at.setdefault(order_id, now)
+
+    async def _sample_rss(self, stop: asyncio.Event) -> None:
+        processes = {f"{s.name}-{s.instance}": psutil.Process(s.proc.pid) for s in self.stack.services.values()}
+        while not stop.is_set():
+            for name, process in processes.items():
+                try:
+                    rss = process.memory_info().rss / 2**20
+                except psutil.Error:
+                    continue
+                self.rss_peak[name] = max(self.rss_peak.get(name, 0.0), rss)
+            await asyncio.sleep(0.25)
+
+    async def run(self, orders: list[PlaceOrder], rate_per_s: float | None = None, timeout: float = 240) -> dict[str, Any]:
+        """Publish ``orders`` (all at once, or at ``rate_per_s``) and observe until every one is decided."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.stack.kafka_bootstrap, enable_auto_commit=False,
+                                    group_id=None, fetch_max_wait_ms=20)
+        await consumer.start()
+        partitions = [TopicPartition(t, p) for t in ("orders.events", "notifications.events")
+                      for p in (consumer.partitions_for_topic(t) or [])]
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for p in partitions:
+            await consumer.position(p)
+        producer = AIOKafkaProducer(bootstrap_servers=self.stack.kafka_bootstrap, acks="all", linger_ms=5)
+        await producer.start()
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(self._observe(consumer, stop)), asyncio.create_task(self._sample_rss(stop))]
+        started = time.perf_counter()
+        try:
+            futures = []
+            for n, order in enumerate(orders):
+                if rate_per_s:
+                    delay = started + n / rate_per_s - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                value = Envelope(type="PlaceOrder", producer="bench", payload=order).model_dump_json().encode()
+                self.obs.published_at[order.order_id] = time.perf_counter()
+                futures.append(await producer.send("orders.commands", value, key=order.order_id.encode()))
+            await asyncio.gather(*futures)
+            published = time.perf_counter()
+            deadline = published + timeout
+            while len(self.obs.decided_at) < len(orders) and time.perf_counter() < deadline:
+                await asyncio.sleep(0.1)
+            last_decision = max(self.obs.decided_at.values(), default=published)
+            await self._wait_emails(deadline)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await producer.stop()
+            await consumer.stop()
+        return self.figures(len(orders), started, published, last_decision)
+
+    async def _wait_emails(self, deadline: float) -> None:
+        """Emails follow decisions; give the stragglers a moment (bounded by the run's deadline)."""
+        previous, quiet_since = -1, time.perf_counter()
+        while time.perf_counter() < min(deadline, quiet_since + 3.0):
+            if len(self.obs.email_at) != previous:
+                previous, quiet_since = len(self.obs.email_at), time.perf_counter()
+            await asyncio.sleep(0.2)
+
+    def figures(self, orders: int, started: float, published: float, last_decision: float) -> dict[str, Any]:
+        obs = self.obs
+        latencies = [(obs.decided_at[o] - obs.published_at[o]) * 1000 for o in obs.decided_at]
+        email = [(obs.email_at[o] - obs.published_at[o]) * 1000 for o in obs.email_at]
+        hot_regular = obs.allocated[(self.hot, "regular")]
+        hot_backorder = obs.allocated[(self.hot, "backorder")]
+        oversold = max(0, hot_regular - self.shape.hot_regular) + max(0, hot_backorder - self.shape.hot_backorder)
+        oversold += sum(max(0, qty - 3 * self.shape.other_regular_per_warehouse)
+                        for (sku, source), qty in obs.allocated.items() if sku != self.hot and source == "regular")
+        oversold += sum(qty for (sku, source), qty in obs.allocated.items() if sku != self.hot and source == "backorder")
+        duration = max(last_decision - started, 1e-9)
+        return {
+            "orders": orders,
+            "decided": len(obs.decided_at),
+            "accepted": obs.accepted,
+            "rejected": obs.rejected,
+            "decided_per_s": round(len(obs.decided_at) / duration, 1),
+            "publish_s": round(published - started, 2),
+            "latency_ms": percentiles(latencies),
+            "email_latency_ms": percentiles(email),
+            "emails": len(email),
+            "hot_regular_allocated": hot_regular,
+            "hot_backorder_allocated": hot_backorder,
+            "oversold": oversold,
+            "duplicates": sum(n - 1 for n in obs.notification_ids.values() if n > 1),
+            "duplicate_decisions": sum(n - 1 for n in obs.decisions.values() if n > 1),
+            "rss_mb": {k: round(v, 1) for k, v in sorted(self.rss_peak.items())},
+        }
+
+
+def _split(total: int, parts: int) -> list[int]:
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
