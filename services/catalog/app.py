@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from services.catalog import handlers
-from services.catalog.repository import CatalogRepository
+from services.catalog.repository import CatalogQueries
 from services.catalog.settings import CatalogSettings
 from services.catalog.unit_of_work import make_uow
 from shared.contract.topics import CATALOG_COMMANDS_TOPIC, CATALOG_EVENTS_TOPIC
@@ -32,18 +32,22 @@ SUBSCRIPTIONS = [
 
 
 def routes(ctx: ServiceContext) -> list[Route]:
+    """The read API the operator CLI calls, so that it never couples to the catalog's tables."""
+
     async def listings(request: web.Request) -> web.Response:
-        back_order_only = request.query.get("back_order") in ("1", "true", "yes")
+        """A seller's listings with the "Back order" label; ``?back_order=1`` keeps only those (R06)."""
+        back_order_only = request.query.get("back_order", "").lower() in ("1", "true", "yes")
         async with ctx.pool.acquire() as conn:
-            rows = await CatalogRepository(conn).list_listings(request.match_info["seller_id"], back_order_only)
-        for row in rows:
-            row["label"] = "Back order" if row["back_order"] else None
+            rows = await CatalogQueries(conn).listings(request.match_info["seller_id"], back_order_only=back_order_only)
         return web.json_response(rows)
 
     async def sku(request: web.Request) -> web.Response:
+        """A SKU's listing type, handling days and backorder stock per warehouse."""
         async with ctx.pool.acquire() as conn:
-            row = await CatalogRepository(conn).sku_details(request.match_info["sku_id"])
-        return web.json_response(row, status=200 if row else 404)
+            row = await CatalogQueries(conn).sku(request.match_info["sku_id"])
+        if row is None:
+            return web.json_response({"error": "unknown_sku"}, status=404)
+        return web.json_response(row)
 
     return [("/sellers/{seller_id}/listings", listings), ("/skus/{sku_id}", sku)]
 

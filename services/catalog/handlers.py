@@ -1,117 +1,175 @@
-"""Catalog command handlers: ``async def handler(command, uow)``. They decide with the
-domain functions, write through the repository and emit events; the runtime commits."""
+"""Catalog command handlers: ``async def handler(command, uow)``.
+
+Each one authorises the principal, takes the seller's row lock, decides with the pure
+functions of ``domain`` (which raise ``Rejection``), writes through the store and emits
+events; the consumer runtime owns the transaction, so a rejection changes nothing.
+
+What each command answers on ``catalog.events``:
+
+* state snapshots are always emitted (``SellerRegistered``, ``ListingUpserted``,
+  ``BackorderActivated`` - sending the same settings again restates them);
+* transitions are emitted when they happen (``SellerEligibilityChanged``,
+  ``ListingTypeChanged`` on every change of a SKU's type, ``BackorderDeactivated``); a
+  command asking for a transition that would change nothing is rejected with a reason that
+  says so, so that every command gets an answer.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import cast
+
 from services.catalog import domain
-from services.catalog.domain import Listing, Seller, Sku
-from services.catalog.unit_of_work import CatalogUnitOfWork
+from services.catalog.domain import BACKORDER, REGULAR, Listing, Seller, Sku, WarehouseStock
+from services.catalog.ports import CatalogUow
 from shared.contract import catalog as c
+from shared.contract.common import ListingType
 from shared.contract.topics import CATALOG_EVENTS_TOPIC as EVENTS
 from shared.domain import Rejection
 
 
-def _check_principal(uow: CatalogUnitOfWork, seller_id: str) -> None:
-    """A seller principal may only act for itself (R06a); operators and services act for anyone."""
+def _authorize(uow: CatalogUow, seller_id: str, *, platform_only: bool = False) -> None:
     principal = uow.cause.principal if uow.cause else None
-    if principal is not None and principal.kind == "seller":
-        domain.check_owner(principal.id, seller_id, f"seller {seller_id}")
+    domain.authorize(principal, seller_id, platform_only=platform_only,
+                     require_principal=uow.policy.require_principal)
 
 
-async def _seller(uow: CatalogUnitOfWork, seller_id: str, *, lock: bool = False) -> Seller:
-    seller = await uow.catalog.seller(seller_id, lock=lock)
+async def _locked_seller(uow: CatalogUow, seller_id: str) -> Seller:
+    seller = await uow.catalog.seller(seller_id, lock=True)
     if seller is None:
         raise Rejection("unknown_seller", f"seller {seller_id} is not registered")
     return seller
 
 
-async def _owned_sku(uow: CatalogUnitOfWork, seller_id: str, sku_id: str) -> Sku:
+async def _owned_sku(uow: CatalogUow, seller_id: str, sku_id: str) -> Sku:
     sku = await uow.catalog.sku(sku_id)
     if sku is None:
         raise Rejection("unknown_sku", f"SKU {sku_id} is not listed")
     domain.check_owner(seller_id, sku.seller_id, f"SKU {sku_id}")
+    if sku.delisted:
+        raise Rejection("sku_delisted", f"SKU {sku_id} was removed from its listing; list it again first")
     return sku
 
 
-async def register_seller(cmd: c.RegisterSeller, uow: CatalogUnitOfWork) -> None:
-    _check_principal(uow, cmd.seller_id)
-    seller = Seller(cmd.seller_id, cmd.region, domain.timezone_for(cmd.region, cmd.timezone), cmd.backorder_eligible)
+def _type_changed(uow: CatalogUow, sku: Sku, target: str) -> None:
+    """The events of a type change that has been written (R01, R06)."""
+    if sku.listing_type == target:
+        return
+    if sku.listing_type == BACKORDER:
+        uow.emit(EVENTS, c.BackorderDeactivated(seller_id=sku.seller_id, listing_id=sku.listing_id,
+                                                sku_id=sku.sku_id), key=sku.seller_id)
+    uow.emit(EVENTS, c.ListingTypeChanged(seller_id=sku.seller_id, sku_id=sku.sku_id,
+                                          previous_type=cast(ListingType, sku.listing_type),
+                                          listing_type=cast(ListingType, target)),
+             key=sku.seller_id)
+
+
+# ---------------------------------------------------------------- sellers (R02)
+
+
+async def register_seller(cmd: c.RegisterSeller, uow: CatalogUow) -> None:
+    _authorize(uow, cmd.seller_id, platform_only=True)
+    timezone = domain.timezone_for(cmd.region, cmd.timezone)
+    existing = await uow.catalog.seller(cmd.seller_id, lock=True)
+    if existing is None:
+        seller = Seller(cmd.seller_id, cmd.region, timezone, cmd.backorder_eligible)
+    else:
+        seller = replace(existing, region=cmd.region, timezone=timezone).with_eligibility(
+            cmd.backorder_eligible, uow.now())
     await uow.catalog.save_seller(seller)
-    uow.emit(EVENTS, c.SellerRegistered(seller_id=seller.seller_id, region=seller.region,
-                                        timezone=seller.timezone, backorder_eligible=seller.backorder_eligible),
-             key=seller.seller_id)
+    uow.emit(EVENTS, c.SellerRegistered(seller_id=seller.seller_id, region=seller.region, timezone=seller.timezone,
+                                        backorder_eligible=seller.backorder_eligible), key=seller.seller_id)
+    if existing is not None and existing.backorder_eligible != seller.backorder_eligible:
+        uow.emit(EVENTS, c.SellerEligibilityChanged(seller_id=seller.seller_id,
+                                                    backorder_eligible=seller.backorder_eligible),
+                 key=seller.seller_id)
 
 
-async def set_seller_eligibility(cmd: c.SetSellerEligibility, uow: CatalogUnitOfWork) -> None:
-    await _seller(uow, cmd.seller_id, lock=True)
-    await uow.catalog.set_eligibility(cmd.seller_id, cmd.backorder_eligible)
+async def set_seller_eligibility(cmd: c.SetSellerEligibility, uow: CatalogUow) -> None:
+    """Grant or revoke (R02). Revoking leaves SKUs already on backorder as they are; see ``domain``."""
+    _authorize(uow, cmd.seller_id, platform_only=True)
+    seller = await _locked_seller(uow, cmd.seller_id)
+    if seller.backorder_eligible == cmd.backorder_eligible:
+        state = "eligible" if seller.backorder_eligible else "not eligible"
+        raise Rejection("eligibility_unchanged", f"seller {seller.seller_id} is already {state} for backorder")
+    await uow.catalog.save_seller(seller.with_eligibility(cmd.backorder_eligible, uow.now()))
     uow.emit(EVENTS, c.SellerEligibilityChanged(seller_id=cmd.seller_id, backorder_eligible=cmd.backorder_eligible),
              key=cmd.seller_id)
 
 
-async def upsert_listing(cmd: c.UpsertListing, uow: CatalogUnitOfWork) -> None:
-    _check_principal(uow, cmd.seller_id)
-    await _seller(uow, cmd.seller_id)
+# ---------------------------------------------------------------- listings
+
+
+async def upsert_listing(cmd: c.UpsertListing, uow: CatalogUow) -> None:
+    """Create or update a listing; ``sku_ids`` is its full set (SKUs left out are delisted)."""
+    _authorize(uow, cmd.seller_id)
+    await _locked_seller(uow, cmd.seller_id)
     existing = await uow.catalog.listing(cmd.listing_id)
     if existing is not None:
         domain.check_owner(cmd.seller_id, existing.seller_id, f"listing {cmd.listing_id}")
-    if len(set(cmd.sku_ids)) != len(cmd.sku_ids):
-        raise Rejection("duplicate_sku", "a listing names the same SKU twice")
-    for sku in (await uow.catalog.skus(list(cmd.sku_ids))).values():
-        domain.check_owner(cmd.seller_id, sku.seller_id, f"SKU {sku.sku_id}")
-        if sku.listing_id != cmd.listing_id:
-            raise Rejection("sku_in_other_listing", f"SKU {sku.sku_id} belongs to listing {sku.listing_id}")
-    await uow.catalog.save_listing(Listing(cmd.listing_id, cmd.seller_id, cmd.category, cmd.title), list(cmd.sku_ids))
+    domain.check_listing_skus(cmd.seller_id, cmd.listing_id, cmd.sku_ids, await uow.catalog.skus(cmd.sku_ids))
+    current = await uow.catalog.listed_skus(cmd.listing_id) if existing is not None else []
+    removed = domain.removed_skus(current, cmd.sku_ids)
+    kept = [s for s in current if s.sku_id in set(cmd.sku_ids)]
+    domain.check_category_change(cmd.category, kept, uow.policy.handling)
+
+    await uow.catalog.save_listing(Listing(cmd.listing_id, cmd.seller_id, cmd.category, cmd.title))
+    claimed = await uow.catalog.claim_skus(cmd.seller_id, cmd.listing_id, cmd.sku_ids)
+    lost = [s for s in cmd.sku_ids if s not in claimed]
+    if lost:  # claimed by a concurrent command of another seller after our check
+        raise Rejection("not_owner", f"SKU {lost[0]} belongs to another seller")
+    await uow.catalog.delist_skus([s.sku_id for s in removed])
+    for sku in removed:
+        _type_changed(uow, sku, REGULAR)
     uow.emit(EVENTS, c.ListingUpserted(seller_id=cmd.seller_id, listing_id=cmd.listing_id, category=cmd.category,
-                                       title=cmd.title, sku_ids=list(cmd.sku_ids)), key=cmd.seller_id)
+                                       title=cmd.title, sku_ids=list(cmd.sku_ids),
+                                       removed_sku_ids=[s.sku_id for s in removed]), key=cmd.seller_id)
 
 
-async def activate_backorder(cmd: c.ActivateBackorder, uow: CatalogUnitOfWork) -> None:
-    _check_principal(uow, cmd.seller_id)
-    seller = await _seller(uow, cmd.seller_id, lock=True)  # serialises cap checks per seller
+# ---------------------------------------------------------------- backorder (R02-R06)
+
+
+async def activate_backorder(cmd: c.ActivateBackorder, uow: CatalogUow) -> None:
+    """Put a SKU on backorder, or change an active SKU's settings (same effect if sent twice)."""
+    _authorize(uow, cmd.seller_id)
+    seller = await _locked_seller(uow, cmd.seller_id)  # serialises the cap check and the write per seller
     sku = await _owned_sku(uow, cmd.seller_id, cmd.sku_id)
-    listing = await uow.catalog.listing(sku.listing_id)
-    assert listing is not None
     domain.check_eligible(seller)
-    domain.check_transition(sku.listing_type, "backorder")
-    domain.check_handling_days(cmd.handling_days, listing.category, uow.handling)
-    if len({w.warehouse_id for w in cmd.backorder_stock}) != len(cmd.backorder_stock):
-        raise Rejection("duplicate_warehouse", "backorder stock names a warehouse twice")
-    if sku.listing_type != "backorder":
-        domain.check_caps(await uow.catalog.backorder_usage(seller.seller_id, sku.sku_id), listing.listing_id,
-                          uow.caps)
-    stock = [w.model_dump() for w in cmd.backorder_stock]
+    domain.check_transition(sku.listing_type, BACKORDER)
+    listing = await uow.catalog.listing(sku.listing_id)
+    if listing is None:  # the foreign key makes this impossible
+        raise RuntimeError(f"SKU {sku.sku_id} has no listing {sku.listing_id}")
+    domain.check_handling_days(cmd.handling_days, listing.category, uow.policy.handling)
+    stock = [WarehouseStock(w.warehouse_id, w.qty) for w in cmd.backorder_stock]
+    domain.check_backorder_stock(stock)
+    if sku.listing_type != BACKORDER:
+        domain.check_caps(await uow.catalog.backorder_usage(seller.seller_id), uow.policy.caps,
+                          sku_on_backorder=False,
+                          listing_on_backorder=await uow.catalog.listing_on_backorder(listing.listing_id))
+
     await uow.catalog.set_backorder(sku.sku_id, cmd.handling_days, stock)
     uow.emit(EVENTS, c.BackorderActivated(
         seller_id=seller.seller_id, listing_id=listing.listing_id, sku_id=sku.sku_id, region=seller.region,
         timezone=seller.timezone, handling_days=cmd.handling_days, backorder_stock=list(cmd.backorder_stock),
     ), key=seller.seller_id)
+    _type_changed(uow, sku, BACKORDER)
 
 
-async def deactivate_backorder(cmd: c.DeactivateBackorder, uow: CatalogUnitOfWork) -> None:
-    _check_principal(uow, cmd.seller_id)
-    await _seller(uow, cmd.seller_id, lock=True)
+async def deactivate_backorder(cmd: c.DeactivateBackorder, uow: CatalogUow) -> None:
+    """Back to regular (R06); allowed even after eligibility was revoked."""
+    _authorize(uow, cmd.seller_id)
+    await _locked_seller(uow, cmd.seller_id)
     sku = await _owned_sku(uow, cmd.seller_id, cmd.sku_id)
-    if sku.listing_type != "backorder":
-        raise Rejection("not_on_backorder", f"SKU {sku.sku_id} is {sku.listing_type}, not backorder")
-    await uow.catalog.set_listing_type(sku.sku_id, "regular")
-    uow.emit(EVENTS, c.BackorderDeactivated(seller_id=cmd.seller_id, listing_id=sku.listing_id, sku_id=sku.sku_id),
-             key=cmd.seller_id)
+    domain.check_deactivation(sku)
+    await uow.catalog.set_listing_type(sku.sku_id, REGULAR)
+    _type_changed(uow, sku, REGULAR)
 
 
-async def set_listing_type(cmd: c.SetListingType, uow: CatalogUnitOfWork) -> None:
-    _check_principal(uow, cmd.seller_id)
-    await _seller(uow, cmd.seller_id, lock=True)
+async def set_listing_type(cmd: c.SetListingType, uow: CatalogUow) -> None:
+    """R01: any change through regular; into backorder only with ``ActivateBackorder``."""
+    _authorize(uow, cmd.seller_id)
+    await _locked_seller(uow, cmd.seller_id)
     sku = await _owned_sku(uow, cmd.seller_id, cmd.sku_id)
-    if cmd.listing_type == "backorder":
-        raise Rejection("use_activate_backorder", "put a SKU on backorder with ActivateBackorder")
-    domain.check_transition(sku.listing_type, cmd.listing_type)
-    if sku.listing_type == cmd.listing_type:
-        return
+    domain.check_set_listing_type(sku, cmd.listing_type)
     await uow.catalog.set_listing_type(sku.sku_id, cmd.listing_type)
-    if sku.listing_type == "backorder":
-        uow.emit(EVENTS, c.BackorderDeactivated(seller_id=cmd.seller_id, listing_id=sku.listing_id,
-                                                sku_id=sku.sku_id), key=cmd.seller_id)
-    uow.emit(EVENTS, c.ListingTypeChanged(seller_id=cmd.seller_id, sku_id=sku.sku_id,
-                                          previous_type=sku.listing_type, listing_type=cmd.listing_type),  # type: ignore[arg-type]
-             key=cmd.seller_id)
+    _type_changed(uow, sku, cmd.listing_type)

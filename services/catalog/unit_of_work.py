@@ -1,25 +1,40 @@
+"""The catalog's unit of work: one transaction, the repository on it, the outbox, the policy."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 import asyncpg
 
 from services.catalog.domain import Caps, HandlingPolicy
+from services.catalog.ports import CatalogPolicy
 from services.catalog.repository import CatalogRepository
 from services.catalog.settings import CatalogSettings
 from shared.persistence.uow import Clock, UnitOfWork
 
 
+def policy_from(settings: CatalogSettings) -> CatalogPolicy:
+    return CatalogPolicy(
+        caps=Caps(settings.max_backorder_listings, settings.max_backorder_skus),
+        handling=HandlingPolicy(settings.handling_days_min, settings.handling_days_max,
+                                settings.fashion_handling_days_max, frozenset(settings.fashion_categories)),
+        require_principal=settings.require_principal,
+    )
+
+
 class CatalogUnitOfWork(UnitOfWork):
-    def __init__(self, conn: asyncpg.Connection, settings: CatalogSettings, clock: Clock) -> None:
+    """``ports.CatalogUow`` on PostgreSQL."""
+
+    def __init__(self, conn: asyncpg.Connection, policy: CatalogPolicy, clock: Clock) -> None:
         super().__init__(conn, producer="catalog", clock=clock)
         self.catalog = CatalogRepository(conn)
-        self.caps = Caps(settings.max_backorder_listings, settings.max_backorder_skus)
-        self.handling = HandlingPolicy(
-            settings.handling_days_min, settings.handling_days_max, settings.fashion_handling_days_max,
-            frozenset(settings.fashion_categories),
-        )
+        self.policy = policy
+
+    def now(self) -> datetime:
+        return self.clock.now()
 
 
 def make_uow(settings: CatalogSettings, clock: Clock) -> Callable[[asyncpg.Connection], CatalogUnitOfWork]:
-    return lambda conn: CatalogUnitOfWork(conn, settings, clock)
+    policy = policy_from(settings)
+    return lambda conn: CatalogUnitOfWork(conn, policy, clock)

@@ -1,74 +1,123 @@
-"""catalog.commands and catalog.events. Kafka key: seller_id."""
+"""catalog.commands and catalog.events. Kafka key: seller_id.
+
+Every command is answered on ``catalog.events``: by the events below that state what
+changed, or by one ``CommandRejected`` that says why nothing changed. Both carry the
+command's ``event_id`` as their ``causation_id``.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from .common import Id, ListingType, Region
 from .envelope import Payload
+
+SellerId = Annotated[Id, Field(description="The seller (the Kafka key of every catalog message)",
+                               examples=["seller-1"])]
+ListingId = Annotated[Id, Field(description="A listing (a product); it holds one or more SKUs",
+                                examples=["listing-7"])]
+SkuId = Annotated[Id, Field(description="A SKU (a variant of a listing); ids are global", examples=["sku-42"])]
+Timezone = Annotated[str, Field(max_length=64, description="IANA time zone", examples=["America/New_York"])]
+
+
+def _example(**payload: object) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": [payload]})
+
 
 # ---------------------------------------------------------------- commands
 
 
 class RegisterSeller(Payload):
-    """Register a seller (or update its region and eligibility)."""
+    """Register a seller, or update its region, time zone and eligibility (R02).
 
-    seller_id: Id
+    Onboarding is a platform decision: an operator or a platform service sends it, never a
+    seller principal."""
+
+    model_config = _example(seller_id="seller-1", region="US", backorder_eligible=True, timezone="America/New_York")
+
+    seller_id: SellerId
     region: Region
     backorder_eligible: bool = Field(description="May this seller activate backorder (R02)?", examples=[True])
-    timezone: str | None = Field(
-        default=None, max_length=64, description="IANA zone; defaults from the region", examples=["America/New_York"]
-    )
+    timezone: Timezone | None = Field(default=None, description="IANA zone; defaults from the region")
 
 
 class SetSellerEligibility(Payload):
-    """Grant or revoke a seller's backorder eligibility (R02)."""
+    """Grant or revoke a seller's backorder eligibility (R02); operators and platform services only.
 
-    seller_id: Id
-    backorder_eligible: bool
+    Revoking stops new activations (and changes to active ones); SKUs already on backorder keep
+    selling until they are deactivated."""
+
+    model_config = _example(seller_id="seller-1", backorder_eligible=False)
+
+    seller_id: SellerId
+    backorder_eligible: bool = Field(description="The new eligibility", examples=[False])
 
 
 class UpsertListing(Payload):
-    """Create or update a listing (a product) and its SKUs."""
+    """Create or update a listing (a product) and its SKUs.
 
-    seller_id: Id
-    listing_id: Id
-    category: Id = Field(examples=["fashion"])
+    ``sku_ids`` is the listing's full set of SKUs: new ids are added as ``regular``, SKUs left
+    out are delisted (a delisted backorder SKU is deactivated first)."""
+
+    model_config = _example(seller_id="seller-1", listing_id="listing-7", category="fashion", title="Linen shirt",
+                            sku_ids=["sku-42", "sku-43"])
+
+    seller_id: SellerId
+    listing_id: ListingId
+    category: Id = Field(description="Category id; some categories allow longer handling times (R05)",
+                         examples=["fashion"])
     title: str = Field(min_length=1, max_length=200, examples=["Linen shirt"])
-    sku_ids: list[Id] = Field(min_length=1, max_length=500, examples=[["sku-42"]])
+    sku_ids: list[SkuId] = Field(min_length=1, max_length=500, description="Every SKU of the listing",
+                                 examples=[["sku-42", "sku-43"]])
 
 
 class WarehouseQty(Payload):
     """A quantity in one warehouse."""
 
-    warehouse_id: Id = Field(examples=["wh-1"])
-    qty: Annotated[int, Field(ge=0, le=1_000_000)] = Field(examples=[100])
+    model_config = _example(warehouse_id="wh-1", qty=100)
+
+    warehouse_id: Id = Field(description="The warehouse", examples=["wh-1"])
+    qty: Annotated[int, Field(ge=0, le=1_000_000)] = Field(description="Units", examples=[100])
 
 
 class ActivateBackorder(Payload):
-    """Put a SKU on backorder with a handling time and backorder stock per warehouse (R05, R06)."""
+    """Put a SKU on backorder with a handling time and backorder stock per warehouse (R05, R06).
 
-    seller_id: Id
-    sku_id: Id
-    handling_days: int = Field(ge=-1000, le=1000, description="Business days to ship (R05)", examples=[5])
-    backorder_stock: list[WarehouseQty] = Field(min_length=1, max_length=100)
+    Works for new and existing listings. Sent again for a SKU already on backorder, it replaces
+    the handling time and the stock per warehouse (a warehouse left out goes to zero)."""
+
+    model_config = _example(seller_id="seller-1", sku_id="sku-42", handling_days=5,
+                            backorder_stock=[{"warehouse_id": "wh-1", "qty": 100}])
+
+    seller_id: SellerId
+    sku_id: SkuId
+    handling_days: int = Field(ge=-1000, le=1000, description="Business days to ship (R05: 3-15, fashion 3-21)",
+                               examples=[5])
+    backorder_stock: list[WarehouseQty] = Field(min_length=1, max_length=100,
+                                                description="Backorder units per warehouse, each warehouse once",
+                                                examples=[[{"warehouse_id": "wh-1", "qty": 100}]])
 
 
 class DeactivateBackorder(Payload):
-    """Turn a SKU back to regular (R06)."""
+    """Turn a SKU back to regular (R06): no new backorder allocation; accepted orders keep their dates."""
 
-    seller_id: Id
-    sku_id: Id
+    model_config = _example(seller_id="seller-1", sku_id="sku-42")
+
+    seller_id: SellerId
+    sku_id: SkuId
 
 
 class SetListingType(Payload):
-    """Change a SKU's listing type (R01)."""
+    """Change a SKU's listing type (R01). Every change goes through ``regular``; to put a SKU on
+    backorder use ``ActivateBackorder``."""
 
-    seller_id: Id
-    sku_id: Id
-    listing_type: ListingType
+    model_config = _example(seller_id="seller-1", sku_id="sku-42", listing_type="pre_order")
+
+    seller_id: SellerId
+    sku_id: SkuId
+    listing_type: ListingType = Field(description="The new listing type", examples=["pre_order"])
 
 
 CATALOG_COMMANDS: tuple[type[Payload], ...] = (
@@ -86,65 +135,104 @@ CATALOG_COMMANDS: tuple[type[Payload], ...] = (
 class SellerRegistered(Payload):
     """A seller exists with this region, time zone and eligibility."""
 
-    seller_id: Id
+    model_config = _example(seller_id="seller-1", region="US", timezone="America/New_York", backorder_eligible=True)
+
+    seller_id: SellerId
     region: Region
-    timezone: str
-    backorder_eligible: bool
+    timezone: Timezone
+    backorder_eligible: bool = Field(description="May this seller activate backorder (R02)?", examples=[True])
 
 
 class SellerEligibilityChanged(Payload):
-    """A seller's backorder eligibility changed."""
+    """A seller's backorder eligibility changed (R02)."""
 
-    seller_id: Id
-    backorder_eligible: bool
+    model_config = _example(seller_id="seller-1", backorder_eligible=False)
+
+    seller_id: SellerId
+    backorder_eligible: bool = Field(description="The eligibility now", examples=[False])
 
 
 class ListingUpserted(Payload):
     """A listing and its SKUs as they are now."""
 
-    seller_id: Id
-    listing_id: Id
-    category: Id
-    title: str
-    sku_ids: list[Id]
+    model_config = _example(seller_id="seller-1", listing_id="listing-7", category="fashion", title="Linen shirt",
+                            sku_ids=["sku-42", "sku-43"], removed_sku_ids=["sku-41"])
+
+    seller_id: SellerId
+    listing_id: ListingId
+    category: Id = Field(description="Category id", examples=["fashion"])
+    title: str = Field(description="The listing's title", examples=["Linen shirt"])
+    sku_ids: list[SkuId] = Field(description="Every SKU the listing holds now", examples=[["sku-42", "sku-43"]])
+    removed_sku_ids: list[SkuId] = Field(
+        default_factory=list, description="SKUs this update delisted (added in contract version 1, optional)",
+        examples=[["sku-41"]],
+    )
 
 
 class BackorderActivated(Payload):
-    """A SKU is on backorder: its handling time and backorder stock per warehouse."""
+    """A SKU is on backorder: its handling time and backorder stock per warehouse (R06).
 
-    seller_id: Id
-    listing_id: Id
-    sku_id: Id
+    Also emitted when an active SKU's settings change; the stock list is complete (a warehouse
+    not in it has no backorder stock)."""
+
+    model_config = _example(seller_id="seller-1", listing_id="listing-7", sku_id="sku-42", region="US",
+                            timezone="America/New_York", handling_days=5,
+                            backorder_stock=[{"warehouse_id": "wh-1", "qty": 100}])
+
+    seller_id: SellerId
+    listing_id: ListingId
+    sku_id: SkuId
     region: Region
-    timezone: str
-    handling_days: int = Field(examples=[5])
-    backorder_stock: list[WarehouseQty]
+    timezone: Timezone
+    handling_days: int = Field(description="Business days to ship", examples=[5])
+    backorder_stock: list[WarehouseQty] = Field(description="Backorder units per warehouse",
+                                                examples=[[{"warehouse_id": "wh-1", "qty": 100}]])
 
 
 class BackorderDeactivated(Payload):
-    """A SKU is regular again; no new backorder allocation (R06)."""
+    """A SKU is regular again; no new backorder allocation, accepted orders keep their dates (R06)."""
 
-    seller_id: Id
-    listing_id: Id
-    sku_id: Id
+    model_config = _example(seller_id="seller-1", listing_id="listing-7", sku_id="sku-42")
+
+    seller_id: SellerId
+    listing_id: ListingId
+    sku_id: SkuId
 
 
 class ListingTypeChanged(Payload):
     """A SKU's listing type changed (R01)."""
 
-    seller_id: Id
-    sku_id: Id
-    previous_type: ListingType
-    listing_type: ListingType
+    model_config = _example(seller_id="seller-1", sku_id="sku-42", previous_type="regular", listing_type="pre_order")
+
+    seller_id: SellerId
+    sku_id: SkuId
+    previous_type: ListingType = Field(description="The type before", examples=["regular"])
+    listing_type: ListingType = Field(description="The type now", examples=["pre_order"])
 
 
 class CommandRejected(Payload):
     """A command was refused and changed nothing."""
 
-    command_id: str = Field(description="event_id of the rejected command")
-    command_type: str = Field(max_length=100, examples=["ActivateBackorder"])
-    reason: str = Field(max_length=64, description="Stable machine-readable code", examples=["not_owner"])
-    message: str = Field(max_length=1000, description="A sentence for humans")
+    model_config = _example(command_id="6f1c2b1e-3f7a-4a8e-9a55-2d8c4d7f0b11", command_type="ActivateBackorder",
+                            reason="listing_cap_reached",
+                            message="seller seller-1 already has 30 listings on backorder, the most allowed")
+
+    command_id: str = Field(description="event_id of the rejected command",
+                            examples=["6f1c2b1e-3f7a-4a8e-9a55-2d8c4d7f0b11"])
+    command_type: str = Field(max_length=100, description="type of the rejected command",
+                              examples=["ActivateBackorder"])
+    reason: str = Field(
+        max_length=64,
+        description=(
+            "Stable machine-readable code. Catalog: listing_type_conflict, seller_not_eligible, listing_cap_reached, "
+            "sku_cap_reached, handling_time_out_of_range, not_owner, not_authorized, unauthenticated, "
+            "unknown_seller, unknown_sku, sku_delisted, sku_in_other_listing, duplicate_sku, duplicate_warehouse, "
+            "not_on_backorder, listing_type_unchanged, use_activate_backorder, eligibility_unchanged, invalid_timezone"
+        ),
+        examples=["not_owner"],
+    )
+    message: str = Field(max_length=1000, description="A sentence for humans",
+                         examples=["SKU sku-42 belongs to another seller"])
 
 
 CATALOG_EVENTS: tuple[type[Payload], ...] = (
