@@ -61,7 +61,16 @@ class RequestReplacement(Payload):
     line_id: Id
 
 
-ORDERS_COMMANDS: tuple[type[Payload], ...] = (PlaceOrder, ShipLines, CancelLines, RequestReplacement)
+class ConfirmDelivery(Payload):
+    """The carrier (or the buyer) confirmed a shipment arrived: its lines become delivered."""
+
+    order_id: Id
+    tracking_number: str = Field(min_length=1, max_length=64, examples=["1Z999AA10123456784"])
+
+
+ORDERS_COMMANDS: tuple[type[Payload], ...] = (
+    PlaceOrder, ShipLines, CancelLines, RequestReplacement, ConfirmDelivery,
+)
 
 # ---------------------------------------------------------------- events
 
@@ -156,6 +165,7 @@ class OrderShipmentLate(Payload):
     seller_id: Id | None = None
     ship_by: date
     estimated_delivery: date
+    cancellable: bool = Field(default=True, description="The buyer may cancel the late line (R15, R17)")
 
 
 class BackorderDelayed(Payload):
@@ -178,6 +188,7 @@ class CancelledPart(Payload):
     warehouse_id: Id
     source: StockSource
     qty: Quantity
+    released_qty: int = Field(default=0, ge=0, description="Of a backorder part: units a restock had filled")
 
 
 class CancelledLine(Payload):
@@ -205,6 +216,28 @@ class RefundRequested(Payload):
     buyer_id: Id
     line_id: Id
     reason: str = Field(examples=["replacement_unavailable"])
+    sku_id: Id | None = None
+    detail: str | None = Field(default=None, max_length=64, examples=["sku_on_backorder", "out_of_stock"])
+
+
+class ReplacementAccepted(Payload):
+    """A replacement will be sent: the SKU is neither on backorder nor out of stock (R18)."""
+
+    order_id: Id
+    buyer_id: Id
+    line_id: Id
+    sku_id: Id
+    qty: Quantity
+
+
+class OrderDelivered(Payload):
+    """A shipment arrived; the order is delivered once every line that is not cancelled is."""
+
+    order_id: Id
+    buyer_id: Id
+    line_ids: list[Id]
+    tracking_number: str
+    status: OrderStatus
 
 
 ORDERS_EVENTS: tuple[type[Payload], ...] = (
@@ -218,4 +251,6 @@ ORDERS_EVENTS: tuple[type[Payload], ...] = (
     LinesCancelled,
     RefundRequested,
     CommandRejected,
+    ReplacementAccepted,
+    OrderDelivered,
 )

@@ -1,0 +1,4 @@
+from services.orders.app import DEFINITION
+from shared.service import main
+
+main(DEFINITION)

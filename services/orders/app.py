@@ -1,0 +1,168 @@
+"""Wiring: what orders consumes, emits, runs in the background and serves."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
+
+import orjson
+from aiohttp import web
+
+from services.orders import handlers
+from services.orders.domain import ORDER_STATUSES, Order
+from services.orders.repository import CatalogView, OrderStore, StockView
+from services.orders.settings import OrdersSettings
+from services.orders.sla import sla_clock
+from services.orders.unit_of_work import make_uow
+from shared.contract.topics import (
+    CATALOG_EVENTS_TOPIC,
+    INVENTORY_EVENTS_TOPIC,
+    ORDERS_COMMANDS_TOPIC,
+    ORDERS_EVENTS_TOPIC,
+)
+from shared.messaging.consumer import Subscription
+from shared.observability.http import Route
+from shared.service import ServiceContext, ServiceDefinition
+
+SUBSCRIPTIONS = [
+    Subscription(
+        ORDERS_COMMANDS_TOPIC,
+        handlers={
+            "PlaceOrder": handlers.place_order,
+            "ShipLines": handlers.ship_lines,
+            "CancelLines": handlers.cancel_lines,
+            "RequestReplacement": handlers.request_replacement,
+            "ConfirmDelivery": handlers.confirm_delivery,
+        },
+        rejections=ORDERS_EVENTS_TOPIC,
+    ),
+    Subscription(
+        INVENTORY_EVENTS_TOPIC,
+        handlers={
+            "StockAllocated": handlers.stock_allocated,
+            "AllocationRejected": handlers.allocation_rejected,
+            "BackorderReleased": handlers.backorder_released,
+        },
+        batch_handlers={"StockChanged": handlers.stock_changed},
+    ),
+    Subscription(
+        CATALOG_EVENTS_TOPIC,
+        handlers={
+            "SellerRegistered": handlers.seller_registered,
+            "ListingUpserted": handlers.listing_upserted,
+            "BackorderActivated": handlers.backorder_activated,
+            "BackorderDeactivated": handlers.backorder_deactivated,
+            "ListingTypeChanged": handlers.listing_type_changed,
+        },
+    ),
+]
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+def _bad(message: str) -> web.Response:
+    return _json({"error": message}, status=400)
+
+
+def order_view(order: Order) -> dict[str, Any]:
+    return {
+        "order_id": order.order_id, "buyer_id": order.buyer_id, "region": order.region, "status": order.status,
+        "tags": order.tags, "placed_at": order.placed_at, "reject_reason": order.reject_reason,
+        "lines": [
+            {
+                "line_id": line.line_id, "sku_id": line.sku_id, "qty": line.qty, "seller_id": line.seller_id,
+                "state": line.state, "back_order": line.has_backorder, "waiting_qty": line.waiting,
+                "ship_by": (line.dates() or (None, None))[0], "estimated_delivery": (line.dates() or (None, None))[1],
+                "due_at": line.due_at, "late": line.late_at is not None, "late_at": line.late_at,
+                "tracking_number": line.tracking_number, "replacement": line.replacement,
+                "parts": [
+                    {"warehouse_id": p.warehouse_id, "source": p.source, "qty": p.qty,
+                     "released_qty": p.released_qty, "ship_by": p.ship_by, "estimated_delivery": p.estimated_delivery}
+                    for p in line.parts
+                ],
+            }
+            for line in order.lines
+        ],
+    }
+
+
+def _encode_cursor(placed_at: datetime, order_id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([placed_at.isoformat(), order_id])).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    placed_at, order_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+    return datetime.fromisoformat(placed_at), str(order_id)
+
+
+def routes(ctx: ServiceContext) -> list[Route]:
+    settings = cast(OrdersSettings, ctx.settings)
+
+    async def get_order(request: web.Request) -> web.Response:
+        async with ctx.pool.acquire() as conn:
+            order = await OrderStore(conn).get(request.match_info["order_id"])
+        return _json(order_view(order)) if order else _json({"error": "unknown order"}, status=404)
+
+    async def seller_orders(request: web.Request) -> web.Response:
+        """``?tag=back_order&status=awaiting_shipment&late=true&limit=50&cursor=...``, oldest first (R13, R19)."""
+        query = request.query
+        status = query.get("status") or None
+        if status is not None and status not in ORDER_STATUSES:
+            return _bad(f"status must be one of {', '.join(ORDER_STATUSES)}")
+        late = {"true": True, "1": True, "false": False, "0": False}.get(query.get("late", "").lower())
+        try:
+            limit = int(query.get("limit", "100"))
+            after = _decode_cursor(query["cursor"]) if query.get("cursor") else None
+        except (ValueError, TypeError, orjson.JSONDecodeError):
+            return _bad("limit must be an integer and cursor a value returned as next_cursor")
+        if not 1 <= limit <= settings.query_limit_max:
+            return _bad(f"limit must be 1-{settings.query_limit_max}")
+        async with ctx.pool.acquire() as conn:
+            rows = await OrderStore(conn).seller_orders(
+                request.match_info["seller_id"], tag=query.get("tag") or None, status=status, late=late,
+                after=after, limit=limit,
+            )
+        next_cursor = _encode_cursor(rows[-1]["placed_at"], rows[-1]["order_id"]) if len(rows) == limit else None
+        return _json({"orders": rows, "next_cursor": next_cursor})
+
+    async def seller_stats(request: web.Request) -> web.Response:
+        async with ctx.pool.acquire() as conn:
+            stats = await OrderStore(conn).seller_stats(request.match_info["seller_id"])
+        return _json({"seller_id": request.match_info["seller_id"], **stats})
+
+    async def sku(request: web.Request) -> web.Response:
+        sku_id = request.match_info["sku_id"]
+        async with ctx.pool.acquire() as conn:
+            view = await CatalogView(conn).view(sku_id)
+            stock = await StockView(conn).status(sku_id)
+        if view is None:
+            return _json({"error": "unknown sku"}, status=404)
+        return _json({**view, "out_of_stock": stock.out_of_stock, "available_to_promise": stock.available_to_promise})
+
+    return [
+        ("/orders/{order_id}", get_order),
+        ("/sellers/{seller_id}/orders", seller_orders),
+        ("/sellers/{seller_id}/stats", seller_stats),
+        ("/skus/{sku_id}", sku),
+    ]
+
+
+DEFINITION = ServiceDefinition(
+    name="orders",
+    version="1.0.0",
+    description=(
+        "Orders and their lines: status machine, business-day ship-by and delivery dates, the handling-time "
+        "SLA clock, split shipments, cancellations and refund-only replacements (R13-R19)."
+    ),
+    settings_cls=OrdersSettings,
+    migrations=Path(__file__).parent / "migrations",
+    subscriptions=SUBSCRIPTIONS,
+    publishes=[ORDERS_EVENTS_TOPIC],
+    make_uow=make_uow,
+    background=[sla_clock],
+    routes=routes,
+)

@@ -1,0 +1,131 @@
+"""Business-day date arithmetic for ship-by and estimated delivery dates (R14). Pure: no I/O.
+
+The rules, in one place:
+
+* **Business day**: a working day of the region's calendar from the maintained ``holidays``
+  package: not a weekend day *of that country* (Saturday/Sunday for most, Friday/Saturday
+  for some) and not a public holiday (observed days included). A region the package does
+  not know has weekends only.
+* **Order day (the cut-off rule)**: an order is dated in the *seller's* time zone. Placed
+  on a business day before the cut-off (default 14:00 local), it counts from that day;
+  placed at or after the cut-off, or on a weekend or holiday, it counts from the next
+  business day.
+* **Ship-by** = order day + N business days of the seller's region, N being the SKU's
+  handling time for backorder parts and the standard dispatch time for regular parts.
+  So a 3-day backorder placed Monday morning ships by Thursday.
+* **Estimated delivery** = ship-by + the transit business days of the buyer's region,
+  counted on the buyer's region's calendar.
+* **Deadline** (the SLA clock, R15): a part is late once the whole ship-by day has passed
+  in the seller's zone, i.e. at local midnight that ends it, stored in UTC. DST is handled
+  by ``zoneinfo``: the deadline instant is the wall-clock midnight of that date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+
+#: Used when a seller's or buyer's zone is unknown or invalid.
+DEFAULT_TIMEZONES: dict[str, str] = {
+    "US": "America/New_York", "GB": "Europe/London", "DE": "Europe/Berlin", "FR": "Europe/Paris",
+    "ES": "Europe/Madrid", "IT": "Europe/Rome", "MY": "Asia/Kuala_Lumpur", "SG": "Asia/Singapore",
+    "TH": "Asia/Bangkok", "VN": "Asia/Ho_Chi_Minh", "PH": "Asia/Manila", "ID": "Asia/Jakarta",
+    "MX": "America/Mexico_City", "JP": "Asia/Tokyo", "BR": "America/Sao_Paulo",
+}
+
+
+@lru_cache(maxsize=256)
+def calendar(region: str) -> holidays.HolidayBase:
+    """The region's public holidays and weekend (years are filled in lazily as they are asked for)."""
+    try:
+        return holidays.country_holidays(region)
+    except NotImplementedError:
+        return holidays.HolidayBase()
+
+
+@lru_cache(maxsize=256)
+def zone(name: str | None, region: str) -> ZoneInfo:
+    """``name`` if it is a valid IANA zone, else the region's default zone, else UTC."""
+    for candidate in (name, DEFAULT_TIMEZONES.get(region), "UTC"):
+        if candidate:
+            try:
+                return ZoneInfo(candidate)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return ZoneInfo("UTC")  # pragma: no cover - "UTC" always exists
+
+
+def is_business_day(day: date, region: str) -> bool:
+    return bool(calendar(region).is_working_day(day))
+
+
+def add_business_days(day: date, n: int, region: str) -> date:
+    """The n-th business day after ``day`` (``day`` itself is not counted); n=0 is ``day``
+    if it is a business day, else the next one."""
+    if n < 0:
+        raise ValueError("business days to add must not be negative")
+    return calendar(region).get_nth_working_day(day, n)
+
+
+def next_business_day(day: date, region: str) -> date:
+    return add_business_days(day, 1, region)
+
+
+def order_day(placed_at: datetime, tz: ZoneInfo, region: str, cutoff: time) -> date:
+    """The business day an order counts from (the cut-off rule, see the module docstring)."""
+    if placed_at.tzinfo is None:
+        raise ValueError("placed_at must be timezone-aware")
+    local = placed_at.astimezone(tz)
+    day = local.date()
+    if not is_business_day(day, region) or local.time() >= cutoff:
+        return next_business_day(day, region)
+    return day
+
+
+def deadline(ship_by: date, tz: ZoneInfo) -> datetime:
+    """The instant a part not shipped by ``ship_by`` becomes late: local midnight ending that day, in UTC."""
+    return datetime.combine(ship_by + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Dates:
+    ship_by: date
+    estimated_delivery: date
+
+
+@dataclass(frozen=True)
+class DatingPolicy:
+    """The configurable parts of R14."""
+
+    cutoff: time = time(14, 0)
+    regular_dispatch_days: int = 2
+    transit_days: Mapping[str, int] = field(default_factory=dict)
+    default_transit_days: int = 5
+    fallback_handling_days: int = 15
+
+    def transit_for(self, buyer_region: str) -> int:
+        return self.transit_days.get(buyer_region, self.default_transit_days)
+
+    def dispatch_days(self, source: str, handling_days: int | None) -> int:
+        if source == "regular":
+            return self.regular_dispatch_days
+        return handling_days if handling_days is not None and handling_days >= 0 else self.fallback_handling_days
+
+    def dates(
+        self,
+        placed_at: datetime,
+        *,
+        seller_region: str,
+        seller_tz: ZoneInfo,
+        buyer_region: str,
+        business_days: int,
+    ) -> Dates:
+        start = order_day(placed_at, seller_tz, seller_region, self.cutoff)
+        ship_by = add_business_days(start, business_days, seller_region)
+        delivery = add_business_days(ship_by, self.transit_for(buyer_region), buyer_region)
+        return Dates(ship_by, delivery)

@@ -1,0 +1,301 @@
+"""Orders handlers: ``async def handler(message, uow)``. They load an aggregate (locked), decide
+with the domain, save through the stores and emit events; the consumer runtime commits.
+
+Commands (``orders.commands``) that are refused raise ``Rejection``: the runtime turns it
+into ``CommandRejected`` on ``orders.events`` and nothing else happens. On the event topics
+(``catalog.events``, ``inventory.events``) a ``Rejection`` dead-letters the event with its
+reason, for an operator to look at: an event about an order this service never saw, or an
+allocation that does not match the order, is a fault somewhere upstream.
+
+Idempotency: the inbox skips a message id seen before. Business keys cover the rest: a
+PlaceOrder repeating an existing order is a no-op (``duplicate_order`` if it differs), a
+shipment or delivery already recorded is a no-op, a cancelled line stays cancelled, a
+second allocation outcome is ignored, a release naming a receipt is applied once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+
+from services.orders import domain
+from services.orders.domain import Actor, AllocatedQty, Line, Order, SkuTerms
+from services.orders.repository import SKU_WIDE, default_timezone
+from services.orders.unit_of_work import OrdersUoW
+from shared.contract import catalog as cat
+from shared.contract import inventory as inv
+from shared.contract import orders as o
+from shared.contract.topics import ORDERS_EVENTS_TOPIC as EVENTS
+from shared.domain import Rejection
+from shared.messaging.consumer import Message
+
+log = structlog.get_logger(__name__)
+
+
+def _actor(uow: OrdersUoW) -> Actor | None:
+    principal = uow.cause.principal if uow.cause else None
+    return Actor(principal.kind, principal.id) if principal else None
+
+
+def _occurred_at(uow: OrdersUoW) -> datetime:
+    cause = uow.cause
+    return cause.occurred_at if cause is not None and cause.occurred_at is not None else uow.clock.now()
+
+
+async def _order(uow: OrdersUoW, order_id: str) -> Order:
+    order = await uow.orders.get(order_id, lock=True)
+    if order is None:
+        raise Rejection("unknown_order", f"order {order_id} does not exist")
+    return order
+
+
+def _accepted_line(line: Line) -> o.AcceptedLine:
+    return o.AcceptedLine(
+        line_id=line.line_id, sku_id=line.sku_id, qty=line.qty, seller_id=line.seller_id,
+        parts=[
+            o.DatedPart(source=p.source, warehouse_id=p.warehouse_id, qty=p.qty, ship_by=p.ship_by,  # type: ignore[arg-type]
+                        estimated_delivery=p.estimated_delivery)
+            for p in line.parts
+        ],
+    )
+
+
+def _cancelled_line(line: Line) -> o.CancelledLine:
+    return o.CancelledLine(
+        line_id=line.line_id, sku_id=line.sku_id,
+        parts=[
+            o.CancelledPart(warehouse_id=p.warehouse_id, source=p.source, qty=p.qty,  # type: ignore[arg-type]
+                            released_qty=p.released_qty)
+            for p in line.parts
+        ],
+    )
+
+
+# ---------------------------------------------------------------- orders.commands
+
+
+async def place_order(cmd: o.PlaceOrder, uow: OrdersUoW) -> None:
+    domain.check_may_place(_actor(uow), cmd.buyer_id)
+    requested = [(line.line_id, line.sku_id, line.qty) for line in cmd.lines]
+    existing = await uow.orders.get(cmd.order_id)
+    if existing is not None:
+        if existing.same_request(cmd.buyer_id, requested):
+            log.info("place_order_repeated", order_id=cmd.order_id)
+            return
+        raise Rejection("duplicate_order", f"order {cmd.order_id} exists already with other contents")
+    known = await uow.catalog.terms(sorted({line.sku_id for line in cmd.lines}))
+    order = domain.place(
+        order_id=cmd.order_id, buyer_id=cmd.buyer_id, buyer_email=cmd.buyer_email, region=cmd.region,
+        locale=cmd.locale, timezone=cmd.timezone or default_timezone(cmd.region), placed_at=uow.clock.now(),
+        lines=requested, sellers={sku: t.seller_id for sku, t in known.items() if t.seller_id},
+    )
+    await uow.orders.add(order, uow.cause.correlation_id if uow.cause else None)
+    uow.emit(EVENTS, o.OrderPlaced(
+        order_id=order.order_id, buyer_id=order.buyer_id, buyer_email=order.buyer_email, region=order.region,
+        locale=order.locale, timezone=order.timezone, placed_at=order.placed_at, lines=list(cmd.lines),
+    ), key=order.order_id)
+
+
+async def ship_lines(cmd: o.ShipLines, uow: OrdersUoW) -> None:
+    order = await _order(uow, cmd.order_id)
+    shipped = order.ship(cmd.line_ids, cmd.tracking_number, uow.clock.now(), _actor(uow))
+    if not shipped:
+        return
+    await uow.orders.save(order)
+    uow.emit(EVENTS, o.LinesShipped(
+        order_id=order.order_id, buyer_id=order.buyer_id, line_ids=[line.line_id for line in shipped],
+        tracking_number=cmd.tracking_number, status=order.status,  # type: ignore[arg-type]
+    ), key=order.order_id)
+
+
+async def cancel_lines(cmd: o.CancelLines, uow: OrdersUoW) -> None:
+    order = await _order(uow, cmd.order_id)
+    cancelled = order.cancel(cmd.line_ids, cmd.reason, uow.clock.now(), _actor(uow))
+    if not cancelled:
+        return
+    await uow.orders.save(order)
+    uow.emit(EVENTS, o.LinesCancelled(
+        order_id=order.order_id, buyer_id=order.buyer_id, lines=[_cancelled_line(line) for line in cancelled],
+        reason=cmd.reason, status=order.status,  # type: ignore[arg-type]
+    ), key=order.order_id)
+
+
+async def request_replacement(cmd: o.RequestReplacement, uow: OrdersUoW) -> None:
+    order = await _order(uow, cmd.order_id)
+    line = order.line(cmd.line_id)
+    sku = await uow.catalog.sku(line.sku_id)
+    stock = await uow.stock.status(line.sku_id)
+    decision = order.request_replacement(
+        cmd.line_id, _actor(uow), on_backorder=sku is not None and sku.listing_type == "backorder",
+        out_of_stock=stock.out_of_stock,
+    )
+    await uow.orders.save(order)
+    if decision.outcome == "refund":
+        uow.emit(EVENTS, o.RefundRequested(
+            order_id=order.order_id, buyer_id=order.buyer_id, line_id=line.line_id, sku_id=line.sku_id,
+            reason="replacement_unavailable", detail=decision.detail,
+        ), key=order.order_id)
+    else:
+        uow.emit(EVENTS, o.ReplacementAccepted(
+            order_id=order.order_id, buyer_id=order.buyer_id, line_id=line.line_id, sku_id=line.sku_id,
+            qty=line.qty,
+        ), key=order.order_id)
+
+
+async def confirm_delivery(cmd: o.ConfirmDelivery, uow: OrdersUoW) -> None:
+    order = await _order(uow, cmd.order_id)
+    delivered = order.deliver(cmd.tracking_number, uow.clock.now(), _actor(uow))
+    if not delivered:
+        return
+    await uow.orders.save(order)
+    uow.emit(EVENTS, o.OrderDelivered(
+        order_id=order.order_id, buyer_id=order.buyer_id, line_ids=[line.line_id for line in delivered],
+        tracking_number=cmd.tracking_number, status=order.status,  # type: ignore[arg-type]
+    ), key=order.order_id)
+
+
+# ---------------------------------------------------------------- inventory.events
+
+
+def _terms_for(order: Order, known: dict[str, SkuTerms], sku_id: str) -> SkuTerms:
+    """The SKU's terms; what orders does not know yet is taken from the buyer's side, logged."""
+    terms = known.get(sku_id)
+    if terms is not None and terms.region:
+        return terms
+    log.warning("sku_terms_unknown", order_id=order.order_id, sku_id=sku_id, seller_known=terms is not None)
+    return SkuTerms(
+        seller_id=terms.seller_id if terms else None, region=order.region,
+        timezone=order.timezone or default_timezone(order.region),
+        handling_days=terms.handling_days if terms else None,
+    )
+
+
+async def stock_allocated(evt: inv.StockAllocated, uow: OrdersUoW) -> None:
+    order = await _order(uow, evt.order_id)
+    skus = {line.line_id: line.sku_id for line in order.lines}
+    for allocated in evt.lines:
+        if skus.get(allocated.line_id, allocated.sku_id) != allocated.sku_id:
+            raise Rejection("invalid_allocation", f"line {allocated.line_id} is not SKU {allocated.sku_id}")
+    allocation = {
+        line.line_id: [AllocatedQty(p.warehouse_id, p.source, p.qty) for p in line.parts] for line in evt.lines
+    }
+    known = await uow.catalog.terms(sorted(set(skus.values())))
+    acceptance = order.accept(allocation, lambda sku: _terms_for(order, known, sku), uow.dating, uow.clock.now())
+    if acceptance is None:
+        log.info("allocation_outcome_repeated", order_id=order.order_id)
+        return
+    await uow.orders.save(order)
+    await uow.stock.exhausted(
+        [line.sku_id for line in evt.lines if any(p.source == "backorder" for p in line.parts)], _occurred_at(uow)
+    )
+    if acceptance.accepted:
+        uow.emit(EVENTS, o.OrderAccepted(
+            order_id=order.order_id, buyer_id=order.buyer_id, status=order.status,  # type: ignore[arg-type]
+            tags=order.tags, lines=[_accepted_line(line) for line in acceptance.accepted],
+        ), key=order.order_id)
+    if acceptance.cancelled_before_allocation:
+        uow.emit(EVENTS, o.LinesCancelled(
+            order_id=order.order_id, buyer_id=order.buyer_id,
+            lines=[_cancelled_line(line) for line in acceptance.cancelled_before_allocation],
+            reason="cancelled_before_allocation", status=order.status,  # type: ignore[arg-type]
+        ), key=order.order_id)
+
+
+async def allocation_rejected(evt: inv.AllocationRejected, uow: OrdersUoW) -> None:
+    order = await _order(uow, evt.order_id)
+    rejected = order.reject(evt.reason, uow.clock.now())
+    if rejected is None:
+        log.info("allocation_outcome_repeated", order_id=order.order_id)
+        return
+    await uow.orders.save(order)
+    if evt.reason == "out_of_stock":
+        named = set(evt.line_ids) or {line.line_id for line in order.lines}
+        await uow.stock.exhausted([line.sku_id for line in order.lines if line.line_id in named], _occurred_at(uow))
+    if rejected:
+        uow.emit(EVENTS, o.OrderRejected(
+            order_id=order.order_id, buyer_id=order.buyer_id, reason=evt.reason,
+            line_ids=list(evt.line_ids) or [line.line_id for line in rejected],
+        ), key=order.order_id)
+
+
+async def backorder_released(evt: inv.BackorderReleased, uow: OrdersUoW) -> None:
+    order = await _order(uow, evt.order_id)
+    line = order.line(evt.line_id)
+    if line.sku_id != evt.sku_id:
+        raise Rejection("invalid_release", f"line {evt.line_id} is SKU {line.sku_id}, not {evt.sku_id}")
+    if evt.receipt_id is not None and not await uow.orders.record_release(
+        evt.order_id, evt.line_id, evt.warehouse_id, evt.receipt_id, evt.qty, uow.clock.now()
+    ):
+        log.info("release_repeated", order_id=evt.order_id, line_id=evt.line_id, receipt_id=evt.receipt_id)
+        return
+    ready = order.release(evt.line_id, evt.warehouse_id, evt.qty)
+    await uow.orders.save(order)
+    if ready is not None:
+        dates = ready.backorder_dates()
+        assert dates is not None
+        uow.emit(EVENTS, o.LinesReleased(
+            order_id=order.order_id, buyer_id=order.buyer_id,
+            lines=[o.ReleasedLine(line_id=ready.line_id, sku_id=ready.sku_id, qty=ready.qty, ship_by=dates[0],
+                                  estimated_delivery=dates[1])],
+        ), key=order.order_id)
+
+
+async def stock_changed(messages: list[Message[inv.StockChanged]], uow: OrdersUoW) -> None:
+    """Regular stock levels (R18's "out of stock"); a batch is applied in one statement.
+
+    Per warehouse, and for the whole SKU (as warehouse ``*``) when inventory reports it.
+    """
+    now = uow.clock.now()
+    rows: list[tuple[str, str, int, datetime]] = []
+    for m in messages:
+        at = m.cause.occurred_at or now
+        rows.append((m.payload.sku_id, m.payload.warehouse_id, m.payload.available_to_promise, at))
+        sku_level = getattr(m.payload, "sku_available_to_promise", None)
+        if isinstance(sku_level, int):
+            rows.append((m.payload.sku_id, SKU_WIDE, sku_level, at))
+    await uow.stock.levels(rows)
+
+
+# ---------------------------------------------------------------- catalog.events
+
+
+async def seller_registered(evt: cat.SellerRegistered, uow: OrdersUoW) -> None:
+    await uow.catalog.save_seller(evt.seller_id, evt.region, evt.timezone)
+
+
+async def listing_upserted(evt: cat.ListingUpserted, uow: OrdersUoW) -> None:
+    await uow.catalog.save_listing(evt.seller_id, evt.listing_id, evt.sku_ids)
+
+
+async def backorder_activated(evt: cat.BackorderActivated, uow: OrdersUoW) -> None:
+    """Record the handling time; a longer one re-dates the lines still waiting for stock (rolling backorder)."""
+    await uow.catalog.save_seller(evt.seller_id, evt.region, evt.timezone)
+    previous = await uow.catalog.sku(evt.sku_id, lock=True)
+    await uow.catalog.set_backorder(evt.sku_id, evt.seller_id, evt.listing_id, evt.handling_days)
+    if previous is not None and previous.handling_days is not None and evt.handling_days <= previous.handling_days:
+        return
+    for order_id in await uow.orders.orders_waiting_for(evt.sku_id):
+        order = await uow.orders.get(order_id, lock=True)
+        if order is None:
+            continue
+        delays = order.extend_handling(evt.sku_id, evt.handling_days, uow.dating)
+        if not delays:
+            continue
+        await uow.orders.save(order)
+        for delay in delays:
+            uow.emit(EVENTS, o.BackorderDelayed(
+                order_id=order.order_id, buyer_id=order.buyer_id, line_id=delay.line.line_id,
+                sku_id=delay.line.sku_id, previous_ship_by=delay.previous_ship_by, ship_by=delay.ship_by,
+                previous_estimated_delivery=delay.previous_estimated_delivery,
+                estimated_delivery=delay.estimated_delivery, reason="handling_time_extended",
+            ), key=order.order_id)
+
+
+async def backorder_deactivated(evt: cat.BackorderDeactivated, uow: OrdersUoW) -> None:
+    """The SKU is regular again; accepted orders keep their dates (R06)."""
+    await uow.catalog.set_listing_type(evt.sku_id, "regular")
+
+
+async def listing_type_changed(evt: cat.ListingTypeChanged, uow: OrdersUoW) -> None:
+    await uow.catalog.set_listing_type(evt.sku_id, evt.listing_type)

@@ -1,0 +1,12 @@
+"""Orders' own Prometheus metrics (beside the shared ones)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+LATE_SHIPMENTS = Counter("backorder_orders_late_shipments_total", "Lines found late by the SLA clock (R15)")
+SLA_FIRING_LAG = Histogram(
+    "backorder_orders_sla_firing_lag_seconds",
+    "How long after its deadline a late line was fired",
+    buckets=(0.1, 0.5, 1, 2, 5, 15, 60, 300, 3600),
+)

@@ -1,0 +1,298 @@
+"""Orders persistence: named queries from ``sql/`` and the one place rows become domain objects.
+
+Three stores hang on one connection (one transaction):
+
+* ``OrderStore``: the order aggregates, the SLA clock's claims and late-shipment records;
+* ``CatalogView``: the read model of ``catalog.events`` (sellers, SKUs, handling times);
+* ``StockView``: stock signals from ``inventory.events``, to tell a SKU out of stock (R18).
+
+``OrderStorePort``, ``CatalogPort`` and ``StockPort`` are what the handlers depend on;
+unit tests give them in-memory fakes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from services.orders.dates import DEFAULT_TIMEZONES
+from services.orders.domain import Line, Order, Part, SkuTerms
+from shared.persistence.db import fetch_all, load_queries
+
+queries = load_queries(Path(__file__).parent / "sql")
+
+#: the ``sku_stock`` warehouse id under which a SKU-wide available-to-promise is kept
+SKU_WIDE = "*"
+
+#: a connection, or one borrowed from a pool
+Conn = asyncpg.Connection | PoolConnectionProxy
+
+
+async def _fetch(query: Any, conn: Conn, **params: Any) -> list[asyncpg.Record]:
+    return await fetch_all(query, cast(asyncpg.Connection, conn), **params)
+
+
+@dataclass(frozen=True)
+class LateLine:
+    """A line the SLA clock just found late (R15)."""
+
+    order_id: str
+    line_id: str
+    sku_id: str
+    seller_id: str | None
+    buyer_id: str
+    ship_by: date
+    estimated_delivery: date
+    due_at: datetime
+    correlation_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class SkuRecord:
+    sku_id: str
+    seller_id: str
+    listing_id: str
+    listing_type: str
+    handling_days: int | None
+
+
+@dataclass(frozen=True)
+class StockStatus:
+    """What orders has seen of a SKU's regular stock."""
+
+    available_to_promise: int | None
+    levels_as_of: datetime | None
+    exhausted_at: datetime | None
+
+    @property
+    def out_of_stock(self) -> bool:
+        """The latest signal says no regular stock: levels summing to zero or less, or an allocation
+        that had to use backorder stock (or failed for lack of stock) after the last level seen."""
+        if self.exhausted_at is not None and (self.levels_as_of is None or self.exhausted_at >= self.levels_as_of):
+            return True
+        return self.available_to_promise is not None and self.available_to_promise <= 0
+
+
+# ---------------------------------------------------------------- ports
+
+
+class OrderStorePort(Protocol):
+    async def get(self, order_id: str, *, lock: bool = False) -> Order | None: ...
+    async def add(self, order: Order, correlation_id: uuid.UUID | None) -> None: ...
+    async def save(self, order: Order) -> None: ...
+    async def correlation_of(self, order_id: str) -> uuid.UUID | None: ...
+    async def orders_waiting_for(self, sku_id: str) -> list[str]: ...
+    async def record_release(self, order_id: str, line_id: str, warehouse_id: str, receipt_id: str, qty: int,
+                             at: datetime) -> bool: ...
+
+
+class CatalogPort(Protocol):
+    async def save_seller(self, seller_id: str, region: str, timezone: str) -> None: ...
+    async def save_listing(self, seller_id: str, listing_id: str, sku_ids: Sequence[str]) -> None: ...
+    async def sku(self, sku_id: str, *, lock: bool = False) -> SkuRecord | None: ...
+    async def set_backorder(self, sku_id: str, seller_id: str, listing_id: str, handling_days: int) -> None: ...
+    async def set_listing_type(self, sku_id: str, listing_type: str) -> None: ...
+    async def terms(self, sku_ids: Sequence[str]) -> dict[str, SkuTerms]: ...
+
+
+class StockPort(Protocol):
+    async def levels(self, rows: Sequence[tuple[str, str, int, datetime]]) -> None: ...
+    async def exhausted(self, sku_ids: Sequence[str], at: datetime) -> None: ...
+    async def status(self, sku_id: str) -> StockStatus: ...
+
+
+# ---------------------------------------------------------------- rows <-> domain
+
+
+def _line(row: Any, parts: list[Part]) -> Line:
+    return Line(
+        line_id=row["line_id"], sku_id=row["sku_id"], qty=row["qty"], seller_id=row["seller_id"], state=row["state"],
+        parts=parts, seller_region=row["seller_region"], seller_timezone=row["seller_timezone"],
+        handling_days=row["handling_days"], due_at=row["due_at"], late_at=row["late_at"],
+        shipped_at=row["shipped_at"], tracking_number=row["tracking_number"], delivered_at=row["delivered_at"],
+        cancelled_at=row["cancelled_at"], cancel_reason=row["cancel_reason"], replacement=row["replacement"],
+    )
+
+
+def _part(row: Any) -> Part:
+    return Part(row["part_no"], row["warehouse_id"], row["source"], row["qty"], row["ship_by"],
+                row["estimated_delivery"], row["released_qty"])
+
+
+def _order(row: Any, lines: list[Line]) -> Order:
+    return Order(
+        order_id=row["order_id"], buyer_id=row["buyer_id"], buyer_email=row["buyer_email"], region=row["region"],
+        locale=row["locale"], timezone=row["timezone"], placed_at=row["placed_at"], lines=lines,
+        status=row["status"], decided_at=row["decided_at"], reject_reason=row["reject_reason"],
+    )
+
+
+def _line_params(order: Order, position: int, line: Line) -> dict[str, Any]:
+    return {
+        "order_id": order.order_id, "line_id": line.line_id, "position": position, "sku_id": line.sku_id,
+        "qty": line.qty, "seller_id": line.seller_id, "state": line.state, "seller_region": line.seller_region,
+        "seller_timezone": line.seller_timezone, "handling_days": line.handling_days, "due_at": line.due_at,
+        "shipped_at": line.shipped_at, "tracking_number": line.tracking_number, "delivered_at": line.delivered_at,
+        "cancelled_at": line.cancelled_at, "cancel_reason": line.cancel_reason, "replacement": line.replacement,
+    }
+
+
+def _part_params(order: Order, line: Line, part: Part) -> dict[str, Any]:
+    return {
+        "order_id": order.order_id, "line_id": line.line_id, "part_no": part.part_no,
+        "warehouse_id": part.warehouse_id, "source": part.source, "qty": part.qty,
+        "released_qty": part.released_qty, "ship_by": part.ship_by, "estimated_delivery": part.estimated_delivery,
+    }
+
+
+# ---------------------------------------------------------------- stores
+
+
+class OrderStore:
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    async def get(self, order_id: str, *, lock: bool = False) -> Order | None:
+        """The whole aggregate; with ``lock``, the order and its lines are locked until commit."""
+        row = await (queries.lock_order if lock else queries.get_order)(self.conn, order_id=order_id)
+        if row is None:
+            return None
+        line_rows = await _fetch(queries.lock_lines if lock else queries.get_lines, self.conn, order_id=order_id)
+        parts: dict[str, list[Part]] = {}
+        for part_row in await _fetch(queries.get_parts, self.conn, order_id=order_id):
+            parts.setdefault(part_row["line_id"], []).append(_part(part_row))
+        return _order(row, [_line(r, parts.get(r["line_id"], [])) for r in line_rows])
+
+    async def add(self, order: Order, correlation_id: uuid.UUID | None) -> None:
+        await queries.insert_order(
+            self.conn, order_id=order.order_id, buyer_id=order.buyer_id, buyer_email=order.buyer_email,
+            region=order.region, locale=order.locale, timezone=order.timezone, placed_at=order.placed_at,
+            status=order.status, tags=order.tags, correlation_id=correlation_id,
+        )
+        await self._save_lines(order)
+
+    async def save(self, order: Order) -> None:
+        await queries.update_order(
+            self.conn, order_id=order.order_id, status=order.status, tags=order.tags, decided_at=order.decided_at,
+            reject_reason=order.reject_reason,
+        )
+        await self._save_lines(order)
+
+    async def _save_lines(self, order: Order) -> None:
+        await queries.upsert_lines(self.conn, [_line_params(order, i, line) for i, line in enumerate(order.lines)])
+        parts = [_part_params(order, line, part) for line in order.lines for part in line.parts]
+        if parts:
+            await queries.upsert_parts(self.conn, parts)
+
+    async def correlation_of(self, order_id: str) -> uuid.UUID | None:
+        value = await queries.correlation_of(self.conn, order_id=order_id)
+        return value if isinstance(value, uuid.UUID) else None
+
+    async def orders_waiting_for(self, sku_id: str) -> list[str]:
+        return [r["order_id"] for r in await _fetch(queries.orders_waiting_for_sku, self.conn, sku_id=sku_id)]
+
+    async def record_release(self, order_id: str, line_id: str, warehouse_id: str, receipt_id: str, qty: int,
+                             at: datetime) -> bool:
+        """Remember a receipt's release; False if that receipt released this part before."""
+        inserted = await queries.record_release(
+            self.conn, order_id=order_id, line_id=line_id, warehouse_id=warehouse_id, receipt_id=receipt_id,
+            qty=qty, released_at=at,
+        )
+        return inserted is not None
+
+    # the SLA clock
+    async def fire_due(self, now: datetime, limit: int) -> list[LateLine]:
+        rows = await _fetch(queries.fire_due_lines, self.conn, now=now, limit=limit)
+        return [
+            LateLine(r["order_id"], r["line_id"], r["sku_id"], r["seller_id"], r["buyer_id"], r["ship_by"],
+                     r["estimated_delivery"], r["due_at"], r["correlation_id"])
+            for r in rows
+        ]
+
+    async def next_due(self) -> datetime | None:
+        value = await queries.next_due(self.conn)
+        return value if isinstance(value, datetime) else None
+
+    # read side
+    async def seller_orders(self, seller_id: str, *, tag: str | None, status: str | None, late: bool | None,
+                            after: tuple[datetime, str] | None, limit: int) -> list[dict[str, Any]]:
+        rows = await _fetch(
+            queries.seller_orders, self.conn, seller_id=seller_id, tag=tag, status=status, late=late,
+            after_placed_at=after[0] if after else None, after_order_id=after[1] if after else None, limit=limit,
+        )
+        return [dict(r) for r in rows]
+
+    async def seller_stats(self, seller_id: str) -> dict[str, Any]:
+        return dict(await queries.seller_stats(self.conn, seller_id=seller_id))
+
+
+class CatalogView:
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    async def save_seller(self, seller_id: str, region: str, timezone: str) -> None:
+        await queries.upsert_seller(self.conn, seller_id=seller_id, region=region, timezone=timezone)
+
+    async def save_listing(self, seller_id: str, listing_id: str, sku_ids: Sequence[str]) -> None:
+        await queries.upsert_listing_skus(
+            self.conn, [{"sku_id": s, "seller_id": seller_id, "listing_id": listing_id} for s in sku_ids]
+        )
+
+    async def sku(self, sku_id: str, *, lock: bool = False) -> SkuRecord | None:
+        row = await queries.lock_sku(self.conn, sku_id=sku_id) if lock else await queries.sku_view(
+            self.conn, sku_id=sku_id)
+        if row is None:
+            return None
+        return SkuRecord(row["sku_id"], row["seller_id"], row["listing_id"], row["listing_type"], row["handling_days"])
+
+    async def set_backorder(self, sku_id: str, seller_id: str, listing_id: str, handling_days: int) -> None:
+        await queries.set_backorder(self.conn, sku_id=sku_id, seller_id=seller_id, listing_id=listing_id,
+                                    handling_days=handling_days)
+
+    async def set_listing_type(self, sku_id: str, listing_type: str) -> None:
+        await queries.set_listing_type(self.conn, sku_id=sku_id, listing_type=listing_type)
+
+    async def terms(self, sku_ids: Sequence[str]) -> dict[str, SkuTerms]:
+        """Seller, region, zone and handling time of the SKUs orders has heard of."""
+        rows = await _fetch(queries.sku_terms, self.conn, sku_ids=list(sku_ids))
+        return {
+            r["sku_id"]: SkuTerms(
+                seller_id=r["seller_id"], region=r["region"] or "", timezone=r["timezone"] or "",
+                handling_days=r["handling_days"], listing_type=r["listing_type"],
+            )
+            for r in rows
+        }
+
+    async def view(self, sku_id: str) -> dict[str, Any] | None:
+        row = await queries.sku_view(self.conn, sku_id=sku_id)
+        return dict(row) if row else None
+
+
+class StockView:
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    async def levels(self, rows: Sequence[tuple[str, str, int, datetime]]) -> None:
+        await queries.upsert_stock(self.conn, [
+            {"sku_id": s, "warehouse_id": w, "available_to_promise": atp, "as_of": at} for s, w, atp, at in rows
+        ])
+
+    async def exhausted(self, sku_ids: Sequence[str], at: datetime) -> None:
+        if sku_ids:
+            await queries.mark_exhausted(self.conn, [{"sku_id": s, "exhausted_at": at} for s in sorted(set(sku_ids))])
+
+    async def status(self, sku_id: str) -> StockStatus:
+        row = await queries.stock_status(self.conn, sku_id=sku_id)
+        atp = row["available_to_promise"]
+        return StockStatus(int(atp) if atp is not None else None, row["levels_as_of"], row["exhausted_at"])
+
+
+def default_timezone(region: str) -> str:
+    return DEFAULT_TIMEZONES.get(region, "UTC")

@@ -1,0 +1,209 @@
+-- ======================================================================== orders
+
+-- name: get_order^
+SELECT order_id, buyer_id, buyer_email, region, locale, timezone, placed_at, status, decided_at, reject_reason
+FROM orders WHERE order_id = :order_id;
+
+-- name: lock_order^
+-- Every change to an order takes this row lock first, so handlers on several instances
+-- (an order's commands, its inventory events and a seller's catalog events may be on
+-- different partitions) change one order one at a time.
+SELECT order_id, buyer_id, buyer_email, region, locale, timezone, placed_at, status, decided_at, reject_reason
+FROM orders WHERE order_id = :order_id FOR UPDATE;
+
+-- name: get_lines
+SELECT order_id, line_id, position, sku_id, qty, seller_id, state, seller_region, seller_timezone, handling_days,
+       due_at, late_at, shipped_at, tracking_number, delivered_at, cancelled_at, cancel_reason, replacement
+FROM order_lines WHERE order_id = :order_id ORDER BY position;
+
+-- name: lock_lines
+-- Taken after lock_order: the SLA clock locks lines (never orders), so this waits for a
+-- firing in progress and the clock skips lines a handler is changing.
+SELECT order_id, line_id, position, sku_id, qty, seller_id, state, seller_region, seller_timezone, handling_days,
+       due_at, late_at, shipped_at, tracking_number, delivered_at, cancelled_at, cancel_reason, replacement
+FROM order_lines WHERE order_id = :order_id ORDER BY position FOR UPDATE;
+
+-- name: get_parts
+SELECT order_id, line_id, part_no, warehouse_id, source, qty, released_qty, ship_by, estimated_delivery
+FROM order_parts WHERE order_id = :order_id ORDER BY line_id, part_no;
+
+-- name: insert_order!
+INSERT INTO orders (order_id, buyer_id, buyer_email, region, locale, timezone, placed_at, status, tags,
+                    correlation_id)
+VALUES (:order_id, :buyer_id, :buyer_email, :region, :locale, :timezone, :placed_at, :status, :tags,
+        :correlation_id);
+
+-- name: update_order!
+UPDATE orders SET status = :status, tags = :tags, decided_at = :decided_at, reject_reason = :reject_reason,
+                  updated_at = now()
+WHERE order_id = :order_id;
+
+-- name: upsert_lines*!
+-- late_at is written by the SLA clock only, never here.
+INSERT INTO order_lines (order_id, line_id, position, sku_id, qty, seller_id, state, seller_region,
+                         seller_timezone, handling_days, due_at, shipped_at, tracking_number, delivered_at,
+                         cancelled_at, cancel_reason, replacement)
+VALUES (:order_id, :line_id, :position, :sku_id, :qty, :seller_id, :state, :seller_region,
+        :seller_timezone, :handling_days, :due_at, :shipped_at, :tracking_number, :delivered_at,
+        :cancelled_at, :cancel_reason, :replacement)
+ON CONFLICT (order_id, line_id) DO UPDATE
+SET seller_id = excluded.seller_id, state = excluded.state, seller_region = excluded.seller_region,
+    seller_timezone = excluded.seller_timezone, handling_days = excluded.handling_days, due_at = excluded.due_at,
+    shipped_at = excluded.shipped_at, tracking_number = excluded.tracking_number,
+    delivered_at = excluded.delivered_at, cancelled_at = excluded.cancelled_at,
+    cancel_reason = excluded.cancel_reason, replacement = excluded.replacement;
+
+-- name: upsert_parts*!
+INSERT INTO order_parts (order_id, line_id, part_no, warehouse_id, source, qty, released_qty, ship_by,
+                         estimated_delivery)
+VALUES (:order_id, :line_id, :part_no, :warehouse_id, :source, :qty, :released_qty, :ship_by, :estimated_delivery)
+ON CONFLICT (order_id, line_id, part_no) DO UPDATE
+SET released_qty = excluded.released_qty, ship_by = excluded.ship_by,
+    estimated_delivery = excluded.estimated_delivery;
+
+-- name: correlation_of$
+SELECT correlation_id FROM orders WHERE order_id = :order_id;
+
+-- name: orders_waiting_for_sku
+-- Orders with a line of this SKU still waiting for backorder stock, in a stable order.
+SELECT DISTINCT order_id FROM order_lines WHERE sku_id = :sku_id AND state = 'awaiting_stock' ORDER BY order_id;
+
+-- name: record_release<!
+-- A release naming a receipt is applied once per receipt, whatever its event id.
+INSERT INTO backorder_releases (order_id, line_id, warehouse_id, receipt_id, qty, released_at)
+VALUES (:order_id, :line_id, :warehouse_id, :receipt_id, :qty, :released_at)
+ON CONFLICT DO NOTHING
+RETURNING order_id;
+
+-- ======================================================================== the SLA clock (R15)
+
+-- name: fire_due_lines
+-- One statement claims due lines (skipping rows another instance or a handler holds),
+-- stamps them late and records the late shipment against the seller. A line leaves the
+-- scan the moment late_at is set, and the late_shipments key refuses a second record, so
+-- each due line fires once whatever the number of instances or restarts.
+WITH due AS (
+    SELECT order_id, line_id FROM order_lines
+    WHERE late_at IS NULL AND due_at IS NOT NULL AND due_at <= :now
+      AND state IN ('awaiting_stock', 'ready_to_ship')
+    ORDER BY due_at, order_id, line_id
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+), marked AS (
+    UPDATE order_lines l SET late_at = :now
+    FROM due WHERE l.order_id = due.order_id AND l.line_id = due.line_id
+    RETURNING l.order_id, l.line_id, l.sku_id, l.seller_id, l.due_at
+), dates AS (
+    SELECT p.order_id, p.line_id, max(p.ship_by) AS ship_by, max(p.estimated_delivery) AS estimated_delivery
+    FROM order_parts p JOIN marked m USING (order_id, line_id)
+    WHERE p.source = 'backorder'
+    GROUP BY p.order_id, p.line_id
+), recorded AS (
+    INSERT INTO late_shipments (order_id, line_id, seller_id, sku_id, ship_by, due_at, late_at)
+    SELECT m.order_id, m.line_id, m.seller_id, m.sku_id, d.ship_by, m.due_at, :now
+    FROM marked m JOIN dates d USING (order_id, line_id)
+    ON CONFLICT DO NOTHING
+    RETURNING order_id, line_id, seller_id, sku_id, ship_by, due_at
+)
+SELECT r.order_id, r.line_id, r.seller_id, r.sku_id, r.ship_by, d.estimated_delivery, r.due_at,
+       o.buyer_id, o.correlation_id
+FROM recorded r JOIN dates d USING (order_id, line_id) JOIN orders o USING (order_id)
+ORDER BY r.due_at, r.order_id, r.line_id;
+
+-- name: next_due$
+SELECT min(due_at) FROM order_lines
+WHERE late_at IS NULL AND due_at IS NOT NULL AND state IN ('awaiting_stock', 'ready_to_ship');
+
+-- ======================================================================== catalog read model
+
+-- name: upsert_seller!
+INSERT INTO sellers (seller_id, region, timezone) VALUES (:seller_id, :region, :timezone)
+ON CONFLICT (seller_id) DO UPDATE SET region = excluded.region, timezone = excluded.timezone, updated_at = now();
+
+-- name: upsert_listing_skus*!
+INSERT INTO skus (sku_id, seller_id, listing_id) VALUES (:sku_id, :seller_id, :listing_id)
+ON CONFLICT (sku_id) DO UPDATE SET seller_id = excluded.seller_id, listing_id = excluded.listing_id,
+                                   updated_at = now();
+
+-- name: lock_sku^
+SELECT sku_id, seller_id, listing_id, listing_type, handling_days FROM skus WHERE sku_id = :sku_id FOR UPDATE;
+
+-- name: set_backorder!
+INSERT INTO skus (sku_id, seller_id, listing_id, listing_type, handling_days)
+VALUES (:sku_id, :seller_id, :listing_id, 'backorder', :handling_days)
+ON CONFLICT (sku_id) DO UPDATE SET seller_id = excluded.seller_id, listing_id = excluded.listing_id,
+                                   listing_type = 'backorder', handling_days = excluded.handling_days,
+                                   updated_at = now();
+
+-- name: set_listing_type!
+UPDATE skus SET listing_type = :listing_type, updated_at = now() WHERE sku_id = :sku_id;
+
+-- name: sku_terms
+-- What dates a line: the SKU's seller, its region and zone, and the handling time.
+SELECT k.sku_id, k.seller_id, k.listing_type, k.handling_days, s.region, s.timezone
+FROM skus k LEFT JOIN sellers s USING (seller_id)
+WHERE k.sku_id = any(:sku_ids);
+
+-- ======================================================================== stock signals (R18)
+
+-- name: upsert_stock*!
+-- The newest level per SKU and warehouse wins, whatever order the events arrive in.
+INSERT INTO sku_stock (sku_id, warehouse_id, available_to_promise, as_of)
+VALUES (:sku_id, :warehouse_id, :available_to_promise, :as_of)
+ON CONFLICT (sku_id, warehouse_id) DO UPDATE
+SET available_to_promise = excluded.available_to_promise, as_of = excluded.as_of
+WHERE sku_stock.as_of <= excluded.as_of;
+
+-- name: mark_exhausted*!
+INSERT INTO sku_exhausted (sku_id, exhausted_at) VALUES (:sku_id, :exhausted_at)
+ON CONFLICT (sku_id) DO UPDATE SET exhausted_at = greatest(sku_exhausted.exhausted_at, excluded.exhausted_at);
+
+-- name: stock_status^
+-- The SKU-wide level (warehouse '*') when inventory reported one, else the sum over warehouses.
+SELECT coalesce(
+           (SELECT available_to_promise FROM sku_stock WHERE sku_id = :sku_id AND warehouse_id = '*'),
+           (SELECT sum(available_to_promise) FROM sku_stock WHERE sku_id = :sku_id AND warehouse_id <> '*')
+       ) AS available_to_promise,
+       (SELECT max(as_of) FROM sku_stock WHERE sku_id = :sku_id) AS levels_as_of,
+       (SELECT exhausted_at FROM sku_exhausted WHERE sku_id = :sku_id) AS exhausted_at;
+
+-- ======================================================================== read side (operator CLI)
+
+-- name: seller_orders
+-- A seller's orders, oldest first (R19), optionally by tag, status and lateness, with a keyset cursor.
+SELECT o.order_id, o.buyer_id, o.status, o.tags, o.placed_at,
+       bool_or(l.late_at IS NOT NULL) AS late,
+       min(pd.ship_by) FILTER (WHERE l.state IN ('awaiting_stock', 'ready_to_ship')) AS next_ship_by,
+       jsonb_agg(jsonb_build_object(
+           'line_id', l.line_id, 'sku_id', l.sku_id, 'qty', l.qty, 'state', l.state,
+           'back_order', coalesce(pd.back_order, false), 'waiting_qty', coalesce(pd.waiting, 0),
+           'ship_by', pd.ship_by, 'estimated_delivery', pd.estimated_delivery,
+           'late', l.late_at IS NOT NULL, 'late_at', l.late_at, 'tracking_number', l.tracking_number
+       ) ORDER BY l.position) AS lines
+FROM orders o
+JOIN order_lines l ON l.order_id = o.order_id AND l.seller_id = :seller_id
+LEFT JOIN LATERAL (
+    SELECT max(p.ship_by) AS ship_by, max(p.estimated_delivery) AS estimated_delivery,
+           bool_or(p.source = 'backorder') AS back_order,
+           sum(CASE WHEN p.source = 'backorder' THEN p.qty - p.released_qty ELSE 0 END) AS waiting
+    FROM order_parts p WHERE p.order_id = l.order_id AND p.line_id = l.line_id
+) pd ON true
+WHERE (CAST(:tag AS text) IS NULL OR CAST(:tag AS text) = any(o.tags))
+  AND (CAST(:status AS text) IS NULL OR o.status = CAST(:status AS text))
+  AND (CAST(:after_placed_at AS timestamptz) IS NULL
+       OR (o.placed_at, o.order_id) > (CAST(:after_placed_at AS timestamptz), CAST(:after_order_id AS text)))
+GROUP BY o.order_id
+HAVING (CAST(:late AS boolean) IS NULL OR bool_or(l.late_at IS NOT NULL) = CAST(:late AS boolean))
+ORDER BY o.placed_at, o.order_id
+LIMIT :limit;
+
+-- name: seller_stats^
+SELECT (SELECT count(*) FROM late_shipments WHERE seller_id = :seller_id) AS late_shipments,
+       (SELECT count(*) FROM order_lines WHERE seller_id = :seller_id AND state = 'awaiting_stock')
+           AS lines_awaiting_stock,
+       (SELECT count(*) FROM order_lines WHERE seller_id = :seller_id
+           AND state IN ('awaiting_stock', 'ready_to_ship') AND late_at IS NOT NULL) AS open_late_lines;
+
+-- name: sku_view^
+SELECT k.sku_id, k.seller_id, k.listing_id, k.listing_type, k.handling_days, s.region, s.timezone
+FROM skus k LEFT JOIN sellers s USING (seller_id) WHERE k.sku_id = :sku_id;

@@ -1,0 +1,77 @@
+"""The orders unit of work: the three stores on one transaction, the dating policy, the outbox."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import asyncpg
+
+from services.orders.dates import DatingPolicy
+from services.orders.repository import (
+    CatalogPort,
+    CatalogView,
+    OrderStore,
+    OrderStorePort,
+    StockPort,
+    StockView,
+)
+from services.orders.settings import OrdersSettings
+from shared.contract.envelope import Envelope, Payload
+from shared.contract.topics import Topic
+from shared.persistence.uow import Cause, Clock, UnitOfWork, build_record
+
+
+def dating_policy(settings: OrdersSettings) -> DatingPolicy:
+    return DatingPolicy(
+        cutoff=settings.order_cutoff,
+        regular_dispatch_days=settings.regular_dispatch_days,
+        transit_days=settings.transit_table(),
+        default_transit_days=settings.default_transit_days,
+        fallback_handling_days=settings.fallback_handling_days,
+    )
+
+
+class OrdersUoW(Protocol):
+    """What handlers need (the real unit of work, or a fake in unit tests)."""
+
+    orders: OrderStorePort
+    catalog: CatalogPort
+    stock: StockPort
+    dating: DatingPolicy
+    clock: Clock
+
+    @property
+    def cause(self) -> Cause | None: ...
+
+    def emit(self, topic: Topic | str, payload: Payload, *, key: str | None,
+             cause: Cause | None = None) -> Envelope[Any]: ...
+
+    def emit_in_flow(self, topic: Topic, payload: Payload, *, key: str,
+                     correlation_id: uuid.UUID | None) -> Envelope[Any]: ...
+
+
+class OrdersUnitOfWork(UnitOfWork):
+    def __init__(self, conn: asyncpg.Connection, settings: OrdersSettings, clock: Clock) -> None:
+        super().__init__(conn, producer="orders", clock=clock)
+        self.order_store = OrderStore(conn)
+        self.orders: OrderStorePort = self.order_store
+        self.catalog: CatalogPort = CatalogView(conn)
+        self.stock: StockPort = StockView(conn)
+        self.dating = dating_policy(settings)
+        self.settings = settings
+
+    def emit_in_flow(self, topic: Topic, payload: Payload, *, key: str,
+                     correlation_id: uuid.UUID | None) -> Envelope[Any]:
+        """Emit a message no consumed message caused (a timer's), in the order's own flow."""
+        envelope: Envelope[Any] = Envelope(
+            type=payload.message_type, producer=self.outbox.producer,
+            correlation_id=correlation_id or uuid.uuid4(), causation_id=None, payload=payload,
+        )
+        self.outbox.pending.append(build_record(topic.name, key, envelope))
+        return envelope
+
+
+def make_uow(settings: OrdersSettings, clock: Clock) -> Callable[[asyncpg.Connection], OrdersUnitOfWork]:
+    return lambda conn: OrdersUnitOfWork(conn, settings, clock)
