@@ -61,7 +61,12 @@ def _limit(request: web.Request, default: int = 100) -> int:
 
 
 def routes(ctx: ServiceContext) -> list[Route]:
-    """Read-only queries for the operator CLI and the buyer app's inbox. No email address is ever returned."""
+    """Read-only queries for the operator CLI (``backorder notifications``) and the buyer app's inbox.
+
+    Lists are JSON arrays, newest first for a buyer (``?channel=app&unread=1`` is the unread inbox; the
+    ``X-Unread-Count`` header counts it), oldest first for an order; ``/notifications/{id}`` has the
+    message and its ISO data. No email address is ever returned.
+    """
 
     async def buyer_notifications(request: web.Request) -> web.Response:
         buyer_id = request.match_info["buyer_id"]
@@ -73,13 +78,13 @@ def routes(ctx: ServiceContext) -> list[Route]:
                 unread_only=unread_only, limit=_limit(request),
             )
             unread = await repo.unread_count(buyer_id)
-        return web.json_response({"buyer_id": buyer_id, "unread": unread, "notifications": rows})
+        return web.json_response(rows, headers={"X-Unread-Count": str(unread)})
 
     async def order_notifications(request: web.Request) -> web.Response:
         order_id = request.match_info["order_id"]
         async with ctx.pool.acquire() as conn:
             rows = await NotificationsRepository(conn).list_by_order(order_id, limit=_limit(request, 500))
-        return web.json_response({"order_id": order_id, "notifications": rows})
+        return web.json_response(rows)
 
     async def notification(request: web.Request) -> web.Response:
         try:

@@ -85,10 +85,6 @@ def style_for(locale: str | None) -> DateStyle:
     return STYLES.get(code) or STYLES.get(code.split("_")[0]) or STYLES[DEFAULT_LOCALE]
 
 
-def language_of(locale: str | None) -> str:
-    return (locale or DEFAULT_LOCALE).replace("-", "_").split("_")[0]
-
-
 def zone_for(timezone: str | None, region: str | None) -> ZoneInfo:
     """The buyer's zone: the one they gave, else their region's, else UTC (an unknown name is ignored)."""
     for name in (timezone, REGION_TIMEZONES.get(region or "")):

@@ -10,7 +10,7 @@ from typing import Protocol
 import aiosmtplib
 
 from services.notifications.domain import OutgoingEmail, message_id
-from services.notifications.localization import language_of
+from services.notifications.rendering import TEMPLATES_LANGUAGE
 from services.notifications.settings import NotificationsSettings
 from shared.observability.logging import EMAIL, REDACTED
 
@@ -30,10 +30,11 @@ def build_message(email: OutgoingEmail, settings: NotificationsSettings) -> Emai
     msg["X-Notification-Id"] = email.notification_id
     msg["X-Notification-Kind"] = email.kind
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies
-    msg["Content-Language"] = language_of(email.locale)
     msg.set_content(email.body_text)
     if email.body_html:
         msg.add_alternative(email.body_html, subtype="html")
+    # after the parts (set_content drops Content-* headers): the copy is English; only dates follow the locale
+    msg["Content-Language"] = TEMPLATES_LANGUAGE
     return msg
 
 

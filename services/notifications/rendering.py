@@ -14,6 +14,7 @@ from services.notifications.domain import Buyer, Notice
 from services.notifications.localization import DEFAULT_LOCALE, format_date, format_datetime, zone_for
 
 TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATES_LANGUAGE = "en"  # the copy; dates are in the buyer's locale
 _BLANK_LINES = re.compile(r"\n\s*\n(\s*\n)+")
 _DATE_FIELDS = ("ship_by", "estimated_delivery", "previous_ship_by", "previous_estimated_delivery")
 

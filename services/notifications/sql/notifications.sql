@@ -116,9 +116,8 @@ WITH read AS (
 SELECT count(*) FROM read;
 
 -- name: list_by_buyer
-SELECT notification_id, order_id, buyer_id, channel, kind, line_ids, revision, ship_by, estimated_delivery,
-       subject, CASE WHEN channel = 'app' THEN body_text END AS message, data, status, attempts,
-       next_attempt_at, last_error, read_at, created_at, sent_at, failed_at
+SELECT notification_id, order_id, buyer_id, channel, kind, status, attempts, line_ids, ship_by,
+       estimated_delivery, subject, read_at, created_at, sent_at, next_attempt_at, last_error
 FROM notifications
 WHERE buyer_id = :buyer_id
   AND (:channel::text IS NULL OR channel = :channel)
@@ -128,9 +127,8 @@ ORDER BY created_at DESC, notification_id
 LIMIT :limit;
 
 -- name: list_by_order
-SELECT notification_id, order_id, buyer_id, channel, kind, line_ids, revision, ship_by, estimated_delivery,
-       subject, CASE WHEN channel = 'app' THEN body_text END AS message, data, status, attempts,
-       next_attempt_at, last_error, read_at, created_at, sent_at, failed_at
+SELECT notification_id, order_id, buyer_id, channel, kind, status, attempts, line_ids, ship_by,
+       estimated_delivery, subject, read_at, created_at, sent_at, next_attempt_at, last_error
 FROM notifications
 WHERE order_id = :order_id
 ORDER BY created_at, kind, channel

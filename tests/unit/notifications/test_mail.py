@@ -1,0 +1,87 @@
+"""The email as sent: deterministic headers, both parts; SMTP errors sorted and scrubbed (R22, privacy)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+
+import aiosmtplib
+import pytest
+
+from services.notifications.domain import OutgoingEmail, notification_id
+from services.notifications.mail import SmtpTransport, build_message, classify, scrub
+from services.notifications.settings import NotificationsSettings
+
+NID = notification_id("o-1", ["l1"], "backorder_accepted", "1", "email")
+
+
+def outgoing(**changes: object) -> OutgoingEmail:
+    values: dict[str, object] = dict(
+        notification_id=NID, order_id="o-1", buyer_id="buyer-1", kind="backorder_accepted", locale="de_DE",
+        recipient="jane.doe@mail-provider.example", subject="On back order: Freitag, 4. Dezember 2026",
+        body_text="Ship by: Freitag, 4. Dezember 2026\n", body_html="<p>Ship by 4. Dezember</p>",
+        ship_by=None, estimated_delivery=None, attempts=1, caused_by=uuid.uuid4(), correlation_id=uuid.uuid4(),
+        created_at=datetime(2026, 11, 23, 10, 0, tzinfo=UTC),
+    )
+    values.update(changes)
+    return OutgoingEmail(**values)  # type: ignore[arg-type]
+
+
+def test_r22_same_notification_gives_the_same_message_id_and_order_header() -> None:
+    settings = NotificationsSettings(mail_domain="mail.shop.example")
+    first, again = build_message(outgoing(), settings), build_message(outgoing(attempts=3), settings)
+    assert first["Message-ID"] == again["Message-ID"] == f"<{NID}@mail.shop.example>"
+    assert first["X-Order-Id"] == "o-1" and first["X-Notification-Id"] == NID
+    assert first["Date"] == again["Date"] == "Mon, 23 Nov 2026 10:00:00 +0000"
+    assert first["To"] == "jane.doe@mail-provider.example"
+    assert first["Auto-Submitted"] == "auto-generated" and first["Content-Language"] == "en"
+    assert first["References"] == "<order.o-1@mail.shop.example>"
+
+
+def test_r20_email_has_a_text_and_an_html_part_that_survive_the_wire() -> None:
+    message = build_message(outgoing(), NotificationsSettings())
+    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    assert parsed.get_content_type() == "multipart/alternative"
+    assert "Freitag, 4. Dezember 2026" in parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "4. Dezember" in parsed.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert parsed["Subject"] == "On back order: Freitag, 4. Dezember 2026"
+
+
+@pytest.mark.parametrize(("exc", "permanent", "connection_lost"), [
+    (aiosmtplib.SMTPRecipientsRefused([aiosmtplib.SMTPRecipientRefused(550, "no such user", "a@b.example")]),
+     True, False),
+    (aiosmtplib.SMTPRecipientsRefused([aiosmtplib.SMTPRecipientRefused(451, "try later", "a@b.example")]),
+     False, False),
+    (aiosmtplib.SMTPDataError(554, "rejected"), True, False),
+    (aiosmtplib.SMTPResponseException(421, "closing"), False, False),
+    (aiosmtplib.SMTPServerDisconnected("gone"), False, True),
+    (aiosmtplib.SMTPReadTimeoutError("slow"), False, True),
+    (ConnectionResetError("reset"), False, True),
+])
+def test_r22_smtp_errors_are_sorted_into_retry_or_give_up(exc: BaseException, permanent: bool,
+                                                          connection_lost: bool) -> None:
+    error = classify(exc)
+    assert (error.permanent, error.connection_lost) == (permanent, connection_lost)
+    assert "a@b.example" not in error.error
+
+
+def test_scrub_removes_addresses_from_errors() -> None:
+    assert scrub("550 5.1.1 <jane.doe@mail-provider.example>: user unknown") == (
+        "550 5.1.1 <[redacted]>: user unknown")
+
+
+@pytest.mark.parametrize(("config", "start_tls", "use_tls"), [
+    ({}, None, False),
+    ({"smtp_starttls": "required"}, True, False),
+    ({"smtp_username": "mailer", "smtp_password": "secret"}, True, False),
+    ({"smtp_username": "mailer", "smtp_starttls": "off"}, False, False),
+    ({"smtp_implicit_tls": True, "smtp_port": 465}, False, True),
+])
+def test_starttls_and_auth_follow_the_settings(config: dict[str, object], start_tls: bool | None,
+                                               use_tls: bool) -> None:
+    client = SmtpTransport(NotificationsSettings(**config)).client()  # type: ignore[arg-type]
+    assert client._start_tls_on_connect is start_tls
+    assert client.use_tls is use_tls
+    if "smtp_password" in config:
+        assert client._login_password == "secret"
