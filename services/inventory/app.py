@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 from aiohttp import web
 
-from services.inventory import handlers
+from services.inventory import domain, handlers
+from services.inventory.domain import Policy
 from services.inventory.repository import InventoryRepository
 from services.inventory.settings import InventorySettings
 from services.inventory.unit_of_work import make_uow
@@ -52,37 +54,61 @@ SUBSCRIPTIONS = [
 
 
 def routes(ctx: ServiceContext) -> list[Route]:
+    priorities = ctx.settings.warehouse_priority if isinstance(ctx.settings, InventorySettings) else {}
+
     async def stock(request: web.Request) -> web.Response:
+        """Seller-facing levels of a SKU (R10): per warehouse and in total."""
         sku_id = request.match_info["sku_id"]
         async with ctx.pool.acquire() as conn:
-            repo = InventoryRepository(conn)
+            repo = InventoryRepository(conn, priorities)
             levels = await repo.sku_levels(sku_id)
-            policy = (await repo.policies([sku_id])).get(sku_id)
-        safety = policy.safety_stock if policy else 0
-        in_stock = sum(lv["on_hand"] - lv["allocated"] for lv in levels)
-        backorder = sum(lv["backorder_limit"] - lv["backorder_allocated"] for lv in levels)
+            policy = (await repo.policies([sku_id])).get(sku_id) or Policy(sku_id)
+        warehouses = []
+        for level in levels:
+            view = domain.seller_view(level, levels, policy)
+            warehouses.append({
+                "warehouse_id": level.warehouse_id, "on_hand": level.on_hand, "allocated": level.allocated,
+                "backorder_limit": level.backorder_limit, "backorder_allocated": level.backorder_allocated,
+                "in_stock": view.in_stock, "backorder": view.backorder, "total": view.total,
+                "available_to_promise": view.available_to_promise, "priority": level.priority,
+            })
+        sku = domain.seller_view(levels[0], levels, policy) if levels else None
         return web.json_response({
-            "sku_id": sku_id, "warehouses": levels, "in_stock": in_stock, "backorder": backorder,
-            "total": in_stock + backorder, "safety_stock": safety,
-            "available_to_promise": max(0, in_stock - safety),
-            "backorder_enabled": bool(policy and policy.backorder_enabled),
+            "sku_id": sku_id, "warehouses": warehouses,
+            "in_stock": sku.sku_in_stock if sku else 0, "backorder": sku.sku_backorder if sku else 0,
+            "total": sku.sku_total if sku else 0,
+            "available_to_promise": sku.sku_available_to_promise if sku else 0,
+            "safety_stock": policy.safety_stock, "low_stock_threshold": policy.low_stock_threshold,
+            "low_stock_alerted": policy.low_stock_alerted, "backorder_enabled": policy.backorder_enabled,
         })
 
     async def ledger(request: web.Request) -> web.Response:
+        """The newest ledger rows of a SKU (R12), newest first; ``?limit=`` up to 10,000."""
+        try:
+            limit = min(10_000, max(1, int(request.query.get("limit", "100"))))
+        except ValueError:
+            raise web.HTTPBadRequest(text="limit must be an integer") from None
         async with ctx.pool.acquire() as conn:
-            rows = await InventoryRepository(conn).ledger(request.match_info["sku_id"],
-                                                          int(request.query.get("limit", "100")))
+            rows = await InventoryRepository(conn).ledger(request.match_info["sku_id"], limit)
         return web.json_response(rows, dumps=_dumps)
 
     async def allocations(request: web.Request) -> web.Response:
         async with ctx.pool.acquire() as conn:
             rows = await InventoryRepository(conn).order_parts(request.match_info["order_id"])
-        return web.json_response(rows)
+        return web.json_response(rows, dumps=_dumps)
 
     async def audit(_: web.Request) -> web.Response:
-        async with ctx.pool.acquire() as conn:
-            mismatches = await InventoryRepository(conn).ledger_mismatches()
-        return web.json_response({"ledger_matches_levels": not mismatches, "mismatches": mismatches})
+        """Do the ledgers rebuild to the stored levels (R12), and do the parts add up to them?"""
+        async with ctx.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            repo = InventoryRepository(conn)
+            ledger = await repo.ledger_mismatches()
+            parts = await repo.parts_mismatches()
+            totals = await repo.ledger_totals()
+        return web.json_response({
+            "ledger_matches_levels": not ledger, "mismatches": ledger,
+            "parts_match_levels": not parts, "parts_mismatches": parts,
+            "ledger_rows": totals["rows"], "levels": totals["levels"],
+        })
 
     return [
         ("/skus/{sku_id}/stock", stock),
@@ -93,8 +119,6 @@ def routes(ctx: ServiceContext) -> list[Route]:
 
 
 def _dumps(value: object) -> str:
-    import orjson
-
     return orjson.dumps(value, default=str).decode()
 
 

@@ -1,25 +1,61 @@
-"""Inventory rules R07-R12, R17, R19. Pure: levels in, decisions and movements out.
+"""Inventory rules R07-R12, R17, R19. Pure: levels in, decisions and movements out; no I/O.
 
 Levels of one SKU in one warehouse::
 
-    on_hand              units physically in stock (regular ledger)
+    on_hand              units physically in stock (the regular ledger)
     allocated            of those, units reserved for orders (regular parts and filled backorder parts)
-    backorder_limit      units the seller allows to sell on backorder (set by catalog)
+    backorder_limit      units the seller allows to sell on backorder here (set by catalog)
     backorder_allocated  of those, units promised to orders and still waiting for stock
 
-Invariants (also database CHECK constraints): 0 <= allocated <= on_hand and
-0 <= backorder_allocated <= backorder_limit. A receipt that fills a waiting part moves
-it from the backorder ledger to the regular one: backorder_allocated and backorder_limit
-go down, on_hand and allocated go up, so a restock never creates backorder capacity.
+Invariants, also database CHECK constraints so that a bug fails loudly instead of
+overselling (R08)::
+
+    0 <= allocated <= on_hand            0 <= backorder_allocated <= backorder_limit
+
+A receipt that fills a waiting part moves it from the backorder ledger to the regular
+one: ``backorder_allocated`` and ``backorder_limit`` go down, ``on_hand`` (by the
+receipt) and ``allocated`` go up, so a restock never creates backorder capacity.
+
+Warehouse strategy (``pick_warehouses``), applied to a line's regular quantity and then
+to its backorder quantity:
+
+1. one warehouse that can fill the whole quantity, if any: the best configured priority
+   (lower first), then the most free units (keeps warehouses balanced), then the id;
+2. otherwise the fewest warehouses: largest free quantity first (taking the largest
+   first is optimal for the count), ties by priority, then id.
+
+Safety stock is per SKU, across its warehouses: available-to-promise (ATP) is the SKU's
+free regular stock less its safety stock, and no warehouse may promise more than that.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from shared.domain import Rejection
+
 REGULAR, BACKORDER = "regular", "backorder"
+DEFAULT_WAREHOUSE_PRIORITY = 100
+
+# Ledger kinds (R12): what moved.
+RECEIPT = "receipt"
+COUNT = "count"
+ALLOCATION = "allocation"
+BACKORDER_ALLOCATION = "backorder_allocation"
+BACKORDER_FILL = "backorder_fill"
+BACKORDER_LIMIT = "backorder_limit"
+RELEASE = "release"
+BACKORDER_RELEASE = "backorder_release"
+SHIPMENT = "shipment"
+BACKORDER_SHIPMENT = "backorder_shipment"
+LEDGER_KINDS = (RECEIPT, COUNT, ALLOCATION, BACKORDER_ALLOCATION, BACKORDER_FILL, BACKORDER_LIMIT, RELEASE,
+                BACKORDER_RELEASE, SHIPMENT, BACKORDER_SHIPMENT)
+
+# States of an allocation part.
+ALLOCATED, WAITING, FILLED, RELEASED, SHIPPED = "allocated", "waiting", "filled", "released", "shipped"
+HELD_STATES = (ALLOCATED, WAITING, FILLED)
 
 
 @dataclass
@@ -30,7 +66,7 @@ class Level:
     allocated: int = 0
     backorder_limit: int = 0
     backorder_allocated: int = 0
-    priority: int = 100
+    priority: int = DEFAULT_WAREHOUSE_PRIORITY
 
     @property
     def free_regular(self) -> int:
@@ -47,6 +83,8 @@ class Level:
 
 @dataclass(frozen=True)
 class Policy:
+    """What inventory knows of a SKU: its owner, whether it is on backorder, and the seller's levels (R10)."""
+
     sku_id: str
     seller_id: str | None = None
     backorder_enabled: bool = False
@@ -95,14 +133,75 @@ class Allocation:
         return not self.rejected_lines
 
 
+# ------------------------------------------------------------------ seller-facing levels (R10)
+
+
 def available_to_promise(levels: Iterable[Level], policy: Policy) -> int:
-    """Regular stock free to sell, less the SKU's safety stock (R10)."""
+    """Regular stock of the SKU free to sell, less its safety stock (R10). ``levels``: all its warehouses."""
     return max(0, sum(level.free_regular for level in levels) - policy.safety_stock)
 
 
-def pick_warehouses(levels: list[Level], qty: int, free: Callable[[Level], int], source: str) -> list[Part]:
-    """The warehouse strategy: one warehouse that can fill the whole quantity (best priority,
-    then most free stock, then id); otherwise the fewest warehouses, largest first."""
+@dataclass(frozen=True)
+class SellerView:
+    """What a seller sees of one warehouse and of the whole SKU (R10).
+
+    In stock = free regular units, backorder = backorder units still sellable (none while
+    the SKU is not on backorder), total = in stock + backorder. ATP excludes safety stock;
+    a warehouse's ATP is what it can promise now, at most the SKU's ATP.
+    """
+
+    in_stock: int
+    backorder: int
+    available_to_promise: int
+    sku_in_stock: int
+    sku_backorder: int
+    sku_available_to_promise: int
+
+    @property
+    def total(self) -> int:
+        return self.in_stock + self.backorder
+
+    @property
+    def sku_total(self) -> int:
+        return self.sku_in_stock + self.sku_backorder
+
+
+def seller_view(level: Level, sku_levels: Sequence[Level], policy: Policy) -> SellerView:
+    def backorder(lv: Level) -> int:
+        return lv.free_backorder if policy.backorder_enabled else 0
+
+    sku_atp = available_to_promise(sku_levels, policy)
+    return SellerView(
+        in_stock=level.free_regular,
+        backorder=backorder(level),
+        available_to_promise=min(level.free_regular, sku_atp),
+        sku_in_stock=sum(lv.free_regular for lv in sku_levels),
+        sku_backorder=sum(backorder(lv) for lv in sku_levels),
+        sku_available_to_promise=sku_atp,
+    )
+
+
+def low_stock_transition(policy: Policy, atp: int) -> tuple[bool, bool]:
+    """(emit an alert now, alerted state after). An alert fires once when the SKU's ATP falls
+    below the threshold and re-arms only once ATP is back at or above it (R10)."""
+    if policy.low_stock_threshold is None:
+        return False, False
+    below = atp < policy.low_stock_threshold
+    return below and not policy.low_stock_alerted, below
+
+
+def with_alerted(policy: Policy, alerted: bool) -> Policy:
+    return replace(policy, low_stock_alerted=alerted)
+
+
+# ------------------------------------------------------------------ allocation (R07-R09)
+
+
+def pick_warehouses(levels: Sequence[Level], qty: int, free: Callable[[Level], int], source: str) -> list[Part]:
+    """Split ``qty`` over warehouses by the strategy in the module docstring.
+
+    The caller makes sure the warehouses hold ``qty`` free units in all; parts never take
+    more than a warehouse's ``free`` units."""
     if qty <= 0:
         return []
     whole = [level for level in levels if free(level) >= qty]
@@ -114,7 +213,7 @@ def pick_warehouses(levels: list[Level], qty: int, free: Callable[[Level], int],
     for level in sorted(levels, key=lambda lv: (-free(lv), lv.priority, lv.warehouse_id)):
         take = min(free(level), remaining)
         if take <= 0:
-            continue
+            break
         parts.append(Part(level.warehouse_id, source, take))
         remaining -= take
         if remaining == 0:
@@ -122,20 +221,19 @@ def pick_warehouses(levels: list[Level], qty: int, free: Callable[[Level], int],
     return parts
 
 
-def plan_line(qty: int, levels: list[Level], policy: Policy) -> list[Part] | None:
-    """Regular stock first, backorder only once regular is exhausted (R07), split as needed (R09).
+def plan_line(qty: int, levels: Sequence[Level], policy: Policy) -> list[Part] | None:
+    """Regular stock first (up to the SKU's ATP), backorder only for the rest and only while
+    the SKU is on backorder (R07); split over sources and warehouses as needed (R09).
     None when the line cannot be filled (R08)."""
     regular = min(qty, available_to_promise(levels, policy))
-    parts = pick_warehouses(levels, regular, lambda lv: lv.free_regular, REGULAR)
     rest = qty - regular
-    if rest == 0:
-        return parts
-    if not policy.backorder_enabled or sum(lv.free_backorder for lv in levels) < rest:
+    if rest and (not policy.backorder_enabled or sum(lv.free_backorder for lv in levels) < rest):
         return None
-    return parts + pick_warehouses(levels, rest, lambda lv: lv.free_backorder, BACKORDER)
+    return (pick_warehouses(levels, regular, lambda lv: lv.free_regular, REGULAR)
+            + pick_warehouses(levels, rest, lambda lv: lv.free_backorder, BACKORDER))
 
 
-def apply_parts(levels: dict[str, Level], parts: list[Part], sign: int = 1) -> None:
+def apply_parts(levels: dict[str, Level], parts: Iterable[Part], sign: int = 1) -> None:
     for part in parts:
         level = levels[part.warehouse_id]
         if part.source == REGULAR:
@@ -146,11 +244,12 @@ def apply_parts(levels: dict[str, Level], parts: list[Part], sign: int = 1) -> N
 
 def allocate_order(
     order_id: str,
-    lines: list[LineRequest],
+    lines: Sequence[LineRequest],
     levels: dict[str, dict[str, Level]],
     policies: dict[str, Policy],
 ) -> Allocation:
-    """All lines or nothing: on any unfillable line the in-memory levels are left as they were."""
+    """All lines or nothing (R08): on any unfillable line the levels are left as they were and
+    the result names every line that could not be filled."""
     result = Allocation(order_id)
     applied: list[tuple[str, list[Part]]] = []
     for line in lines:
@@ -170,17 +269,17 @@ def allocate_order(
     return result
 
 
-def allocation_movements(order_id: str, lines: list[LineRequest], allocation: Allocation) -> list[Movement]:
+def allocation_movements(order_id: str, lines: Sequence[LineRequest], allocation: Allocation) -> list[Movement]:
     sku_of = {line.line_id: line.sku_id for line in lines}
     movements = []
     for line_id, parts in allocation.lines.items():
         for part in parts:
-            regular = part.source == REGULAR
-            movements.append(Movement(
-                sku_of[line_id], part.warehouse_id, "allocation" if regular else "backorder_allocation",
-                allocated=part.qty if regular else 0, backorder_allocated=0 if regular else part.qty,
-                order_id=order_id, line_id=line_id,
-            ))
+            if part.source == REGULAR:
+                movements.append(Movement(sku_of[line_id], part.warehouse_id, ALLOCATION, allocated=part.qty,
+                                          order_id=order_id, line_id=line_id))
+            else:
+                movements.append(Movement(sku_of[line_id], part.warehouse_id, BACKORDER_ALLOCATION,
+                                          backorder_allocated=part.qty, order_id=order_id, line_id=line_id))
     return movements
 
 
@@ -214,9 +313,9 @@ class Fill:
         return self.qty == self.part.qty
 
 
-def fill_waiting(units: int, waiting: list[WaitingPart]) -> list[Fill]:
-    """Fill waiting parts in queue order (explicit seller priority first, then oldest order
-    first) with ``units`` free units; the last one may be filled only partly."""
+def fill_waiting(units: int, waiting: Iterable[WaitingPart]) -> list[Fill]:
+    """Fill waiting parts in queue order (an explicit seller priority first, then the oldest
+    placement, then arrival) with ``units`` units; the last one may be filled only partly (R11, R19)."""
     fills: list[Fill] = []
     for part in sorted(waiting, key=lambda p: p.queue_key):
         if units <= 0:
@@ -227,14 +326,26 @@ def fill_waiting(units: int, waiting: list[WaitingPart]) -> list[Fill]:
     return fills
 
 
-def apply_fills(level: Level, fills: list[Fill]) -> list[Movement]:
+def fill_budget(level: Level, sku_levels: Sequence[Level], policy: Policy, received: int = 0) -> int:
+    """How many free units of ``level`` go to its waiting backorders now.
+
+    The ``received`` units of a receipt always do (R11: a restock fills waiting backorders
+    first). Other free units (a count, a cancellation, a lower safety stock) only as far as
+    new orders could take them: the SKU's ATP, so waiting orders and new ones see the same
+    safety stock."""
+    if level.backorder_allocated <= 0:
+        return 0
+    return max(0, min(level.free_regular, max(received, available_to_promise(sku_levels, policy))))
+
+
+def apply_fills(level: Level, fills: Iterable[Fill]) -> list[Movement]:
     movements = []
     for fill in fills:
         level.backorder_allocated -= fill.qty
         level.backorder_limit -= fill.qty
         level.allocated += fill.qty
         movements.append(Movement(
-            level.sku_id, level.warehouse_id, "backorder_fill", allocated=fill.qty,
+            level.sku_id, level.warehouse_id, BACKORDER_FILL, allocated=fill.qty,
             backorder_limit=-fill.qty, backorder_allocated=-fill.qty,
             order_id=fill.part.order_id, line_id=fill.part.line_id,
         ))
@@ -243,22 +354,27 @@ def apply_fills(level: Level, fills: list[Fill]) -> list[Movement]:
 
 def receive(level: Level, qty: int) -> Movement:
     level.on_hand += qty
-    return Movement(level.sku_id, level.warehouse_id, "receipt", on_hand=qty)
+    return Movement(level.sku_id, level.warehouse_id, RECEIPT, on_hand=qty)
 
 
 def count(level: Level, on_hand: int) -> Movement:
-    """A stock count sets on-hand; it may not go below what is already allocated."""
+    """A stock count sets on-hand; it may not go below what is already allocated (R08)."""
+    if on_hand < level.allocated:
+        raise Rejection("count_below_allocated",
+                        f"{level.allocated} units of {level.sku_id} in {level.warehouse_id} are allocated to "
+                        f"orders; a count of {on_hand} is too low")
     delta = on_hand - level.on_hand
     level.on_hand = on_hand
-    return Movement(level.sku_id, level.warehouse_id, "count", on_hand=delta)
+    return Movement(level.sku_id, level.warehouse_id, COUNT, on_hand=delta)
 
 
 def set_backorder_available(level: Level, available: int) -> Movement:
-    """Catalog set the backorder quantity still available in this warehouse (R06)."""
+    """Catalog set the backorder quantity still sellable in this warehouse (R06): units already
+    promised stay promised, ``available`` more may be sold."""
     new_limit = level.backorder_allocated + available
     delta = new_limit - level.backorder_limit
     level.backorder_limit = new_limit
-    return Movement(level.sku_id, level.warehouse_id, "backorder_limit", backorder_limit=delta)
+    return Movement(level.sku_id, level.warehouse_id, BACKORDER_LIMIT, backorder_limit=delta)
 
 
 # ------------------------------------------------------------------ release and shipment (R16, R17)
@@ -279,33 +395,27 @@ class HeldPart:
 
 
 def release(level: Level, part: HeldPart) -> Movement:
-    """Give a cancelled part back to the ledger it came from (R17)."""
-    if part.state == "waiting":
+    """Give a cancelled part back to the ledger it came from (R17): a waiting backorder part
+    frees backorder capacity; a regular or filled part frees regular stock."""
+    if part.state == WAITING:
         level.backorder_allocated -= part.qty
-        return Movement(level.sku_id, level.warehouse_id, "release", backorder_allocated=-part.qty,
+        return Movement(level.sku_id, level.warehouse_id, BACKORDER_RELEASE, backorder_allocated=-part.qty,
                         order_id=part.order_id, line_id=part.line_id)
     level.allocated -= part.qty
-    return Movement(level.sku_id, level.warehouse_id, "release", allocated=-part.qty,
+    return Movement(level.sku_id, level.warehouse_id, RELEASE, allocated=-part.qty,
                     order_id=part.order_id, line_id=part.line_id)
 
 
 def ship(level: Level, part: HeldPart) -> Movement:
+    """A shipped part leaves the warehouse. A part still waiting for stock when the seller
+    ships it was shipped from stock the ledger never saw: its backorder promise is used up
+    (it must not take units from a later receipt)."""
+    if part.state == WAITING:
+        level.backorder_allocated -= part.qty
+        level.backorder_limit -= part.qty
+        return Movement(level.sku_id, level.warehouse_id, BACKORDER_SHIPMENT, backorder_limit=-part.qty,
+                        backorder_allocated=-part.qty, order_id=part.order_id, line_id=part.line_id)
     level.on_hand -= part.qty
     level.allocated -= part.qty
-    return Movement(level.sku_id, level.warehouse_id, "shipment", on_hand=-part.qty, allocated=-part.qty,
+    return Movement(level.sku_id, level.warehouse_id, SHIPMENT, on_hand=-part.qty, allocated=-part.qty,
                     order_id=part.order_id, line_id=part.line_id)
-
-
-def low_stock_transition(policy: Policy, atp: int) -> tuple[bool, bool]:
-    """(emit an alert now, alerted state after). An alert fires once when ATP falls below the
-    threshold and re-arms only after ATP is back at or above it (R10)."""
-    if policy.low_stock_threshold is None:
-        return False, False
-    below = atp < policy.low_stock_threshold
-    if below and not policy.low_stock_alerted:
-        return True, True
-    return False, below and policy.low_stock_alerted
-
-
-def with_alerted(policy: Policy, alerted: bool) -> Policy:
-    return replace(policy, low_stock_alerted=alerted)

@@ -1,17 +1,21 @@
 """Inventory handlers: ``async def handler(message, uow)``; ``allocate_orders`` takes a batch.
 
-Every handler locks the level rows it touches (``lock_levels``, in sku/warehouse order),
-decides with the pure domain functions, then writes levels, parts and ledger rows and
-emits its events, all in the runtime's transaction.
+Every handler first locks the SKUs it touches (``uow.inventory.lock``: SKU rows, then
+their level rows, in key order), decides with the pure domain functions, then writes
+levels, parts and ledger rows and emits its events, all in the runtime's transaction.
+Allocation parts are only read for update once their SKU is locked, so no two handlers
+ever wait on each other in a cycle, however many instances run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from services.inventory import domain
-from services.inventory.domain import Level, LineRequest, Movement, Part, Policy
-from services.inventory.repository import LevelSet
+from services.inventory.domain import Level, LineRequest, Movement, Part
+from services.inventory.repository import Locked, Why
 from services.inventory.unit_of_work import InventoryUnitOfWork
 from shared.contract import catalog as cat
 from shared.contract import inventory as inv
@@ -21,71 +25,86 @@ from shared.domain import Rejection
 from shared.messaging.consumer import Message
 from shared.persistence.uow import Cause
 
+Entries = list[tuple[Movement, Why]]
 
-def _cause_id(uow: InventoryUnitOfWork, cause: Cause | None = None) -> str:
+
+def _why(cause: Cause | None, actor: str | None = None) -> Why:
+    """The cause of ledger rows (R12): the message, and who acted (its principal, else ``actor``)."""
+    if cause is None:
+        return Why("local", "", actor)
+    principal = f"{cause.principal.kind}:{cause.principal.id}" if cause.principal else None
+    return Why(str(cause.event_id), cause.message_type, principal or actor)
+
+
+def _entries(movements: Iterable[Movement], why: Why) -> Entries:
+    return [(movement, why) for movement in movements]
+
+
+async def _finish(uow: InventoryUnitOfWork, locked: Locked, entries: Entries, *, cause: Cause | None = None,
+                  announce: Iterable[str] = ()) -> None:
+    """Save the changed levels and the ledger rows, then tell sellers the new levels (of the
+    changed levels and of every level of the ``announce`` SKUs) and any low stock (R10)."""
     cause = cause or uow.cause
-    return str(cause.event_id) if cause else "local"
-
-
-def _actor(cause: Cause | None) -> str | None:
-    return f"{cause.principal.kind}:{cause.principal.id}" if cause and cause.principal else None
-
-
-async def _finish(uow: InventoryUnitOfWork, levels: LevelSet, movements: list[Movement],
-                  cause: Cause | None = None) -> None:
-    """Save changed levels and the ledger, then tell sellers the new levels and any low stock."""
-    cause = cause or uow.cause
-    changed = await uow.inventory.save_levels(levels)
-    await uow.inventory.record(movements, _cause_id(uow, cause), _actor(cause))
-    if not changed:
-        return
-    skus = sorted({lv.sku_id for lv in changed})
-    policies = await uow.inventory.policies(skus)
-    for level in changed:
-        policy = policies.get(level.sku_id, Policy(level.sku_id))
-        atp = domain.available_to_promise([level], policy)
+    changed = await uow.inventory.save_levels(locked)
+    await uow.inventory.record(entries)
+    shown = {(lv.sku_id, lv.warehouse_id) for lv in changed}
+    levels = list(changed)
+    for sku_id in sorted(set(announce)):
+        for level in sorted(locked.sku_levels(sku_id), key=lambda lv: lv.warehouse_id):
+            if (level.sku_id, level.warehouse_id) not in shown:
+                levels.append(level)
+    for level in levels:
+        view = domain.seller_view(level, locked.sku_levels(level.sku_id), locked.policy(level.sku_id))
         uow.emit(EVENTS, inv.StockChanged(
             sku_id=level.sku_id, warehouse_id=level.warehouse_id, on_hand=level.on_hand, allocated=level.allocated,
             backorder_limit=level.backorder_limit, backorder_allocated=level.backorder_allocated,
-            available_to_promise=atp, total=level.free_regular + level.free_backorder,
+            available_to_promise=view.available_to_promise, total=view.total,
+            sku_available_to_promise=view.sku_available_to_promise, sku_total=view.sku_total,
         ), key=level.sku_id, cause=cause)
-    for sku_id in skus:
-        policy = policies.get(sku_id, Policy(sku_id))
-        atp = domain.available_to_promise(levels.by_sku.get(sku_id, {}).values(), policy)
-        alert, alerted = domain.low_stock_transition(policy, atp)
-        if alerted != policy.low_stock_alerted:
-            await uow.inventory.set_low_stock_alerted(sku_id, alerted)
-        if alert:
-            assert policy.low_stock_threshold is not None
-            uow.emit(EVENTS, inv.LowStock(sku_id=sku_id, available_to_promise=atp,
-                                          threshold=policy.low_stock_threshold), key=sku_id, cause=cause)
+    for sku_id in sorted({lv.sku_id for lv in levels} | set(announce)):
+        await _check_low_stock(uow, locked, sku_id, cause)
 
 
-async def _check_seller(uow: InventoryUnitOfWork, sku_id: str) -> None:
-    """A seller principal may only act on its own SKUs (R06a)."""
+async def _check_low_stock(uow: InventoryUnitOfWork, locked: Locked, sku_id: str, cause: Cause | None) -> None:
+    """One ``LowStock`` per downward crossing of the SKU's threshold (R10)."""
+    policy = locked.policy(sku_id)
+    atp = domain.available_to_promise(locked.sku_levels(sku_id), policy)
+    alert, alerted = domain.low_stock_transition(policy, atp)
+    if alerted != policy.low_stock_alerted:
+        await uow.inventory.set_low_stock_alerted(sku_id, alerted)
+        locked.policies[sku_id] = domain.with_alerted(policy, alerted)
+    if alert:
+        assert policy.low_stock_threshold is not None
+        uow.emit(EVENTS, inv.LowStock(sku_id=sku_id, available_to_promise=atp, threshold=policy.low_stock_threshold),
+                 key=sku_id, cause=cause)
+
+
+def _check_seller(uow: InventoryUnitOfWork, locked: Locked, sku_id: str) -> None:
+    """A seller principal may only act on its own SKUs (R06a); services and operators on any."""
     principal = uow.cause.principal if uow.cause else None
     if principal is None or principal.kind != "seller":
         return
-    policy = (await uow.inventory.policies([sku_id])).get(sku_id)
-    if policy is None or policy.seller_id is None:
+    owner = locked.policy(sku_id).seller_id
+    if owner is None:
         raise Rejection("unknown_sku", f"SKU {sku_id} is not listed")
-    if policy.seller_id != principal.id:
+    if owner != principal.id:
         raise Rejection("not_owner", f"SKU {sku_id} belongs to another seller")
 
 
-async def _fill_from_free_stock(uow: InventoryUnitOfWork, level: Level, receipt_id: str | None = None
-                                ) -> list[Movement]:
-    """Free regular stock never sits while backorders wait: fill them first, oldest first (R11)."""
-    if level.free_regular <= 0 or level.backorder_allocated <= 0:
+async def _fill_waiting(uow: InventoryUnitOfWork, locked: Locked, level: Level, *, received: int = 0,
+                        receipt_id: str | None = None) -> list[Movement]:
+    """Free units go to the waiting backorders of this SKU and warehouse first, in queue order
+    (R11, R19); each order filled is told so with ``BackorderReleased``."""
+    budget = domain.fill_budget(level, locked.sku_levels(level.sku_id), locked.policy(level.sku_id), received)
+    if budget <= 0:
         return []
-    waiting = await uow.inventory.waiting(level.sku_id, level.warehouse_id)
-    fills = domain.fill_waiting(level.free_regular, waiting)
+    fills = domain.fill_waiting(budget, await uow.inventory.waiting(level.sku_id, level.warehouse_id))
     for fill in fills:
         part = fill.part
         if fill.whole:
-            await uow.inventory.set_part_state(part.order_id, part.line_id, part.part_no, "filled")
+            await uow.inventory.set_part_state(part, domain.FILLED)
         else:
-            await uow.inventory.split_part(part, fill.qty, part.placed_at, level.sku_id, level.warehouse_id)
+            await uow.inventory.split_part(part, fill.qty)
         uow.emit(EVENTS, inv.BackorderReleased(
             order_id=part.order_id, line_id=part.line_id, sku_id=level.sku_id, warehouse_id=level.warehouse_id,
             qty=fill.qty, receipt_id=receipt_id,
@@ -93,117 +112,144 @@ async def _fill_from_free_stock(uow: InventoryUnitOfWork, level: Level, receipt_
     return domain.apply_fills(level, fills)
 
 
+async def _fill_sku(uow: InventoryUnitOfWork, locked: Locked, sku_id: str, *, first: str | None = None,
+                    received: int = 0, receipt_id: str | None = None) -> list[Movement]:
+    """Fill the waiting backorders of every warehouse of a SKU, ``first`` (the one whose stock
+    moved) first. Safety stock is per SKU, so units arriving in one warehouse can make free
+    units of another promisable: those go to its waiting orders before any new order."""
+    movements: list[Movement] = []
+    for level in sorted(locked.sku_levels(sku_id), key=lambda lv: (lv.warehouse_id != first, lv.warehouse_id)):
+        mine = level.warehouse_id == first
+        movements += await _fill_waiting(uow, locked, level, received=received if mine else 0,
+                                         receipt_id=receipt_id if mine else None)
+    return movements
+
+
 # ------------------------------------------------------------------ commands
 
 
 async def set_stock(cmd: inv.SetStock, uow: InventoryUnitOfWork) -> None:
-    await _check_seller(uow, cmd.sku_id)
-    levels = await uow.inventory.lock_levels([cmd.sku_id], [(cmd.sku_id, cmd.warehouse_id)], uow.warehouse_priority)
-    level = levels.get(cmd.sku_id, cmd.warehouse_id)
-    if cmd.on_hand < level.allocated:
-        raise Rejection("count_below_allocated",
-                        f"{level.allocated} units are allocated to orders; a count of {cmd.on_hand} is too low")
+    """A stock count sets on-hand (R10); units above the SKU's safety stock go to waiting backorders."""
+    locked = await uow.inventory.lock([cmd.sku_id], ensure_levels=[(cmd.sku_id, cmd.warehouse_id)])
+    _check_seller(uow, locked, cmd.sku_id)
+    level = locked.level(cmd.sku_id, cmd.warehouse_id)
     movements = [domain.count(level, cmd.on_hand)]
-    movements += await _fill_from_free_stock(uow, level)
-    await _finish(uow, levels, movements)
+    movements += await _fill_sku(uow, locked, cmd.sku_id, first=cmd.warehouse_id)
+    await _finish(uow, locked, _entries(movements, _why(uow.cause)))
 
 
 async def receive_stock(cmd: inv.ReceiveStock, uow: InventoryUnitOfWork) -> None:
-    await _check_seller(uow, cmd.sku_id)
-    levels = await uow.inventory.lock_levels([cmd.sku_id], [(cmd.sku_id, cmd.warehouse_id)], uow.warehouse_priority)
+    """A receipt adds to on-hand and fills waiting backorders first, oldest first (R11); its id
+    makes it idempotent."""
+    locked = await uow.inventory.lock([cmd.sku_id], ensure_levels=[(cmd.sku_id, cmd.warehouse_id)])
+    _check_seller(uow, locked, cmd.sku_id)
     if not await uow.inventory.new_receipt(cmd.receipt_id, cmd.sku_id, cmd.warehouse_id, cmd.qty):
-        return  # this receipt was booked already: a receipt id makes a restock idempotent
-    level = levels.get(cmd.sku_id, cmd.warehouse_id)
+        return  # this receipt was booked already
+    level = locked.level(cmd.sku_id, cmd.warehouse_id)
     movements = [domain.receive(level, cmd.qty)]
-    movements += await _fill_from_free_stock(uow, level, cmd.receipt_id)
-    await _finish(uow, levels, movements)
+    movements += await _fill_sku(uow, locked, cmd.sku_id, first=cmd.warehouse_id, received=cmd.qty,
+                                 receipt_id=cmd.receipt_id)
+    await _finish(uow, locked, _entries(movements, _why(uow.cause)))
 
 
 async def set_stock_policy(cmd: inv.SetStockPolicy, uow: InventoryUnitOfWork) -> None:
-    await _check_seller(uow, cmd.sku_id)
+    """Safety stock and low-stock threshold of a SKU (R10). A lower safety stock frees units for
+    waiting backorders; a new threshold is checked at once."""
+    locked = await uow.inventory.lock([cmd.sku_id], ensure_skus=True)
+    _check_seller(uow, locked, cmd.sku_id)
     await uow.inventory.set_stock_policy(cmd.sku_id, cmd.safety_stock, cmd.low_stock_threshold)
-    levels = await uow.inventory.lock_levels([cmd.sku_id])
-    policy = (await uow.inventory.policies([cmd.sku_id]))[cmd.sku_id]
-    atp = domain.available_to_promise(levels.by_sku.get(cmd.sku_id, {}).values(), policy)
-    alert, alerted = domain.low_stock_transition(policy, atp)
-    if alerted:
-        await uow.inventory.set_low_stock_alerted(cmd.sku_id, True)
-    if alert:
-        assert cmd.low_stock_threshold is not None
-        uow.emit(EVENTS, inv.LowStock(sku_id=cmd.sku_id, available_to_promise=atp,
-                                      threshold=cmd.low_stock_threshold), key=cmd.sku_id)
+    locked.policies[cmd.sku_id] = replace(locked.policy(cmd.sku_id), safety_stock=cmd.safety_stock,
+                                          low_stock_threshold=cmd.low_stock_threshold, low_stock_alerted=False)
+    movements = await _fill_sku(uow, locked, cmd.sku_id)
+    await _finish(uow, locked, _entries(movements, _why(uow.cause)), announce=[cmd.sku_id])
 
 
 async def prioritize_backorder(cmd: inv.PrioritizeBackorder, uow: InventoryUnitOfWork) -> None:
-    await _check_seller(uow, cmd.sku_id)
-    await uow.inventory.lock_levels([cmd.sku_id])
+    """An explicit seller priority for an order's waiting parts of a SKU (R19)."""
+    locked = await uow.inventory.lock([cmd.sku_id])
+    _check_seller(uow, locked, cmd.sku_id)
     if await uow.inventory.set_priority(cmd.order_id, cmd.sku_id, cmd.priority) == 0:
-        raise Rejection("nothing_waiting", f"order {cmd.order_id} has no waiting backorder of {cmd.sku_id}")
+        raise Rejection("nothing_waiting", f"order {cmd.order_id} has no backorder of {cmd.sku_id} waiting for stock")
 
 
 # ------------------------------------------------------------------ catalog events
 
 
 async def on_listing_upserted(event: cat.ListingUpserted, uow: InventoryUnitOfWork) -> None:
-    for sku_id in event.sku_ids:
+    await uow.inventory.lock(event.sku_ids, ensure_skus=True)
+    for sku_id in sorted(set(event.sku_ids)):
         await uow.inventory.set_owner(sku_id, event.seller_id)
 
 
 async def on_backorder_activated(event: cat.BackorderActivated, uow: InventoryUnitOfWork) -> None:
-    await uow.inventory.set_backorder_enabled(event.sku_id, event.seller_id, True)
+    """The SKU is on backorder: per warehouse, ``qty`` more units may be sold on backorder (R06)."""
     wanted = {w.warehouse_id: w.qty for w in event.backorder_stock}
-    ensure = [(event.sku_id, wh) for wh in wanted]
-    levels = await uow.inventory.lock_levels([event.sku_id], ensure, uow.warehouse_priority)
+    locked = await uow.inventory.lock([event.sku_id], ensure_levels=[(event.sku_id, wh) for wh in wanted])
+    await uow.inventory.set_backorder_enabled(event.sku_id, event.seller_id, True)
+    locked.policies[event.sku_id] = replace(locked.policy(event.sku_id), seller_id=event.seller_id,
+                                            backorder_enabled=True)
     movements = []
-    for warehouse_id, level in levels.by_sku.get(event.sku_id, {}).items():
-        movement = domain.set_backorder_available(level, wanted.get(warehouse_id, 0))
+    for level in sorted(locked.sku_levels(event.sku_id), key=lambda lv: lv.warehouse_id):
+        movement = domain.set_backorder_available(level, wanted.get(level.warehouse_id, 0))
         if movement.backorder_limit:
             movements.append(movement)
-    await _finish(uow, levels, movements)
+    await _finish(uow, locked, _entries(movements, _why(uow.cause, f"seller:{event.seller_id}")),
+                  announce=[event.sku_id])
 
 
 async def on_backorder_deactivated(event: cat.BackorderDeactivated, uow: InventoryUnitOfWork) -> None:
-    # No new backorder allocation; parts already allocated from backorder stay valid (R06).
-    await uow.inventory.set_backorder_enabled(event.sku_id, event.seller_id, False)
+    """No new backorder allocation; parts already allocated from backorder stay valid (R06)."""
+    await _stop_backorder(uow, event.sku_id, event.seller_id)
 
 
 async def on_listing_type_changed(event: cat.ListingTypeChanged, uow: InventoryUnitOfWork) -> None:
     if event.listing_type != "backorder":
-        await uow.inventory.set_backorder_enabled(event.sku_id, event.seller_id, False)
+        await _stop_backorder(uow, event.sku_id, event.seller_id)
+
+
+async def _stop_backorder(uow: InventoryUnitOfWork, sku_id: str, seller_id: str) -> None:
+    locked = await uow.inventory.lock([sku_id], ensure_skus=True)
+    if not locked.policy(sku_id).backorder_enabled:
+        return
+    await uow.inventory.set_backorder_enabled(sku_id, seller_id, False)
+    locked.policies[sku_id] = replace(locked.policy(sku_id), backorder_enabled=False)
+    await _finish(uow, locked, [], announce=[sku_id])  # sellers see the backorder units go
 
 
 # ------------------------------------------------------------------ order events
 
 
 async def allocate_orders(messages: list[Message[o.OrderPlaced]], uow: InventoryUnitOfWork) -> None:
-    """Allocate a batch of orders in one transaction, oldest placement first (R07-R09, R19).
+    """Allocate a batch of orders in one transaction, in order of placement (R07-R09).
 
-    A batch mixes partitions, so the order of arrival is not the order of placement."""
+    A batch mixes partitions, so arrival is not placement: orders are sorted by
+    ``placed_at`` (stable, so ties keep their arrival order). The decisions already taken
+    are read after the SKU locks, so a concurrent instance's decision on the same order is
+    seen; an order is decided once (a replayed ``OrderPlaced`` changes nothing)."""
     orders = sorted(messages, key=lambda m: m.payload.placed_at)
+    locked = await uow.inventory.lock({line.sku_id for m in orders for line in m.payload.lines})
     seen = await uow.inventory.decided([m.payload.order_id for m in orders])
-    sku_ids = sorted({line.sku_id for m in orders for line in m.payload.lines})
-    levels = await uow.inventory.lock_levels(sku_ids)
-    policies = await uow.inventory.policies(sku_ids)
     decisions: list[tuple[str, bool, datetime]] = []
     parts_rows: list[dict[str, object]] = []
-    movements_by_cause: list[tuple[Cause, list[Movement]]] = []
+    entries: Entries = []
     for message in orders:
         order = message.payload
         if order.order_id in seen:
-            continue  # a replayed OrderPlaced: this order was decided already
+            continue
         seen.add(order.order_id)
         lines = [LineRequest(line.line_id, line.sku_id, line.qty) for line in order.lines]
         if len({line.line_id for line in lines}) != len(lines):
             _reject(uow, order.order_id, "invalid_order", [], message.cause)
             decisions.append((order.order_id, False, order.placed_at))
             continue
-        allocation = domain.allocate_order(order.order_id, lines, levels.by_sku, policies)
+        allocation = domain.allocate_order(order.order_id, lines, locked.by_sku, locked.policies)
         decisions.append((order.order_id, allocation.accepted, order.placed_at))
         if not allocation.accepted:
             _reject(uow, order.order_id, "out_of_stock", allocation.rejected_lines, message.cause)
             continue
         parts_rows += _part_rows(order, lines, allocation.lines)
-        movements_by_cause.append((message.cause, domain.allocation_movements(order.order_id, lines, allocation)))
+        entries += _entries(domain.allocation_movements(order.order_id, lines, allocation),
+                            _why(message.cause, f"buyer:{order.buyer_id}"))
         uow.emit(EVENTS, inv.StockAllocated(order_id=order.order_id, lines=[
             inv.AllocatedLine(line_id=line.line_id, sku_id=line.sku_id, parts=[
                 inv.AllocatedPart(warehouse_id=p.warehouse_id, source=p.source, qty=p.qty)  # type: ignore[arg-type]
@@ -212,9 +258,7 @@ async def allocate_orders(messages: list[Message[o.OrderPlaced]], uow: Inventory
         ]), key=order.order_id, cause=message.cause)
     await uow.inventory.record_decisions(decisions)
     await uow.inventory.insert_parts(parts_rows)
-    for cause, movements in movements_by_cause:
-        await uow.inventory.record(movements, str(cause.event_id), _actor(cause))
-    await _finish(uow, levels, [], cause=messages[-1].cause if messages else None)
+    await _finish(uow, locked, entries, cause=orders[-1].cause if orders else None)
 
 
 def _reject(uow: InventoryUnitOfWork, order_id: str, reason: str, line_ids: list[str], cause: Cause) -> None:
@@ -222,43 +266,47 @@ def _reject(uow: InventoryUnitOfWork, order_id: str, reason: str, line_ids: list
              key=order_id, cause=cause)
 
 
-def _part_rows(order: o.OrderPlaced, lines: list[LineRequest], parts: dict[str, list[Part]]) -> list[dict[str, object]]:
+def _part_rows(order: o.OrderPlaced, lines: Sequence[LineRequest],
+               parts: dict[str, list[Part]]) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for line in lines:
         for number, part in enumerate(parts[line.line_id], start=1):
             rows.append({
                 "order_id": order.order_id, "line_id": line.line_id, "part_no": number, "sku_id": line.sku_id,
                 "warehouse_id": part.warehouse_id, "source": part.source, "qty": part.qty,
-                "state": "allocated" if part.source == domain.REGULAR else "waiting", "placed_at": order.placed_at,
+                "state": domain.ALLOCATED if part.source == domain.REGULAR else domain.WAITING,
+                "placed_at": order.placed_at,
             })
     return rows
 
 
 async def on_lines_cancelled(event: o.LinesCancelled, uow: InventoryUnitOfWork) -> None:
-    """Give cancelled lines' stock back to the ledgers it came from (R17)."""
-    held = await uow.inventory.held(event.order_id, [line.line_id for line in event.lines])
-    if not held:
+    """Give cancelled lines' stock back to the ledgers it came from (R17); freed regular units
+    go to waiting backorders first."""
+    line_ids = [line.line_id for line in event.lines]
+    peek = await uow.inventory.held(event.order_id, line_ids)
+    if not peek:
         return
-    levels = await uow.inventory.lock_levels([p.sku_id for p in held])
-    movements = []
-    touched: dict[tuple[str, str], Level] = {}
-    for part in held:
-        level = levels.get(part.sku_id, part.warehouse_id)
-        movements.append(domain.release(level, part))
-        await uow.inventory.set_part_state(part.order_id, part.line_id, part.part_no, "released")
-        touched[(part.sku_id, part.warehouse_id)] = level
-    for level in touched.values():
-        movements += await _fill_from_free_stock(uow, level)
-    await _finish(uow, levels, movements)
+    locked = await uow.inventory.lock({p.sku_id for p in peek})
+    movements: list[Movement] = []
+    freed: set[tuple[str, str]] = set()
+    for part in await uow.inventory.held(event.order_id, line_ids, lock=True):
+        movements.append(domain.release(locked.level(part.sku_id, part.warehouse_id), part))
+        await uow.inventory.set_part_state(part, domain.RELEASED)
+        freed.add((part.sku_id, part.warehouse_id))
+    for sku_id, warehouse_id in sorted(freed):
+        movements += await _fill_sku(uow, locked, sku_id, first=warehouse_id)
+    await _finish(uow, locked, _entries(movements, _why(uow.cause, f"buyer:{event.buyer_id}")))
 
 
 async def on_lines_shipped(event: o.LinesShipped, uow: InventoryUnitOfWork) -> None:
-    held = [p for p in await uow.inventory.held(event.order_id, list(event.line_ids)) if p.state != "waiting"]
-    if not held:
+    """Shipped parts leave the warehouse (R16)."""
+    peek = await uow.inventory.held(event.order_id, event.line_ids)
+    if not peek:
         return
-    levels = await uow.inventory.lock_levels([p.sku_id for p in held])
+    locked = await uow.inventory.lock({p.sku_id for p in peek})
     movements = []
-    for part in held:
-        movements.append(domain.ship(levels.get(part.sku_id, part.warehouse_id), part))
-        await uow.inventory.set_part_state(part.order_id, part.line_id, part.part_no, "shipped")
-    await _finish(uow, levels, movements)
+    for part in await uow.inventory.held(event.order_id, event.line_ids, lock=True):
+        movements.append(domain.ship(locked.level(part.sku_id, part.warehouse_id), part))
+        await uow.inventory.set_part_state(part, domain.SHIPPED)
+    await _finish(uow, locked, _entries(movements, _why(uow.cause)))

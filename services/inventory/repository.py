@@ -1,23 +1,32 @@
-"""Inventory persistence: named queries from ``sql/`` and the one place rows become domain objects."""
+"""Inventory persistence: named queries from ``sql/`` and the one place rows become domain objects.
+
+Locking: ``lock`` takes the SKU rows, then their level rows, each in key order, so two
+transactions touching the same SKUs never wait on each other in a cycle. Allocation
+parts are only changed while their SKU is locked.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, astuple
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, astuple, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from services.inventory.domain import HeldPart, Level, Movement, Policy, WaitingPart
+from services.inventory.domain import (
+    DEFAULT_WAREHOUSE_PRIORITY,
+    HeldPart,
+    Level,
+    Movement,
+    Policy,
+    WaitingPart,
+)
+from shared.domain import Rejection
 from shared.persistence.db import fetch_all, load_queries
 
 queries = load_queries(Path(__file__).parent / "sql")
-
-
-def _level(row: Any) -> Level:
-    return Level(row["sku_id"], row["warehouse_id"], row["on_hand"], row["allocated"], row["backorder_limit"],
-                 row["backorder_allocated"], row["priority"])
 
 
 def _policy(row: Any) -> Policy:
@@ -25,52 +34,94 @@ def _policy(row: Any) -> Policy:
                   row["low_stock_threshold"], row["low_stock_alerted"])
 
 
-class LevelSet:
-    """Locked levels of some SKUs, and which of them changed since they were read."""
+def _held(row: Any) -> HeldPart:
+    return HeldPart(row["order_id"], row["line_id"], row["part_no"], row["sku_id"], row["warehouse_id"],
+                    row["source"], row["qty"], row["state"])
 
-    def __init__(self, levels: list[Level]) -> None:
+
+@dataclass(frozen=True)
+class Why:
+    """Why ledger rows exist (R12): the command or event that caused them, and who acted."""
+
+    cause_id: str
+    cause_type: str
+    actor: str | None
+
+
+class Locked:
+    """The locked SKUs of one transaction: their policies and levels, and what changed since."""
+
+    def __init__(self, policies: dict[str, Policy], levels: list[Level]) -> None:
+        self.policies = policies
         self.by_sku: dict[str, dict[str, Level]] = {}
         for level in levels:
             self.by_sku.setdefault(level.sku_id, {})[level.warehouse_id] = level
         self._snapshot = {(lv.sku_id, lv.warehouse_id): astuple(lv) for lv in levels}
 
-    def get(self, sku_id: str, warehouse_id: str) -> Level:
+    def policy(self, sku_id: str) -> Policy:
+        return self.policies.get(sku_id) or Policy(sku_id)
+
+    def level(self, sku_id: str, warehouse_id: str) -> Level:
         return self.by_sku[sku_id][warehouse_id]
 
+    def sku_levels(self, sku_id: str) -> list[Level]:
+        return list(self.by_sku.get(sku_id, {}).values())
+
     def changed(self) -> list[Level]:
+        """Levels that differ from what was read, each checked against the invariants first."""
         out = []
-        for sku_levels in self.by_sku.values():
-            for level in sku_levels.values():
-                if self._snapshot.get((level.sku_id, level.warehouse_id)) != astuple(level):
+        for sku_id in sorted(self.by_sku):
+            for warehouse_id in sorted(self.by_sku[sku_id]):
+                level = self.by_sku[sku_id][warehouse_id]
+                if self._snapshot.get((sku_id, warehouse_id)) != astuple(level):
                     level.check()
                     out.append(level)
         return out
 
 
 class InventoryRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
+    def __init__(self, conn: Any, warehouse_priority: Mapping[str, int] | None = None) -> None:
+        #: an ``asyncpg.Connection`` or the pool's proxy of one
+        self.conn: asyncpg.Connection = conn
+        self.warehouse_priority = dict(warehouse_priority or {})
 
-    async def lock_levels(self, sku_ids: list[str], ensure: list[tuple[str, str]] = (),  # type: ignore[assignment]
-                          priorities: dict[str, int] | None = None) -> LevelSet:
-        for sku_id, warehouse_id in sorted(set(ensure)):
-            await queries.ensure_level(self.conn, sku_id=sku_id, warehouse_id=warehouse_id,
-                                       priority=(priorities or {}).get(warehouse_id, 100))
-        rows = await fetch_all(queries.lock_levels, self.conn, sku_ids=sorted(set(sku_ids)))
-        return LevelSet([_level(r) for r in rows])
+    def _level(self, row: Any) -> Level:
+        return Level(row["sku_id"], row["warehouse_id"], row["on_hand"], row["allocated"], row["backorder_limit"],
+                     row["backorder_allocated"],
+                     self.warehouse_priority.get(row["warehouse_id"], DEFAULT_WAREHOUSE_PRIORITY))
 
-    async def save_levels(self, levels: LevelSet) -> list[Level]:
-        changed = levels.changed()
+    # ------------------------------------------------------------------ the SKU lock
+
+    async def lock(self, sku_ids: Iterable[str], *, ensure_skus: bool = False,
+                   ensure_levels: Iterable[tuple[str, str]] = ()) -> Locked:
+        """Lock SKUs (creating their rows if ``ensure_skus``) and all their levels (creating the
+        ``ensure_levels`` ones), in key order. SKUs inventory never heard of stay absent."""
+        wanted_levels = sorted(set(ensure_levels))
+        skus = sorted(set(sku_ids) | {sku for sku, _ in wanted_levels})
+        for sku_id in skus if ensure_skus else sorted({sku for sku, _ in wanted_levels}):
+            await queries.ensure_sku(self.conn, sku_id=sku_id)  # a level's SKU row is its lock: it always exists
+        rows = await fetch_all(queries.lock_skus, self.conn, sku_ids=skus)
+        policies = {r["sku_id"]: _policy(r) for r in rows}
+        for sku_id, warehouse_id in wanted_levels:
+            await queries.ensure_level(self.conn, sku_id=sku_id, warehouse_id=warehouse_id)
+        levels = await fetch_all(queries.lock_levels, self.conn, sku_ids=skus)
+        return Locked(policies, [self._level(r) for r in levels])
+
+    async def save_levels(self, locked: Locked) -> list[Level]:
+        changed = locked.changed()
         if changed:
-            await queries.update_levels(self.conn, [asdict(lv) for lv in changed])
+            rows = [{k: v for k, v in asdict(lv).items() if k != "priority"} for lv in changed]
+            await queries.update_levels(self.conn, rows)
         return changed
 
-    async def policies(self, sku_ids: list[str]) -> dict[str, Policy]:
+    # ------------------------------------------------------------------ policies (SKU locked)
+
+    async def policies(self, sku_ids: Sequence[str]) -> dict[str, Policy]:
         rows = await fetch_all(queries.get_policies, self.conn, sku_ids=sorted(set(sku_ids)))
         return {r["sku_id"]: _policy(r) for r in rows}
 
     async def set_owner(self, sku_id: str, seller_id: str) -> None:
-        await queries.upsert_owner(self.conn, sku_id=sku_id, seller_id=seller_id)
+        await queries.set_owner(self.conn, sku_id=sku_id, seller_id=seller_id)
 
     async def set_backorder_enabled(self, sku_id: str, seller_id: str | None, enabled: bool) -> None:
         await queries.set_backorder_enabled(self.conn, sku_id=sku_id, seller_id=seller_id, enabled=enabled)
@@ -81,61 +132,69 @@ class InventoryRepository:
     async def set_low_stock_alerted(self, sku_id: str, alerted: bool) -> None:
         await queries.set_low_stock_alerted(self.conn, sku_id=sku_id, alerted=alerted)
 
-    async def record(self, movements: list[Movement], cause_id: str, actor: str | None) -> None:
-        if movements:
-            await queries.insert_ledger(
-                self.conn, [{**asdict(m), "cause_id": cause_id, "actor": actor} for m in movements]
-            )
+    # ------------------------------------------------------------------ ledger (R12)
 
-    async def decided(self, order_ids: list[str]) -> set[str]:
-        return {r["order_id"] for r in await fetch_all(queries.decided_orders, self.conn, order_ids=order_ids)}
+    async def record(self, entries: Sequence[tuple[Movement, Why]]) -> None:
+        if entries:
+            await queries.insert_ledger(self.conn, [{**asdict(m), **asdict(why)} for m, why in entries])
 
-    async def record_decisions(self, decisions: list[tuple[str, bool, datetime]]) -> None:
+    # ------------------------------------------------------------------ orders and parts
+
+    async def decided(self, order_ids: Sequence[str]) -> set[str]:
+        rows = await fetch_all(queries.decided_orders, self.conn, order_ids=list(order_ids))
+        return {r["order_id"] for r in rows}
+
+    async def record_decisions(self, decisions: Sequence[tuple[str, bool, datetime]]) -> None:
         if decisions:
             await queries.insert_decisions(
                 self.conn, [{"order_id": o, "accepted": a, "placed_at": p} for o, a, p in decisions]
             )
 
-    async def insert_parts(self, parts: list[dict[str, Any]]) -> None:
+    async def insert_parts(self, parts: Sequence[dict[str, Any]]) -> None:
         if parts:
-            await queries.insert_parts(self.conn, parts)
+            await queries.insert_parts(self.conn, list(parts))
 
     async def waiting(self, sku_id: str, warehouse_id: str) -> list[WaitingPart]:
         rows = await fetch_all(queries.waiting_parts, self.conn, sku_id=sku_id, warehouse_id=warehouse_id)
         return [WaitingPart(r["order_id"], r["line_id"], r["part_no"], r["qty"], r["priority"], r["placed_at"],
                             r["seq"]) for r in rows]
 
-    async def held(self, order_id: str, line_ids: list[str]) -> list[HeldPart]:
-        rows = await fetch_all(queries.held_parts, self.conn, order_id=order_id, line_ids=line_ids)
-        return [HeldPart(r["order_id"], r["line_id"], r["part_no"], r["sku_id"], r["warehouse_id"], r["source"],
-                         r["qty"], r["state"]) for r in rows]
+    async def held(self, order_id: str, line_ids: Sequence[str], *, lock: bool = False) -> list[HeldPart]:
+        """Parts of these lines still held. Read without ``lock`` to learn which SKUs to lock,
+        then again with it once they are."""
+        query = queries.lock_held_parts if lock else queries.held_parts
+        return [_held(r) for r in await fetch_all(query, self.conn, order_id=order_id, line_ids=list(line_ids))]
 
-    async def set_part_state(self, order_id: str, line_id: str, part_no: int, state: str) -> None:
-        await queries.set_part_state(self.conn, order_id=order_id, line_id=line_id, part_no=part_no, state=state)
+    async def set_part_state(self, part: HeldPart | WaitingPart, state: str) -> None:
+        await queries.set_part_state(self.conn, order_id=part.order_id, line_id=part.line_id, part_no=part.part_no,
+                                     state=state)
 
-    async def split_part(self, part: WaitingPart, filled_qty: int, placed_at: datetime, sku_id: str,
-                         warehouse_id: str) -> None:
+    async def split_part(self, part: WaitingPart, filled_qty: int) -> None:
         """A partial fill: the filled units become their own ``filled`` part; the rest keeps waiting."""
-        await queries.shrink_part(self.conn, order_id=part.order_id, line_id=part.line_id, part_no=part.part_no,
-                                  qty=filled_qty)
-        part_no = await queries.next_part_no(self.conn, order_id=part.order_id, line_id=part.line_id)
-        await self.insert_parts([{
-            "order_id": part.order_id, "line_id": part.line_id, "part_no": part_no, "sku_id": sku_id,
-            "warehouse_id": warehouse_id, "source": "backorder", "qty": filled_qty, "state": "filled",
-            "placed_at": placed_at,
-        }])
+        await queries.split_part(self.conn, order_id=part.order_id, line_id=part.line_id, part_no=part.part_no,
+                                 qty=filled_qty)
 
     async def set_priority(self, order_id: str, sku_id: str, priority: int) -> int:
         return int(await queries.set_priority(self.conn, order_id=order_id, sku_id=sku_id, priority=priority))
 
     async def new_receipt(self, receipt_id: str, sku_id: str, warehouse_id: str, qty: int) -> bool:
-        row = await queries.insert_receipt(self.conn, receipt_id=receipt_id, sku_id=sku_id,
-                                           warehouse_id=warehouse_id, qty=qty)
-        return row is not None
+        """Book a receipt id; False when it was booked before for the same stock (a repeat).
+        The same id for different stock is refused."""
+        if await queries.insert_receipt(self.conn, receipt_id=receipt_id, sku_id=sku_id, warehouse_id=warehouse_id,
+                                        qty=qty) is not None:
+            return True
+        row = await queries.get_receipt(self.conn, receipt_id=receipt_id)
+        if row is not None and (row["sku_id"], row["warehouse_id"], row["qty"]) != (sku_id, warehouse_id, qty):
+            raise Rejection("receipt_id_reused",
+                            f"receipt {receipt_id} was booked for {row['qty']} x {row['sku_id']} in "
+                            f"{row['warehouse_id']}")
+        return False
 
-    # read side
-    async def sku_levels(self, sku_id: str) -> list[dict[str, Any]]:
-        return [dict(r) for r in await fetch_all(queries.sku_levels, self.conn, sku_id=sku_id)]
+    # ------------------------------------------------------------------ read side
+
+    async def sku_levels(self, sku_id: str) -> list[Level]:
+        rows = await fetch_all(queries.sku_levels, self.conn, sku_id=sku_id)
+        return [self._level({**dict(r), "sku_id": sku_id}) for r in rows]
 
     async def ledger(self, sku_id: str, limit: int = 100) -> list[dict[str, Any]]:
         return [dict(r) for r in await fetch_all(queries.ledger_of_sku, self.conn, sku_id=sku_id, limit=limit)]
@@ -144,5 +203,11 @@ class InventoryRepository:
         return [dict(r) for r in await fetch_all(queries.order_parts, self.conn, order_id=order_id)]
 
     async def ledger_mismatches(self) -> list[tuple[str, str]]:
-        rows = await fetch_all(queries.ledger_mismatches, self.conn)
-        return [(r["sku_id"], r["warehouse_id"]) for r in rows]
+        return [(r["sku_id"], r["warehouse_id"]) for r in await fetch_all(queries.ledger_mismatches, self.conn)]
+
+    async def parts_mismatches(self) -> list[tuple[str, str]]:
+        return [(r["sku_id"], r["warehouse_id"]) for r in await fetch_all(queries.parts_mismatches, self.conn)]
+
+    async def ledger_totals(self) -> dict[str, int]:
+        row = await queries.ledger_totals(self.conn)
+        return {"rows": int(row["rows"]), "levels": int(row["levels"])}

@@ -6,5 +6,6 @@ from shared.settings import ServiceSettings
 
 
 class InventorySettings(ServiceSettings):
-    #: warehouse -> priority (lower first) used to break ties in the warehouse strategy
+    #: ``WAREHOUSE_PRIORITY='{"wh-east": 1, "wh-west": 2}'``: warehouse -> priority (lower first) in the
+    #: allocation strategy; unlisted warehouses get 100. See services/inventory/README.md.
     warehouse_priority: dict[str, int] = Field(default_factory=dict)

@@ -10,10 +10,9 @@ from shared.persistence.uow import Clock, UnitOfWork
 
 
 class InventoryUnitOfWork(UnitOfWork):
-    def __init__(self, conn: asyncpg.Connection, settings: InventorySettings, clock: Clock) -> None:
+    def __init__(self, conn: asyncpg.Connection, settings: InventorySettings, clock: Clock | None = None) -> None:
         super().__init__(conn, producer="inventory", clock=clock)
-        self.inventory = InventoryRepository(conn)
-        self.warehouse_priority = settings.warehouse_priority
+        self.inventory = InventoryRepository(conn, settings.warehouse_priority)
 
 
 def make_uow(settings: InventorySettings, clock: Clock) -> Callable[[asyncpg.Connection], InventoryUnitOfWork]:

@@ -92,7 +92,13 @@ class BackorderReleased(Payload):
 
 
 class StockChanged(Payload):
-    """Levels of a SKU in a warehouse after a movement (R10, R12)."""
+    """Levels of a SKU in a warehouse after a movement, and the seller-facing figures (R10, R12).
+
+    In stock = on_hand - allocated (free regular units); backorder = backorder_limit -
+    backorder_allocated while the SKU is on backorder, else 0; total = in stock + backorder.
+    Safety stock is per SKU, so available-to-promise is given for the SKU and, per
+    warehouse, as what this warehouse can promise now (never more than the SKU's).
+    """
 
     sku_id: Id
     warehouse_id: Id
@@ -100,12 +106,20 @@ class StockChanged(Payload):
     allocated: int
     backorder_limit: int
     backorder_allocated: int
-    available_to_promise: int = Field(description="Regular stock free to sell, less safety stock")
-    total: int = Field(description="In stock + backorder, as shown to sellers (R10)")
+    available_to_promise: int = Field(
+        description="Regular units this warehouse can promise now: its free stock, at most the SKU's ATP"
+    )
+    total: int = Field(description="In stock + backorder in this warehouse, as shown to sellers (R10)")
+    sku_available_to_promise: int = Field(description="The SKU's free regular stock, less its safety stock")
+    sku_total: int = Field(description="In stock + backorder of the SKU over all its warehouses (R10)")
 
 
 class LowStock(Payload):
-    """Available-to-promise crossed the seller's low-stock threshold downward (R10)."""
+    """The SKU's available-to-promise fell below the seller's low-stock threshold (R10).
+
+    Sent once per crossing: again only after ATP was back at or above the threshold.
+    ``warehouse_id`` is None: the threshold is per SKU.
+    """
 
     sku_id: Id
     warehouse_id: Id | None = None
