@@ -266,6 +266,7 @@ class OutgoingEmail:
     order_id: str
     buyer_id: str
     kind: NotificationKind
+    line_ids: tuple[str, ...]
     locale: str
     recipient: str | None
     subject: str

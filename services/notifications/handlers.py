@@ -13,8 +13,9 @@ from datetime import datetime
 import structlog
 
 from services.notifications import domain, metrics
-from services.notifications.domain import Buyer, Channel, LineState, Notice
+from services.notifications.domain import Buyer, LineState, Notice
 from services.notifications.localization import DEFAULT_LOCALE
+from services.notifications.rendering import Rendered
 from services.notifications.unit_of_work import NotificationsUnitOfWork
 from shared.contract import orders as o
 from shared.contract.envelope import utcnow
@@ -26,10 +27,12 @@ log = structlog.get_logger(__name__)
 UNKNOWN_BUYER = "buyer_contact_unknown: no OrderPlaced was seen for this order"
 
 
-def sent_event(notice: Notice, channel: Channel) -> NotificationSent:
+def app_sent_event(notice: Notice, rendered: Rendered) -> NotificationSent:
+    """What a push gateway needs to deliver the app message (no email address, no name)."""
     return NotificationSent(
-        notification_id=notice.notification_id(channel), order_id=notice.order_id, buyer_id=notice.buyer_id,
-        channel=channel, kind=notice.kind, ship_by=notice.ship_by, estimated_delivery=notice.estimated_delivery,
+        notification_id=notice.notification_id("app"), order_id=notice.order_id, buyer_id=notice.buyer_id,
+        channel="app", kind=notice.kind, ship_by=notice.ship_by, estimated_delivery=notice.estimated_delivery,
+        line_ids=list(notice.line_ids), title=rendered.subject[:500], message=rendered.app[:500],
     )
 
 
@@ -44,7 +47,7 @@ async def tell(uow: NotificationsUnitOfWork, notice: Notice | None) -> None:
     bound = log.bind(order_id=notice.order_id, kind=notice.kind)
 
     if await repo.add(notice, "app", rendered, locale=locale, status="sent", cause=uow.cause):
-        uow.emit(EVENTS, sent_event(notice, "app"), key=notice.order_id)
+        uow.emit(EVENTS, app_sent_event(notice, rendered), key=notice.order_id)
         metrics.NOTIFICATIONS.labels("app", notice.kind, "sent").inc()
         bound.info("notification_sent", channel="app", notification_id=notice.notification_id("app"))
     else:

@@ -32,7 +32,8 @@ def _line(row: Any) -> LineState:
 def _email(row: Any) -> OutgoingEmail:
     return OutgoingEmail(
         notification_id=str(row["notification_id"]), order_id=row["order_id"], buyer_id=row["buyer_id"],
-        kind=row["kind"], locale=row["locale"], recipient=row["recipient"], subject=row["subject"],
+        kind=row["kind"], line_ids=tuple(row["line_ids"]), locale=row["locale"], recipient=row["recipient"],
+        subject=row["subject"],
         body_text=row["body_text"], body_html=row["body_html"], ship_by=row["ship_by"],
         estimated_delivery=row["estimated_delivery"], attempts=row["attempts"], caused_by=row["caused_by"],
         correlation_id=row["correlation_id"], created_at=row["created_at"],

@@ -214,6 +214,7 @@ class EmailSender:
             uow.emit(EVENTS, NotificationSent(
                 notification_id=email.notification_id, order_id=email.order_id, buyer_id=email.buyer_id,
                 channel="email", kind=email.kind, ship_by=email.ship_by, estimated_delivery=email.estimated_delivery,
+                line_ids=list(email.line_ids), title=email.subject[:500],
             ), key=email.order_id, cause=_cause(email.caused_by, email.correlation_id))
             metrics.NOTIFICATIONS.labels("email", email.kind, "sent").inc()
 

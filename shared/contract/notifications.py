@@ -25,6 +25,14 @@ class NotificationSent(Payload):
     kind: NotificationKind
     ship_by: date | None = None
     estimated_delivery: date | None = None
+    line_ids: list[Id] = Field(default=[], max_length=100, description="The order lines the message is about")
+    title: str | None = Field(default=None, description="The message title (the email's subject)",
+                              examples=["On back order: your order o-1001 ships by Friday, December 4, 2026"])
+    message: str | None = Field(
+        default=None, description="app: the inbox text, for a push gateway to deliver (no personal data)",
+        examples=["1 item is on back order in order o-1001: ships by Friday, December 4, 2026, "
+                  "estimated delivery Wednesday, December 9, 2026."],
+    )
 
 
 class NotificationFailed(Payload):

@@ -98,6 +98,10 @@ async def test_r20_backorder_acceptance_sends_app_and_email_with_dates(client: P
                                                                     channel)
         assert event.payload["buyer_id"] == "buyer-r20"
         assert (event.payload["ship_by"], event.payload["estimated_delivery"]) == ("2026-12-04", "2026-12-09")
+        assert event.payload["line_ids"] == ["l1"] and "Friday, December 4, 2026" in event.payload["title"]
+    # what a push gateway delivers
+    assert "on back order" in sent["app"].payload["message"]
+    assert "Wednesday, December 9, 2026" in sent["app"].payload["message"]
 
     (mail,) = await wait_mail(stack, lambda m: m["X-Order-Id"] == "o-r20")
     assert mail["Message-ID"] == f"<{email_id}@shop.example>"

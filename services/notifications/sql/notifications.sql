@@ -60,7 +60,7 @@ SET status = 'sending', attempts = n.attempts + 1, claim_token = :token,
     next_attempt_at = now() + make_interval(secs => :lease_s)
 FROM due
 WHERE n.notification_id = due.notification_id
-RETURNING n.notification_id, n.order_id, n.buyer_id, n.kind, n.locale, n.subject, n.body_text, n.body_html,
+RETURNING n.notification_id, n.order_id, n.buyer_id, n.kind, n.line_ids, n.locale, n.subject, n.body_text, n.body_html,
           n.ship_by, n.estimated_delivery, n.attempts, n.caused_by, n.correlation_id, n.created_at,
           (SELECT b.buyer_email FROM buyer_orders b WHERE b.order_id = n.order_id) AS recipient;
 

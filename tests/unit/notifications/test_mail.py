@@ -18,7 +18,8 @@ NID = notification_id("o-1", ["l1"], "backorder_accepted", "1", "email")
 
 def outgoing(**changes: object) -> OutgoingEmail:
     values: dict[str, object] = dict(
-        notification_id=NID, order_id="o-1", buyer_id="buyer-1", kind="backorder_accepted", locale="de_DE",
+        notification_id=NID, order_id="o-1", buyer_id="buyer-1", kind="backorder_accepted", line_ids=("l1",),
+        locale="de_DE",
         recipient="jane.doe@mail-provider.example", subject="On back order: Freitag, 4. Dezember 2026",
         body_text="Ship by: Freitag, 4. Dezember 2026\n", body_html="<p>Ship by 4. Dezember</p>",
         ship_by=None, estimated_delivery=None, attempts=1, caused_by=uuid.uuid4(), correlation_id=uuid.uuid4(),
