@@ -136,7 +136,7 @@ class Notice:
     kind: NotificationKind
     revision: str
     items: tuple[Item, ...]
-    facts: Mapping[str, str] = field(default_factory=dict)  # tracking_number, reason, status
+    facts: Mapping[str, str | bool] = field(default_factory=dict)  # tracking_number, reason, status, ...
 
     @property
     def line_ids(self) -> tuple[str, ...]:
@@ -201,11 +201,12 @@ def notice_shipped(event: o.LinesShipped, known: Mapping[str, LineState]) -> Not
 
 
 def notice_late(event: o.OrderShipmentLate, known: Mapping[str, LineState]) -> Notice:
-    """R15, R21: a backordered line missed its ship-by; the buyer may cancel it."""
+    """R15, R21: a backordered line missed its ship-by; the buyer is offered to cancel it (when they still may)."""
     state = known.get(event.line_id)
     item = Item(event.line_id, event.sku_id, state.qty if state else 0, state.backorder_qty if state else 0,
                 event.ship_by, event.estimated_delivery)
-    return Notice(event.order_id, event.buyer_id, "late", event.ship_by.isoformat(), (item,))
+    return Notice(event.order_id, event.buyer_id, "late", event.ship_by.isoformat(), (item,),
+                  {"cancellable": event.cancellable})
 
 
 def notice_delayed(event: o.BackorderDelayed, known: Mapping[str, LineState]) -> Notice:
@@ -229,12 +230,17 @@ def notice_cancelled(event: o.LinesCancelled, known: Mapping[str, LineState]) ->
                   {"reason": event.reason, "status": event.status})
 
 
+#: why a replacement is refused (``RefundRequested.detail``), as the buyer reads it
+AVAILABILITY = {"sku_on_backorder": "on back order", "out_of_stock": "out of stock"}
+
+
 def notice_refunded(event: o.RefundRequested, known: Mapping[str, LineState]) -> Notice:
     """R18, R21: a replacement cannot be offered (the SKU is on back order or out of stock): a refund."""
     state = known.get(event.line_id)
-    item = (Item.of(state) if state
-            else Item(event.line_id, "", 0, 0, None, None))
-    return Notice(event.order_id, event.buyer_id, "refunded", "1", (item,), {"reason": event.reason})
+    item = Item.of(state) if state else Item(event.line_id, event.sku_id or "", 0, 0, None, None)
+    availability = AVAILABILITY.get(event.detail or "", "on back order or out of stock")
+    return Notice(event.order_id, event.buyer_id, "refunded", "1", (item,),
+                  {"reason": event.reason, "availability": availability})
 
 
 def apply_delay(line: LineState, event: o.BackorderDelayed) -> LineState:

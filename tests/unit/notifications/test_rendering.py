@@ -119,3 +119,20 @@ def test_zone_falls_back_to_the_region_then_utc() -> None:
     assert format_datetime(datetime(2026, 7, 1, 12, 0, tzinfo=UTC), "en_US", zone_for(None, "US")) == (
         "Wednesday, July 1, 2026 at 8:00 AM EDT")
     assert format_date(date(2026, 1, 1), "de_AT") == "Donnerstag, 1. Januar 2026"  # language fallback
+
+
+def test_r15_a_late_line_that_can_no_longer_be_cancelled_is_not_offered_cancellation() -> None:
+    event = f.late("o-1").model_copy(update={"cancellable": False})
+    rendered = renderer.render(domain.notice_late(event, known()), buyer())
+    assert "can no longer be cancelled" in rendered.text and "may cancel" not in rendered.text
+    assert "may cancel" not in rendered.app and "cancel it</a>" not in rendered.html
+
+
+@pytest.mark.parametrize(("detail", "said"), [("sku_on_backorder", "It is on back order,"),
+                                              ("out_of_stock", "It is out of stock,"),
+                                              (None, "It is on back order or out of stock,")])
+def test_r18_refund_says_why_and_names_the_sku_of_an_unknown_line(detail: str | None, said: str) -> None:
+    event = f.refund("o-9").model_copy(update={"detail": detail, "sku_id": "sku-77"})
+    rendered = renderer.render(domain.notice_refunded(event, {}), buyer())
+    assert said in rendered.text and "sku-77" in rendered.text
+    assert said.replace("It is ", "It is <strong>").replace(",", "</strong>,") in rendered.html
