@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: help install run demo test test-unit test-integration test-faults lint docs bench clean
+.PHONY: help install run demo test test-unit test-integration test-faults lint docs bench clean tools test-deploy runtime-lock
 
 help:
 	@echo "make run    - start the platform on the embedded stack, play the demo, keep it up (Ctrl-C stops)"
@@ -30,7 +30,7 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m devstack demo
 
-test: $(STAMP)
+test: $(STAMP) tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
@@ -52,6 +52,28 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# The deploy tests' tools (Debian bookworm): kubectl (kustomize) and docker-compose, apt-installed only when missing.
+# Debian's kubernetes-client is kubectl 1.20 (kustomize v2): deploy/k8s renders with it and with a current one.
+tools:
+	@missing=""; \
+	command -v kubectl >/dev/null 2>&1 || missing="$$missing kubernetes-client"; \
+	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "tools: apt-get install$$missing"; \
+	    out=$$( (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends $$missing) 2>&1 ) || { echo "$$out"; exit 1; }; \
+	  else echo "tools: missing$$missing (install them for tests/deploy)"; fi; \
+	fi
+
+test-deploy: $(STAMP) tools
+	$(PY) -m pytest tests/deploy $(PYTEST_ARGS)
+
+# requirements-runtime.lock: the runtime subset of requirements.lock (same versions, with hashes) for deploy/Dockerfile
+runtime-lock: $(STAMP)
+	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --constraint requirements.lock \
+	  --generate-hashes --quiet --custom-compile-command "make runtime-lock" -o requirements-runtime.lock
 
 clean:
 	rm -rf .devstack .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -6,7 +6,9 @@ In production, topics are Strimzi ``KafkaTopic`` resources rendered from the sam
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -58,3 +60,74 @@ async def ensure_topics(settings: KafkaSettings, *, force: bool = False) -> list
 def _partitions_override() -> int | None:
     value = os.environ.get("KAFKA_TOPIC_PARTITIONS")
     return int(value) if value else None
+
+
+# --------------------------------------------------------------------------- Strimzi resources and the CLI entry
+
+#: The Strimzi API the rendered ``KafkaTopic`` resources use (``v1``: Strimzi 0.49 and later, required by 1.0).
+STRIMZI_API_VERSION = "kafka.strimzi.io/v1"
+
+
+def kafka_topic_resources(
+    cluster: str, *, replicas: int, min_insync_replicas: int, labels: dict[str, str] | None = None
+) -> list[dict[str, object]]:
+    """The Strimzi ``KafkaTopic`` resources of the contract's topics (DLQs included), from ``topic_specs``.
+
+    Rendered into ``deploy/k8s`` by ``deploy/render_topics.py``; a test keeps the committed files current.
+    """
+    resources: list[dict[str, object]] = []
+    for name, partitions, config in topic_specs():
+        resources.append({
+            "apiVersion": STRIMZI_API_VERSION,
+            "kind": "KafkaTopic",
+            "metadata": {
+                "name": name.replace(".", "-"),
+                "labels": {"strimzi.io/cluster": cluster, **(labels or {})},
+            },
+            "spec": {
+                "topicName": name,
+                "partitions": partitions,
+                "replicas": replicas,
+                "config": {**{k: _config_value(v) for k, v in config.items()},
+                           "min.insync.replicas": min_insync_replicas},
+            },
+        })
+    return resources
+
+
+def _config_value(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
+
+
+async def _provision(attempts: int = 60) -> list[str]:
+    """Create the missing topics, waiting for the broker to come up (a compose one-shot or a CI step)."""
+    settings = KafkaSettings()
+    for attempt in range(1, attempts + 1):
+        try:
+            return await ensure_topics(settings, force=True)
+        except Exception as exc:
+            if attempt == attempts:
+                raise
+            print(f"kafka not ready ({exc!r}), retrying", file=sys.stderr, flush=True)
+            await asyncio.sleep(min(5.0, 0.5 * attempt))
+    return []
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m shared.messaging.topics [provision|list]``: create the contract's topics, or print the table."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args[0] if args else "provision"
+    if command == "list":
+        for name, partitions, config in topic_specs(_partitions_override()):
+            print(f"{name}\tpartitions={partitions}\t" + " ".join(f"{k}={v}" for k, v in sorted(config.items())))
+        return 0
+    if command == "provision":
+        created = asyncio.run(_provision())
+        print(f"topics: created {len(created)}: {', '.join(created) or '-'}", flush=True)
+        return 0
+    print("usage: python -m shared.messaging.topics [provision|list]", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
