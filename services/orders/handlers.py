@@ -244,16 +244,14 @@ async def backorder_released(evt: inv.BackorderReleased, uow: OrdersUoW) -> None
 async def stock_changed(messages: list[Message[inv.StockChanged]], uow: OrdersUoW) -> None:
     """Regular stock levels (R18's "out of stock"); a batch is applied in one statement.
 
-    Per warehouse, and for the whole SKU (as warehouse ``*``) when inventory reports it.
+    Kept per warehouse, and for the whole SKU (as warehouse ``*``, which wins when present).
     """
     now = uow.clock.now()
     rows: list[tuple[str, str, int, datetime]] = []
     for m in messages:
         at = m.cause.occurred_at or now
         rows.append((m.payload.sku_id, m.payload.warehouse_id, m.payload.available_to_promise, at))
-        sku_level = getattr(m.payload, "sku_available_to_promise", None)
-        if isinstance(sku_level, int):
-            rows.append((m.payload.sku_id, SKU_WIDE, sku_level, at))
+        rows.append((m.payload.sku_id, SKU_WIDE, m.payload.sku_available_to_promise, at))
     await uow.stock.levels(rows)
 
 
