@@ -39,6 +39,7 @@ from typing import Any, TypeVar, cast
 
 import asyncpg
 import structlog
+from asyncpg.pool import PoolConnectionProxy
 
 from services.notifications import domain, metrics
 from services.notifications.domain import OutgoingEmail
@@ -57,6 +58,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 CHANNEL = "notification_email"
 _RECORD_BUDGET_S = 5.0  # time kept in hand on a lease to record a result
+_DB_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError)
 
 
 def _cause(caused_by: uuid.UUID | None, correlation_id: uuid.UUID | None) -> Cause | None:
@@ -81,7 +83,7 @@ class EmailSender:
         self.readiness = readiness
         self.rng = rng or random.Random()
         self._wake = asyncio.Event()
-        self._listener: asyncpg.Connection | None = None
+        self._listener: PoolConnectionProxy | None = None
         self._smtp_failures = 0
 
     # ------------------------------------------------------------ the loop
@@ -105,7 +107,7 @@ class EmailSender:
                         await asyncio.wait_for(self._wake.wait(), self.settings.email_poll_s)
                 except SmtpUnavailable as exc:
                     await asyncio.sleep(self._smtp_down(str(exc)))
-                except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
+                except _DB_ERRORS as exc:
                     failures += 1
                     delay = min(5.0, 0.1 * 2 ** min(failures, 6))
                     log.warning("email_sender_retry", error=repr(exc), retry_in_s=delay)
@@ -256,7 +258,7 @@ class EmailSender:
                     await work(uow)
                     uow.commit()
                 return
-            except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
+            except _DB_ERRORS as exc:
                 if attempt == tries:
                     # the claim's lease will bring it back: a possible duplicate, same Message-ID
                     log.error(what, order_id=email.order_id, notification_id=email.notification_id,
@@ -290,7 +292,7 @@ class EmailSender:
         listener, self._listener = self._listener, None
         if listener is None:
             return
-        with contextlib.suppress(*TRANSIENT_DB_ERRORS, asyncpg.PostgresError):
+        with contextlib.suppress(*_DB_ERRORS):
             await listener.remove_listener(CHANNEL, self._on_notify)
         with contextlib.suppress(Exception):
             await self.pool.release(listener)
