@@ -78,6 +78,12 @@ class Locked:
                     out.append(level)
         return out
 
+    def delta(self, level: Level) -> tuple[int, int, int, int]:
+        """What changed in ``level`` since it was read: on_hand, allocated, backorder limit and allocated."""
+        before = self._snapshot[(level.sku_id, level.warehouse_id)]
+        return (level.on_hand - before[2], level.allocated - before[3], level.backorder_limit - before[4],
+                level.backorder_allocated - before[5])
+
 
 class InventoryRepository:
     def __init__(self, conn: Any, warehouse_priority: Mapping[str, int] | None = None) -> None:
@@ -108,10 +114,23 @@ class InventoryRepository:
         return Locked(policies, [self._level(r) for r in levels])
 
     async def save_levels(self, locked: Locked) -> list[Level]:
+        """Write the changed levels as deltas, in one statement, and check the rows as stored
+        equal the levels decided on: anything else means the SKU lock was not held."""
         changed = locked.changed()
-        if changed:
-            rows = [{k: v for k, v in asdict(lv).items() if k != "priority"} for lv in changed]
-            await queries.update_levels(self.conn, rows)
+        if not changed:
+            return changed
+        deltas = [locked.delta(level) for level in changed]
+        rows = await fetch_all(
+            queries.add_to_levels, self.conn, sku_ids=[lv.sku_id for lv in changed],
+            warehouse_ids=[lv.warehouse_id for lv in changed], on_hand=[d[0] for d in deltas],
+            allocated=[d[1] for d in deltas], backorder_limit=[d[2] for d in deltas],
+            backorder_allocated=[d[3] for d in deltas])
+        stored = {(r["sku_id"], r["warehouse_id"]): tuple(r.values())[2:] for r in rows}
+        for level in changed:
+            decided = (level.on_hand, level.allocated, level.backorder_limit, level.backorder_allocated)
+            if stored.get((level.sku_id, level.warehouse_id)) != decided:
+                raise AssertionError(f"level {level.sku_id}@{level.warehouse_id} changed under its lock: "
+                                     f"stored {stored.get((level.sku_id, level.warehouse_id))}, decided {decided}")
         return changed
 
     # ------------------------------------------------------------------ policies (SKU locked)
