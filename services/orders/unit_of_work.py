@@ -36,12 +36,16 @@ def dating_policy(settings: OrdersSettings) -> DatingPolicy:
 class OrdersUoW(Protocol):
     """What handlers need (the real unit of work, or a fake in unit tests)."""
 
-    orders: OrderStorePort
-    catalog: CatalogPort
-    stock: StockPort
-    dating: DatingPolicy
-    clock: Clock
-
+    @property
+    def orders(self) -> OrderStorePort: ...
+    @property
+    def catalog(self) -> CatalogPort: ...
+    @property
+    def stock(self) -> StockPort: ...
+    @property
+    def dating(self) -> DatingPolicy: ...
+    @property
+    def clock(self) -> Clock: ...
     @property
     def cause(self) -> Cause | None: ...
 
