@@ -10,12 +10,19 @@ from typing import Any
 
 import structlog
 
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-SENSITIVE_KEYS = re.compile(r"(email|password|secret|token|sasl|authorization|buyer_name|dsn|database_url)", re.I)
+# Any non-space run around an @ with a dotted domain: accented and IDN addresses included.
+EMAIL = re.compile(r"[^\s@<>\"'(),;:]+@[^\s@<>\"'(),;:]+\.[^\s@<>\"'(),;:.]{2,}")
+SENSITIVE_KEYS = re.compile(
+    r"(e-?mail|password|passwd|secret|token|sasl|authorization|api_?key|(^|_)name$|full_?name|first_?name|"
+    r"last_?name|phone|address|dsn|database_url)",
+    re.I,
+)
 REDACTED = "[redacted]"
 
 
 def _redact_value(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).decode("utf-8", "replace")
     if isinstance(value, str):
         return EMAIL.sub(REDACTED, value)
     if isinstance(value, Mapping):
@@ -28,7 +35,9 @@ def _redact_value(value: Any) -> Any:
 def redact_pii(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Never let an email address, a password or a DSN reach a log line."""
     for key in list(event_dict):
-        if SENSITIVE_KEYS.search(key):
+        if key == "event":
+            event_dict[key] = _redact_value(event_dict[key])
+        elif SENSITIVE_KEYS.search(key):
             event_dict[key] = REDACTED
         else:
             event_dict[key] = _redact_value(event_dict[key])

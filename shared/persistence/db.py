@@ -10,7 +10,11 @@ import asyncpg
 import orjson
 
 # Errors after which the same work may succeed later: retry the batch, never dead-letter it.
+# Deadlocks and serialization failures belong here too: the whole transaction is rolled
+# back and the batch redelivered, which is always safe thanks to the inbox.
 TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.SerializationError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.CannotConnectNowError,
@@ -42,6 +46,6 @@ def load_queries(sql_dir: Path) -> Any:
     return aiosql.from_path(sql_dir, "asyncpg", mandatory_parameters=False)
 
 
-async def fetch_all(query: Any, conn: asyncpg.Connection, **params: Any) -> list[asyncpg.Record]:
+async def fetch_all(query: Any, conn: Any, **params: Any) -> list[asyncpg.Record]:
     """Run a plain (streaming) aiosql SELECT and return its rows as a list."""
     return [row async for row in query(conn, **params)]
