@@ -65,11 +65,13 @@ class EmbeddedPostgres:
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
         if not (self.data / "PG_VERSION").exists():
             shutil.rmtree(self.data, ignore_errors=True)
-            subprocess.run(
+            done = subprocess.run(
                 [str(_bin() / "initdb"), "-D", str(self.data), "--auth=trust", "-U", "postgres", "-E", "UTF8",
                  "--no-sync", "--locale=C"],
-                user=user, check=True, capture_output=True,
+                user=user, capture_output=True, text=True,
             )
+            if done.returncode != 0:
+                raise RuntimeError(f"initdb failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
         (self.data / "postmaster.pid").unlink(missing_ok=True)
         self.port = self.port or free_port()
         self.proc = spawn(
