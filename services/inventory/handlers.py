@@ -98,7 +98,7 @@ async def _fill_waiting(uow: InventoryUnitOfWork, locked: Locked, level: Level, 
     budget = domain.fill_budget(level, locked.sku_levels(level.sku_id), locked.policy(level.sku_id), received)
     if budget <= 0:
         return []
-    fills = domain.fill_waiting(budget, await uow.inventory.waiting(level.sku_id, level.warehouse_id))
+    fills = domain.fill_waiting(budget, await uow.inventory.waiting(level.sku_id, level.warehouse_id, budget))
     for fill in fills:
         part = fill.part
         if fill.whole:
@@ -208,9 +208,9 @@ async def on_listing_type_changed(event: cat.ListingTypeChanged, uow: InventoryU
 
 
 async def _stop_backorder(uow: InventoryUnitOfWork, sku_id: str, seller_id: str) -> None:
-    locked = await uow.inventory.lock([sku_id], ensure_skus=True)
+    locked = await uow.inventory.lock([sku_id])
     if not locked.policy(sku_id).backorder_enabled:
-        return
+        return  # unknown here, or not on backorder
     await uow.inventory.set_backorder_enabled(sku_id, seller_id, False)
     locked.policies[sku_id] = replace(locked.policy(sku_id), backorder_enabled=False)
     await _finish(uow, locked, [], announce=[sku_id])  # sellers see the backorder units go

@@ -173,8 +173,10 @@ class InventoryRepository:
         if parts:
             await queries.insert_parts(self.conn, list(parts))
 
-    async def waiting(self, sku_id: str, warehouse_id: str) -> list[WaitingPart]:
-        rows = await fetch_all(queries.waiting_parts, self.conn, sku_id=sku_id, warehouse_id=warehouse_id)
+    async def waiting(self, sku_id: str, warehouse_id: str, units: int) -> list[WaitingPart]:
+        """The head of the restock queue that ``units`` units can reach."""
+        rows = await fetch_all(queries.waiting_parts, self.conn, sku_id=sku_id, warehouse_id=warehouse_id,
+                               limit=units)
         return [WaitingPart(r["order_id"], r["line_id"], r["part_no"], r["qty"], r["priority"], r["placed_at"],
                             r["seq"]) for r in rows]
 

@@ -28,6 +28,16 @@ OUTCOMES = ("StockAllocated", "AllocationRejected")
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
+Line = tuple[str, int] | tuple[str, str, int]
+"""An order line: ``(sku, qty)`` or ``(line_id, sku, qty)``."""
+
+
+def order_line(number: int, line: Line) -> o.OrderLine:
+    if len(line) == 2:
+        return o.OrderLine(line_id=f"l{number}", sku_id=line[0], qty=line[1])
+    return o.OrderLine(line_id=line[0], sku_id=line[1], qty=line[2])
+
+
 def uid(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
@@ -138,15 +148,13 @@ class Inventory:
         self._clock += 1
         return T0 + timedelta(seconds=self._clock)
 
-    def order(self, lines: Sequence[tuple[str, int]] | Sequence[tuple[str, str, int]], *, order_id: str | None = None,
+    def order(self, lines: Sequence[Line], *, order_id: str | None = None,
               placed_at: datetime | None = None) -> o.OrderPlaced:
         """An ``OrderPlaced`` of ``(sku, qty)`` lines (ids l1, l2, ...) or ``(line_id, sku, qty)`` lines."""
-        order_lines = [o.OrderLine(line_id=f"l{n}", sku_id=line[0], qty=line[1]) if len(line) == 2
-                       else o.OrderLine(line_id=line[0], sku_id=line[1], qty=line[2])  # type: ignore[misc]
-                       for n, line in enumerate(lines, start=1)]
         buyer = uid("buyer")
         return o.OrderPlaced(order_id=order_id or uid("order"), buyer_id=buyer, buyer_email=f"{buyer}@example.com",
-                             region="US", placed_at=placed_at or self.next_placed_at(), lines=order_lines)
+                             region="US", placed_at=placed_at or self.next_placed_at(),
+                             lines=[order_line(n, line) for n, line in enumerate(lines, start=1)])
 
     async def send_order(self, order: o.OrderPlaced) -> Envelope[Any]:
         return await self.publish("orders.events", order, key=order.order_id)
@@ -157,7 +165,7 @@ class Inventory:
             timeout=within)
         return found[0]
 
-    async def place(self, lines: Sequence[tuple[str, int]] | Sequence[tuple[str, str, int]], *,
+    async def place(self, lines: Sequence[Line], *,
                     order_id: str | None = None, placed_at: datetime | None = None) -> Observed:
         """Place an order and return inventory's decision (``StockAllocated`` or ``AllocationRejected``)."""
         order = self.order(lines, order_id=order_id, placed_at=placed_at)

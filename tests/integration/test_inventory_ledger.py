@@ -151,10 +151,9 @@ async def test_r12_ledger_rebuilds_levels_after_long_random_run(fresh_db: Any, s
     world = World(random.Random(seed))
     conn = await asyncpg.connect(dsn)
     try:
-        for sku in SKUS:  # the catalog lists the SKUs first
-            await run(conn, world, "ListingUpserted", lambda uow, s=sku: handlers.on_listing_upserted(
-                cat.ListingUpserted(seller_id="s-1", listing_id="l-1", category="home", title="Lamp", sku_ids=[s]),
-                uow))
+        listing = cat.ListingUpserted(seller_id="s-1", listing_id="l-1", category="home", title="Lamp",
+                                      sku_ids=list(SKUS))
+        await run(conn, world, *handle(listing, handlers.on_listing_upserted))  # the catalog lists the SKUs first
         await asyncio.gather(*(worker(dsn, world, 150) for _ in range(4)))
 
         uow = InventoryUnitOfWork(conn, SETTINGS)

@@ -45,10 +45,12 @@ SELECT order_id FROM order_decisions WHERE order_id = any(:order_ids);
 INSERT INTO order_decisions (order_id, accepted, placed_at) VALUES (:order_id, :accepted, :placed_at);
 
 -- name: waiting_parts
--- The restock queue of one SKU in one warehouse (R11, R19): explicit priority, then oldest placement, then arrival.
+-- The head of the restock queue of one SKU in one warehouse (R11, R19): explicit priority, then
+-- oldest placement, then arrival. Every part holds at least one unit, so ``limit`` units fill at
+-- most ``limit`` parts.
 SELECT order_id, line_id, part_no, qty, priority, placed_at, seq FROM allocation_parts
 WHERE sku_id = :sku_id AND warehouse_id = :warehouse_id AND state = 'waiting'
-ORDER BY priority DESC, placed_at, seq FOR UPDATE;
+ORDER BY priority DESC, placed_at, seq LIMIT :limit FOR UPDATE;
 
 -- name: held_parts
 SELECT order_id, line_id, part_no, sku_id, warehouse_id, source, qty, state FROM allocation_parts
