@@ -53,19 +53,9 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench
 
-# The deploy tests' tools (Debian bookworm): kubectl (kustomize) and docker-compose, apt-installed only when missing.
-# Debian's kubernetes-client is kubectl 1.20 (kustomize v2): deploy/k8s renders with it and with a current one.
+# The deploy tests' tools (docker-compose, Debian's kubectl 1.20): installed only when missing (deploy/install-tools.sh).
 tools:
-	@missing=""; \
-	command -v kubectl >/dev/null 2>&1 || missing="$$missing kubernetes-client"; \
-	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
-	if [ -n "$$missing" ]; then \
-	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    echo "tools: apt-get install$$missing"; \
-	    out=$$( (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	      apt-get install -y -qq --no-install-recommends $$missing) 2>&1 ) || { echo "$$out"; exit 1; }; \
-	  else echo "tools: missing$$missing (install them for tests/deploy)"; fi; \
-	fi
+	@sh deploy/install-tools.sh $(VENV)/tools
 
 test-deploy: $(STAMP) tools
 	$(PY) -m pytest tests/deploy $(PYTEST_ARGS)

@@ -1,7 +1,7 @@
 """Render the Strimzi ``KafkaTopic`` resources from the contract's topic table.
 
     python deploy/render_topics.py          # write the files
-    python deploy/render_topics.py --check  # exit 1 when a committed file is out of date
+    python deploy/render_topics.py --check  # exit 1 when a committed file is out of date (tests/deploy runs it)
 
 The same table (``shared.contract.topics`` via ``shared.messaging.topics.topic_specs``) creates the
 topics on the embedded broker and in compose; here it becomes:
@@ -35,8 +35,8 @@ def _dump(documents: list[dict[str, object]], comment: str) -> str:
     return _HEADER + comment + body
 
 
-def render() -> dict[Path, str]:
-    """Every generated file and its content."""
+def render(deploy: Path = DEPLOY) -> dict[Path, str]:
+    """Every generated file (under ``deploy``) and its content."""
     topics = kafka_topic_resources(KAFKA_CLUSTER, replicas=PROD_REPLICAS, min_insync_replicas=PROD_MIN_INSYNC,
                                    labels=LABELS)
     dev_patch = [
@@ -49,17 +49,17 @@ def render() -> dict[Path, str]:
         for t in topics
     ]
     return {
-        DEPLOY / "k8s/base/topics.yaml": _dump(
+        deploy / "k8s/base/topics.yaml": _dump(
             topics, f"# Strimzi KafkaTopic resources: replication factor {PROD_REPLICAS}, "
                     f"min.insync.replicas {PROD_MIN_INSYNC}.\n"),
-        DEPLOY / "k8s/overlays/dev/topics-single-broker.yaml": _dump(
+        deploy / "k8s/overlays/dev/topics-single-broker.yaml": _dump(
             dev_patch, "# The development Kafka cluster has one broker: one replica per partition.\n"),
     }
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], deploy: Path = DEPLOY) -> int:
     stale = []
-    for path, text in render().items():
+    for path, text in render(deploy).items():
         current = path.read_text() if path.exists() else None
         if current == text:
             continue
@@ -67,9 +67,9 @@ def main(argv: list[str]) -> int:
             stale.append(path)
         else:
             path.write_text(text)
-            print(f"wrote {path.relative_to(DEPLOY.parent)}")
+            print(f"wrote {path}")
     for path in stale:
-        print(f"{path.relative_to(DEPLOY.parent)} is out of date: run python deploy/render_topics.py", file=sys.stderr)
+        print(f"{path} is out of date: run python deploy/render_topics.py", file=sys.stderr)
     return 1 if stale else 0
 
 

@@ -18,3 +18,8 @@ OUTBOX_PUBLISHED = Counter("backorder_outbox_published_total", "Outbox rows publ
 OUTBOX_BACKLOG = Gauge("backorder_outbox_backlog", "Outbox rows not yet published")
 OUTBOX_OLDEST_AGE = Gauge("backorder_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row")
 READY = Gauge("backorder_ready", "1 when the service is ready (database answers, consumers joined)")
+SMTP_SEND_FAILURES = Counter(
+    "backorder_smtp_send_failures_total",
+    "Emails the SMTP server did not take (connection, TLS, authentication, refusal or timeout)",
+    ["reason"],
+)

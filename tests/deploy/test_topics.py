@@ -1,0 +1,59 @@
+"""The Strimzi KafkaTopic resources are rendered from the topic table that also provisions the embedded
+broker and compose (shared/messaging/topics.py), and the committed files are current."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+from types import ModuleType
+
+import yaml
+
+from shared.contract.topics import ALL_TOPICS
+from shared.messaging.topics import kafka_topic_resources, main, topic_specs
+from tests.deploy.tools import DEPLOY
+
+
+def _render_topics() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("render_topics", DEPLOY / "render_topics.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_committed_topic_resources_are_current() -> None:
+    assert _render_topics().main(["--check"]) == 0, "run: .venv/bin/python deploy/render_topics.py"
+
+
+def test_a_stale_topic_file_is_detected(tmp_path: Path) -> None:
+    render = _render_topics()
+    for path in render.render(DEPLOY):
+        target = tmp_path / path.relative_to(DEPLOY)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    assert render.main(["--check"], tmp_path) == 0
+    topics = tmp_path / "k8s/base/topics.yaml"
+    topics.write_text(topics.read_text().replace("partitions: 6", "partitions: 3", 1))
+    assert render.main(["--check"], tmp_path) == 1
+
+
+def test_every_topic_and_its_dead_letter_topic_is_a_strimzi_resource() -> None:
+    resources = kafka_topic_resources("backorder-kafka", replicas=3, min_insync_replicas=2)
+    names = {r["spec"]["topicName"] for r in resources}  # type: ignore[index]
+    assert names == {t.name for t in ALL_TOPICS} | {t.dlq for t in ALL_TOPICS}
+    assert len(resources) == len(topic_specs())
+    committed = [d for d in yaml.safe_load_all((DEPLOY / "k8s/base/topics.yaml").read_text()) if d]
+    for topic in ALL_TOPICS:
+        rendered = next(r for r in committed if r["spec"]["topicName"] == topic.name)
+        assert rendered["spec"]["partitions"] == topic.partitions
+        assert rendered["spec"]["config"]["retention.ms"] == topic.retention_ms
+        assert rendered["spec"]["config"]["min.insync.replicas"] == 2
+
+
+def test_the_provisioning_entry_point_lists_the_table(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == [name for name, _, _ in topic_specs()]
+    assert main(["bogus"]) == 2
