@@ -3,13 +3,19 @@ broker and compose (shared/messaging/topics.py), and the committed files are cur
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
 import yaml
+from aiokafka.admin import AIOKafkaAdminClient
 
+from devstack.broker import EmbeddedKafka
 from shared.contract.topics import ALL_TOPICS
 from shared.messaging.topics import kafka_topic_resources, main, topic_specs
 from tests.deploy.tools import DEPLOY
@@ -57,3 +63,30 @@ def test_the_provisioning_entry_point_lists_the_table(capsys) -> None:  # type: 
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("\t")[0] for line in lines] == [name for name, _, _ in topic_specs()]
     assert main(["bogus"]) == 2
+
+
+def test_the_provisioning_one_shot_creates_the_table_once(tmp_path: Path) -> None:
+    """What compose's `topics` service runs, against a real (embedded) broker: every topic with its partitions,
+    even with KAFKA_PROVISION_TOPICS=false (the services' switch), and nothing on a second run."""
+    broker = EmbeddedKafka(tmp_path).start()
+    try:
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "KAFKA_PROVISION_TOPICS": "false"}
+        command = [sys.executable, "-m", "shared.messaging.topics", "provision"]
+        first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert first.returncode == 0, first.stderr
+        assert f"created {len(topic_specs())}:" in first.stdout
+        again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert again.returncode == 0 and "created 0:" in again.stdout, again.stdout + again.stderr
+
+        async def partitions() -> dict[str, int]:
+            admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+            await admin.start()
+            try:
+                described = await admin.describe_topics([name for name, _, _ in topic_specs()])
+                return {t["topic"]: len(t["partitions"]) for t in described}
+            finally:
+                await admin.close()
+
+        assert asyncio.run(partitions()) == {name: n for name, n, _ in topic_specs()}
+    finally:
+        broker.stop()
