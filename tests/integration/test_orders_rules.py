@@ -284,7 +284,19 @@ async def test_r19_seller_lists_backorders_by_tag_and_status_oldest_first(
     assert [r["order_id"] for r in page1["orders"] + page2["orders"]] == ids[:4]
     bad = await get_json(f"{orders_url(stack)}/sellers/s1/orders?status=lost")
     assert "status must be one of" in bad["error"]
+
+
+async def test_r13_r19_each_seller_sees_its_own_lines_and_tag_in_a_mixed_order(client: PlatformClient,
+                                                                               stack: Stack) -> None:
+    await accepted(client, "o-mixed", {"l1": ("sku-bo", [part("backorder", 1)]),
+                                       "l2": ("sku-s2", [part("regular", 1)])})
+    s1 = await get_json(f"{orders_url(stack)}/sellers/s1/orders?tag=back_order")
+    mixed = next(row for row in s1["orders"] if row["order_id"] == "o-mixed")
+    assert (mixed["tags"], [line["line_id"] for line in mixed["lines"]]) == (["back_order"], ["l1"])
     assert (await get_json(f"{orders_url(stack)}/sellers/s2/orders?tag=back_order"))["orders"] == []
+    s2 = await get_json(f"{orders_url(stack)}/sellers/s2/orders?status=awaiting_shipment")
+    mixed = next(row for row in s2["orders"] if row["order_id"] == "o-mixed")
+    assert (mixed["tags"], [line["line_id"] for line in mixed["lines"]]) == ([], ["l2"])
 
 
 # ---------------------------------------------------------------- idempotency, rejections, DLQ

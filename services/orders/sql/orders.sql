@@ -170,8 +170,12 @@ SELECT coalesce(
 -- ======================================================================== read side (operator CLI)
 
 -- name: seller_orders
--- A seller's orders, oldest first (R19), optionally by tag, status and lateness, with a keyset cursor.
-SELECT o.order_id, o.buyer_id, o.status, o.tags, o.placed_at,
+-- A seller's orders, oldest first (R19), by tag, status and lateness, with a keyset cursor.
+-- Status is the order's; the back_order tag and the lines are the seller's own (an order may
+-- hold lines of several sellers).
+SELECT o.order_id, o.buyer_id, o.status, o.placed_at,
+       CASE WHEN bool_or(coalesce(pd.back_order, false) AND l.state <> 'cancelled')
+            THEN ARRAY['back_order'] ELSE ARRAY[]::text[] END AS tags,
        bool_or(l.late_at IS NOT NULL) AS late,
        min(pd.ship_by) FILTER (WHERE l.state IN ('awaiting_stock', 'ready_to_ship')) AS next_ship_by,
        jsonb_agg(jsonb_build_object(
@@ -188,12 +192,14 @@ LEFT JOIN LATERAL (
            sum(CASE WHEN p.source = 'backorder' THEN p.qty - p.released_qty ELSE 0 END) AS waiting
     FROM order_parts p WHERE p.order_id = l.order_id AND p.line_id = l.line_id
 ) pd ON true
-WHERE (CAST(:tag AS text) IS NULL OR CAST(:tag AS text) = any(o.tags))
-  AND (CAST(:status AS text) IS NULL OR o.status = CAST(:status AS text))
+WHERE (CAST(:status AS text) IS NULL OR o.status = CAST(:status AS text))
   AND (CAST(:after_placed_at AS timestamptz) IS NULL
        OR (o.placed_at, o.order_id) > (CAST(:after_placed_at AS timestamptz), CAST(:after_order_id AS text)))
 GROUP BY o.order_id
 HAVING (CAST(:late AS boolean) IS NULL OR bool_or(l.late_at IS NOT NULL) = CAST(:late AS boolean))
+   AND (CAST(:tag AS text) IS NULL
+        OR (CAST(:tag AS text) = 'back_order'
+            AND bool_or(coalesce(pd.back_order, false) AND l.state <> 'cancelled')))
 ORDER BY o.placed_at, o.order_id
 LIMIT :limit;
 
