@@ -1,15 +1,17 @@
 """R01-R06a end to end: commands on ``catalog.commands``, decisions on ``catalog.events``, state
-through the read API the operator CLI uses. One catalog instance with the default settings.
+through the read API the operator CLI uses. Two catalog instances in one consumer group, with
+the default caps (R03's 30 passed explicitly, as a deployment would).
 
 Every command goes through ``Catalog.run``: it sends the command, then a *barrier* (a command
-for the same seller that is always rejected). Both travel on the seller's partition, the catalog
-handles them in order and its outbox relay publishes in commit order, so once the barrier's
-rejection is seen, every event the command caused has been seen too. That is how these tests
-assert on the *absence* of effects without sleeping.
+for the same seller that is always rejected). Both travel on the seller's partition, so one
+instance handles them in order, and the outbox relays publish in commit order; once the
+barrier's rejection is seen, every event the command caused has been seen too. That is how
+these tests assert on the *absence* of effects without sleeping.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 from collections.abc import AsyncIterator
@@ -20,6 +22,7 @@ import aiohttp
 import asyncpg
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.client import Observed, PlatformClient
 from devstack.stack import Stack
@@ -34,10 +37,19 @@ EVENTS = "catalog.events"
 DLQ = "catalog.commands.dlq"
 
 
+CAP = 30
+
+
 @pytest.fixture(scope="module", autouse=True)
-def services(stack: Stack) -> None:
-    stack.start_service("catalog")
-    stack.wait_ready()
+def instances(stack: Stack) -> list[str]:
+    env = {"MAX_BACKORDER_LISTINGS": str(CAP), "CONSUMER_BATCH_MAX": "10"}
+    urls = []
+    for instance in (0, 1):
+        # one after the other: two processes migrating one fresh database at once can collide
+        # in shared/persistence/migrate.py (its CREATE TABLE IF NOT EXISTS runs before the advisory lock)
+        urls.append(stack.start_service("catalog", instance, extra_env=env).url)
+        stack.wait_ready()
+    return urls
 
 
 @dataclass
@@ -106,6 +118,17 @@ class Catalog:
         async with self.http.get(f"{self.url}/skus/{sku_id}") as response:
             return None if response.status == 404 else dict(await response.json())
 
+    async def handled(self, instance_url: str, message_type: str) -> float:
+        """How many ``message_type`` commands one instance handled (any outcome), from its metrics."""
+        async with self.http.get(f"{instance_url}/metrics") as response:
+            text = await response.text()
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text) if family.name == "backorder_messages_handled"
+            for sample in family.samples
+            if sample.name.endswith("_total") and sample.labels.get("type") == message_type
+        )
+
     async def listings(self, seller_id: str, *, back_order: bool = False) -> list[dict[str, Any]]:
         query = "?back_order=1" if back_order else ""
         async with self.http.get(f"{self.url}/sellers/{seller_id}/listings{query}") as response:
@@ -137,9 +160,9 @@ def activation(seller_id: str, sku_id: str, days: int = 5, stock: dict[str, int]
 
 
 @pytest.fixture(scope="module")
-async def catalog(stack: Stack, client: PlatformClient) -> AsyncIterator[Catalog]:
+async def catalog(instances: list[str], client: PlatformClient) -> AsyncIterator[Catalog]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-        yield Catalog(client, stack.services[("catalog", 0)].url, http)
+        yield Catalog(client, instances[0], http)
 
 
 def unique(prefix: str) -> str:
@@ -283,6 +306,48 @@ async def test_r04_10001st_backorder_sku_is_rejected(catalog: Catalog, stack: St
     assert sku_state(await catalog.sku(f"{seller}-extra-a")) == ("regular", None, [])
     # changing an active SKU's settings is not a 10,001st SKU
     (await catalog.activate(seller, last, 7, {"wh-2": 3})).accepted()
+
+
+async def test_r03_concurrent_activations_on_two_instances_never_exceed_the_cap(
+    catalog: Catalog, client: PlatformClient, instances: list[str]
+) -> None:
+    """50 concurrent activations of distinct listings of one seller, cap 30: exactly 30 succeed.
+
+    Catalog commands are keyed by seller, which sends all of one seller's commands to one
+    partition, hence one instance, in order: no race at all. So these 50 activations are keyed
+    by SKU instead (as a client that keys by the wrong field, or a future re-keying, would do):
+    they spread over all six partitions, both instances handle batches of them (of at most ten)
+    at the same time, and only the seller's row lock - taken before the cap check, held until
+    the batch commits - stands between them and a 31st listing. Each instance's own metrics
+    show that it handled some of them. (``test_catalog_concurrency.py`` makes 50 transactions
+    contend for that lock directly on the database, which is the deterministic guard: without
+    ``FOR UPDATE`` it fails on every run, this test only on the runs where batches overlap.)
+    """
+    seller = unique("conc")
+    await catalog.seller(seller)
+    arrange = [listing_of(seller, f"{seller}-l{i:02d}", [f"{seller}-s{i:02d}"]) for i in range(50)]
+    for outcome in await catalog.run_all(arrange):  # type: ignore[arg-type]
+        outcome.accepted()
+    before = [await catalog.handled(url, "ActivateBackorder") for url in instances]
+
+    sent = await asyncio.gather(*(
+        client.send(activation(seller, f"{seller}-s{i:02d}"), key=f"{seller}-s{i:02d}",
+                    principal=Principal(kind="seller", id=seller))
+        for i in range(50)
+    ))
+    ids = {str(e.event_id) for e in sent}
+    outcomes = await client.wait_for(
+        lambda o: o.value.get("causation_id") in ids and o.type in ("BackorderActivated", "CommandRejected"),
+        count=50, timeout=60)
+
+    activated = [o.payload["sku_id"] for o in outcomes if o.type == "BackorderActivated"]
+    reasons = {o.payload["reason"] for o in outcomes if o.type == "CommandRejected"}
+    assert (len(outcomes), len(activated), reasons) == (50, CAP, {"listing_cap_reached"})
+    on_backorder = await catalog.listings(seller, back_order=True)
+    assert sorted(row["skus"][0]["sku_id"] for row in on_backorder) == sorted(activated)
+    per_instance = [await catalog.handled(url, "ActivateBackorder") - n for url, n in zip(instances, before,
+                                                                                          strict=True)]
+    assert sum(per_instance) >= 50 and all(n > 0 for n in per_instance), per_instance
 
 
 # ---------------------------------------------------------------- R05
