@@ -150,8 +150,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{result['ratio_vs_per_order_tx']} | {open_loop['latency_ms']['p99']} | {burst['latency_ms']['p99']} | "
             f"{result['oversold']} | {result['duplicates']} | {max(burst['rss_mb'].values(), default=0)} |\n")
     if not args.history.exists():
-        args.history.write_text("| date | commit | orders | decided/s | ratio vs 1 tx/order | open-loop p99 ms | "
-                                "burst p99 ms | oversold | duplicates | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|\n")
+        args.history.write_text(
+            "| date | commit | orders | decided/s | ratio vs 1 tx/order | open-loop p99 ms | burst p99 ms | "
+            "oversold | duplicates | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|\n"
+        )
     with args.history.open("a") as history:
         history.write(line)
     print(json.dumps({k: result[k] for k in ("orders", "decided_per_s", "ceiling_per_order_tx_per_s",

@@ -43,7 +43,9 @@ async def per_order_transactions(dsn: str, orders: int, connections: int) -> flo
                 order_id = queue.get_nowait()
                 async with conn.transaction():
                     updated = await conn.execute(
-                        "UPDATE ceiling_stock SET allocated = allocated + 1 WHERE sku_id = 'hot' AND allocated < on_hand")
+                        "UPDATE ceiling_stock SET allocated = allocated + 1 "
+                        "WHERE sku_id = 'hot' AND allocated < on_hand"
+                    )
                     if updated.endswith("1"):
                         await conn.execute("INSERT INTO ceiling_allocations VALUES ($1, 'hot', 1)", order_id)
 

@@ -85,9 +85,9 @@ class FlashSale:
                 backorder_stock=[WarehouseQty(warehouse_id=w, qty=q) for w, q in zip(WAREHOUSES, split, strict=True)],
             ))
             regular = _split(self.shape.hot_regular, len(WAREHOUSES))
+            other = [self.shape.other_regular_per_warehouse] * len(WAREHOUSES)
             for sku in self.skus:
-                for w, qty in zip(WAREHOUSES, regular if sku == self.hot else [self.shape.other_regular_per_warehouse] * 3,
-                                  strict=True):
+                for w, qty in zip(WAREHOUSES, regular if sku == self.hot else other, strict=True):
                     await client.send(SetStock(sku_id=sku, warehouse_id=w, on_hand=qty))
             expected = len(self.skus) * len(WAREHOUSES)
             await client.wait_for(lambda o: o.type == "StockChanged" and o.payload.get("sku_id", "").startswith(
@@ -149,7 +149,8 @@ class FlashSale:
                 self.rss_peak[name] = max(self.rss_peak.get(name, 0.0), rss)
             await asyncio.sleep(0.25)
 
-    async def run(self, orders: list[PlaceOrder], rate_per_s: float | None = None, timeout: float = 240) -> dict[str, Any]:
+    async def run(self, orders: list[PlaceOrder], rate_per_s: float | None = None,
+                  timeout: float = 240) -> dict[str, Any]:
         """Publish ``orders`` (all at once, or at ``rate_per_s``) and observe until every one is decided."""
         consumer = AIOKafkaConsumer(bootstrap_servers=self.stack.kafka_bootstrap, enable_auto_commit=False,
                                     group_id=None, fetch_max_wait_ms=20)
@@ -204,9 +205,10 @@ class FlashSale:
         hot_regular = obs.allocated[(self.hot, "regular")]
         hot_backorder = obs.allocated[(self.hot, "backorder")]
         oversold = max(0, hot_regular - self.shape.hot_regular) + max(0, hot_backorder - self.shape.hot_backorder)
-        oversold += sum(max(0, qty - 3 * self.shape.other_regular_per_warehouse)
-                        for (sku, source), qty in obs.allocated.items() if sku != self.hot and source == "regular")
-        oversold += sum(qty for (sku, source), qty in obs.allocated.items() if sku != self.hot and source == "backorder")
+        others = [(source, qty) for (sku, source), qty in obs.allocated.items() if sku != self.hot]
+        oversold += sum(max(0, qty - len(WAREHOUSES) * self.shape.other_regular_per_warehouse)
+                        for source, qty in others if source == "regular")
+        oversold += sum(qty for source, qty in others if source == "backorder")
         duration = max(last_decision - started, 1e-9)
         return {
             "orders": orders,

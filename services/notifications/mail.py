@@ -112,7 +112,7 @@ class SmtpTransport:
 
     def client(self) -> aiosmtplib.SMTP:
         s = self.settings
-        credentials = s.smtp_username is not None
+        credentials = bool(s.smtp_username)
         start_tls: bool | None = None  # auto: upgrade when the server offers it
         if s.smtp_implicit_tls or s.smtp_starttls == "off":
             start_tls = False

@@ -15,7 +15,9 @@ class DeadLetter(BaseModel):
     offset: int
     key: str | None = None
     consumer: str = Field(description="The consumer group that gave up on it")
-    reason: str = Field(description="Stable code: not_json, invalid_envelope, unknown_type, invalid_payload, handler_failed")
+    reason: str = Field(
+        description="Stable code: not_json, invalid_envelope, unknown_type, invalid_payload, handler_failed"
+    )
     error: str = Field(description="The decoding, validation or handler error")
     original_b64: str = Field(description="The original message value, base64")
     original_headers: dict[str, str] = {}

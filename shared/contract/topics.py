@@ -47,7 +47,9 @@ INVENTORY_COMMANDS_TOPIC = Topic(
 INVENTORY_EVENTS_TOPIC = Topic(
     "inventory.events", "inventory", INVENTORY_EVENTS, description="Allocations, releases, stock levels"
 )
-ORDERS_COMMANDS_TOPIC = Topic("orders.commands", "orders", ORDERS_COMMANDS, description="Buyer and seller order commands")
+ORDERS_COMMANDS_TOPIC = Topic(
+    "orders.commands", "orders", ORDERS_COMMANDS, description="Buyer and seller order commands"
+)
 ORDERS_EVENTS_TOPIC = Topic("orders.events", "orders", ORDERS_EVENTS, description="Order status and dates")
 NOTIFICATIONS_EVENTS_TOPIC = Topic(
     "notifications.events", "notifications", NOTIFICATIONS_EVENTS, description="Messages sent to buyers"

@@ -37,6 +37,19 @@ def build_security(settings: KafkaSettings) -> Any:
     return kinds[settings.sasl_mechanism](username, password, ssl_context=context, use_ssl=use_ssl)
 
 
+def aiokafka_security(settings: KafkaSettings) -> dict[str, Any]:
+    """The same transport security for raw aiokafka clients (topic admin, the CLI, tools)."""
+    protocol = settings.security_protocol
+    kwargs: dict[str, Any] = {"security_protocol": protocol}
+    if protocol.endswith("SSL"):
+        kwargs["ssl_context"] = _ssl_context(settings)
+    if protocol.startswith("SASL"):
+        kwargs["sasl_mechanism"] = settings.sasl_mechanism
+        kwargs["sasl_plain_username"] = settings.sasl_username
+        kwargs["sasl_plain_password"] = settings.sasl_password.get_secret_value() if settings.sasl_password else None
+    return kwargs
+
+
 def build_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
     return KafkaBroker(
         settings.bootstrap_servers,

@@ -101,7 +101,9 @@ class OutboxRelay:
                 headers = [(k, str(v).encode()) for k, v in row["headers"].items()]
                 deliveries.append(await self.send(row["topic"], row["value"], key, headers))
             await asyncio.gather(*deliveries)
-            await conn.execute("UPDATE outbox SET published_at = now() WHERE id = any($1::bigint[])", [r["id"] for r in rows])
+            await conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = any($1::bigint[])", [r["id"] for r in rows]
+            )
             for row in rows:
                 metrics.OUTBOX_PUBLISHED.labels(row["topic"]).inc()
         await self._report_backlog()

@@ -7,6 +7,7 @@ In production, topics are Strimzi ``KafkaTopic`` resources rendered from the sam
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 
@@ -14,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from shared.contract.topics import ALL_TOPICS, Topic
-from shared.messaging.broker import build_security
+from shared.messaging.broker import aiokafka_security
 from shared.settings import KafkaSettings
 
 
@@ -34,27 +35,26 @@ async def ensure_topics(settings: KafkaSettings, *, force: bool = False) -> list
     """Create the contract's topics that do not exist yet; return the ones created."""
     if not force and os.environ.get("KAFKA_PROVISION_TOPICS", "true").lower() in ("0", "false", "no"):
         return []
-    security = build_security(settings)
-    kwargs = {}
-    if security is not None:
-        kwargs["security_protocol"] = settings.security_protocol
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=10_000, **kwargs)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=10_000,
+                                **aiokafka_security(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(name, num_partitions=n, replication_factor=1, topic_configs=config)
+            NewTopic(name, num_partitions=n, replication_factor=_replication(), topic_configs=config)
             for name, n, config in topic_specs(_partitions_override())
             if name not in existing
         ]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another instance created them first
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another instance created them first
         return [t.name for t in missing]
     finally:
         await admin.close()
+
+
+def _replication() -> int:
+    return int(os.environ.get("KAFKA_TOPIC_REPLICATION", "1"))
 
 
 def _partitions_override() -> int | None:

@@ -51,7 +51,8 @@ async def apply(conn: asyncpg.Connection, migrations: list[Migration]) -> list[s
     applied_now: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
     try:
-        done = {r["version"]: r["checksum"] for r in await conn.fetch("SELECT version, checksum FROM schema_migrations")}
+        rows = await conn.fetch("SELECT version, checksum FROM schema_migrations")
+        done = {r["version"]: r["checksum"] for r in rows}
         for migration in migrations:
             if migration.version in done:
                 if done[migration.version] != migration.checksum:
