@@ -42,17 +42,14 @@ def _entries(movements: Iterable[Movement], why: Why) -> Entries:
 
 async def _finish(uow: InventoryUnitOfWork, locked: Locked, entries: Entries, *, cause: Cause | None = None,
                   announce: Iterable[str] = ()) -> None:
-    """Save the changed levels and the ledger rows, then tell sellers the new levels (of the
-    changed levels and of every level of the ``announce`` SKUs) and any low stock (R10)."""
+    """Save the changed levels and the ledger rows, then tell sellers the levels of every
+    warehouse of each SKU that changed or is in ``announce``, and any low stock (R10). All of
+    them: a warehouse's ATP and the SKU's figures depend on the SKU's other warehouses."""
     cause = cause or uow.cause
     changed = await uow.inventory.save_levels(locked)
     await uow.inventory.record(entries)
-    shown = {(lv.sku_id, lv.warehouse_id) for lv in changed}
-    levels = list(changed)
-    for sku_id in sorted(set(announce)):
-        for level in sorted(locked.sku_levels(sku_id), key=lambda lv: lv.warehouse_id):
-            if (level.sku_id, level.warehouse_id) not in shown:
-                levels.append(level)
+    skus = sorted({lv.sku_id for lv in changed} | set(announce))
+    levels = [lv for sku_id in skus for lv in sorted(locked.sku_levels(sku_id), key=lambda lv: lv.warehouse_id)]
     for level in levels:
         view = domain.seller_view(level, locked.sku_levels(level.sku_id), locked.policy(level.sku_id))
         uow.emit(EVENTS, inv.StockChanged(
@@ -61,7 +58,7 @@ async def _finish(uow: InventoryUnitOfWork, locked: Locked, entries: Entries, *,
             available_to_promise=view.available_to_promise, total=view.total,
             sku_available_to_promise=view.sku_available_to_promise, sku_total=view.sku_total,
         ), key=level.sku_id, cause=cause)
-    for sku_id in sorted({lv.sku_id for lv in levels} | set(announce)):
+    for sku_id in skus:
         await _check_low_stock(uow, locked, sku_id, cause)
 
 

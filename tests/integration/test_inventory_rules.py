@@ -155,7 +155,8 @@ async def test_r10_total_is_in_stock_plus_backorder(inv: Inventory, client: Plat
     assert (stock["in_stock"], stock["backorder"], stock["total"]) == (0, 2, 2)
 
 
-async def test_r10_available_to_promise_excludes_safety_stock_across_warehouses(inv: Inventory) -> None:
+async def test_r10_available_to_promise_excludes_safety_stock_across_warehouses(inv: Inventory,
+                                                                              client: PlatformClient) -> None:
     sku = await inv.sku(regular={"wh-1": 3, "wh-2": 3}, backorder={"wh-1": 5})
     changed = await inv.command(SetStockPolicy(sku_id=sku, safety_stock=4), expect=2, message_type="StockChanged")
 
@@ -165,6 +166,9 @@ async def test_r10_available_to_promise_excludes_safety_stock_across_warehouses(
     assert {w: v["available_to_promise"] for w, v in stock["by_warehouse"].items()} == {"wh-1": 2, "wh-2": 2}
     # 2 units are promisable although no single warehouse's stock exceeds the safety stock
     assert parts_of(await inv.place([(sku, 3)])) == [("wh-1", "regular", 2), ("wh-1", "backorder", 1)]
+    # wh-2 did not move, but it has nothing left to promise now: sellers are told so
+    wh2 = await client.wait_type(EVENTS, "StockChanged", sku_id=sku, warehouse_id="wh-2", available_to_promise=0)
+    assert (wh2[0].payload["on_hand"], wh2[0].payload["total"], wh2[0].payload["sku_available_to_promise"]) == (3, 3, 0)
     assert parts_of(await inv.place([(sku, 1)])) == [("wh-1", "backorder", 1)]  # the safety stock stays
 
     plain = await inv.sku(regular={"wh-1": 2, "wh-2": 2})
