@@ -108,7 +108,9 @@ def routes(ctx: ServiceContext) -> list[Route]:
         return _json(order_view(order)) if order else _json({"error": "unknown order"}, status=404)
 
     async def seller_orders(request: web.Request) -> web.Response:
-        """``?tag=back_order&status=awaiting_shipment&late=true&limit=50&cursor=...``, oldest first (R13, R19)."""
+        """``?tag=back_order&status=awaiting_shipment&late=true&limit=50&cursor=...``, oldest first (R13, R19).
+
+        A JSON list; when the page is full, ``X-Next-Cursor`` holds the ``cursor`` of the next page."""
         query = request.query
         status = query.get("status") or None
         if status is not None and status not in ORDER_STATUSES:
@@ -118,7 +120,7 @@ def routes(ctx: ServiceContext) -> list[Route]:
             limit = int(query.get("limit", "100"))
             after = _decode_cursor(query["cursor"]) if query.get("cursor") else None
         except (ValueError, TypeError, orjson.JSONDecodeError):
-            return _bad("limit must be an integer and cursor a value returned as next_cursor")
+            return _bad("limit must be an integer and cursor a value returned in X-Next-Cursor")
         if not 1 <= limit <= settings.query_limit_max:
             return _bad(f"limit must be 1-{settings.query_limit_max}")
         async with ctx.pool.acquire() as conn:
@@ -126,8 +128,10 @@ def routes(ctx: ServiceContext) -> list[Route]:
                 request.match_info["seller_id"], tag=query.get("tag") or None, status=status, late=late,
                 after=after, limit=limit,
             )
-        next_cursor = _encode_cursor(rows[-1]["placed_at"], rows[-1]["order_id"]) if len(rows) == limit else None
-        return _json({"orders": rows, "next_cursor": next_cursor})
+        response = _json(rows)
+        if len(rows) == limit:  # there may be more: the next page starts after the last row
+            response.headers["X-Next-Cursor"] = _encode_cursor(rows[-1]["placed_at"], rows[-1]["order_id"])
+        return response
 
     async def seller_stats(request: web.Request) -> web.Response:
         async with ctx.pool.acquire() as conn:

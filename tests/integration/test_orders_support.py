@@ -56,6 +56,12 @@ async def get_json(url: str) -> Any:
         return await response.json()
 
 
+async def get_page(url: str) -> tuple[Any, str | None]:
+    """A list route's body and its ``X-Next-Cursor``."""
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return await response.json(), response.headers.get("X-Next-Cursor")
+
+
 async def wait_http(url: str, predicate: Callable[[Any], bool], within: float = 30.0) -> Any:
     """Poll a read route until it shows what we wait for (the read model caught up)."""
     deadline = time.monotonic() + within
