@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from .catalog import CommandRejected
 from .common import Email, Id, Quantity, Region, StockSource
@@ -84,7 +84,7 @@ class OrderPlaced(Payload):
     region: Region
     locale: str = "en_US"
     timezone: str | None = None
-    placed_at: datetime
+    placed_at: AwareDatetime
     lines: list[OrderLine]
 
 
