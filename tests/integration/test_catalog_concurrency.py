@@ -2,6 +2,9 @@
 transaction behind the seller's row lock, so no interleaving of concurrent activations can
 exceed a cap. The same through Kafka with two catalog instances in one consumer group is
 ``test_catalog_rules.py::test_r03_concurrent_activations_on_two_instances_never_exceed_the_cap``.
+
+Measured with ``FOR UPDATE`` removed from ``lock_seller``: both cases fail on every run (34 to
+50 of the 50 activations accepted against a cap of 30).
 """
 
 from __future__ import annotations
