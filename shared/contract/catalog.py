@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from .common import Id, ListingType, Region
 from .envelope import Payload
@@ -22,7 +22,7 @@ SkuId = Annotated[Id, Field(description="A SKU (a variant of a listing); ids are
 Timezone = Annotated[str, Field(max_length=64, description="IANA time zone", examples=["America/New_York"])]
 
 
-def _example(**payload: object) -> ConfigDict:
+def _example(**payload: JsonValue) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": [payload]})
 
 

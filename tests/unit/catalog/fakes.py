@@ -4,7 +4,7 @@ runtime for one message: a ``Rejection`` rolls the state back and becomes ``Comm
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +18,7 @@ from shared.contract.topics import Topic
 from shared.domain import Rejection
 from shared.persistence.uow import Cause
 
-HANDLERS: dict[type[Payload], Callable[[Any, Any], Awaitable[None]]] = {
+HANDLERS: dict[type[Payload], Callable[[Any, Any], Coroutine[Any, Any, None]]] = {
     c.RegisterSeller: handlers.register_seller,
     c.SetSellerEligibility: handlers.set_seller_eligibility,
     c.UpsertListing: handlers.upsert_listing,
@@ -113,7 +113,8 @@ class FakeCatalogStore:
         return dict(self.sellers), dict(self.listings), dict(self.skus_by_id)
 
     def restore(self, state: tuple[dict[str, Seller], dict[str, Listing], dict[str, Sku]]) -> None:
-        self.sellers, self.listings, self.skus_by_id = (dict(part) for part in state)
+        sellers, listings, skus = state
+        self.sellers, self.listings, self.skus_by_id = dict(sellers), dict(listings), dict(skus)
 
 
 @dataclass
