@@ -28,9 +28,11 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from services.orders.dates import DatingPolicy, deadline, zone
+from shared.contract.common import StockSource
+from shared.contract.orders import OrderStatus
 from shared.domain import Rejection
 
-ORDER_STATUSES = (
+ORDER_STATUSES: tuple[OrderStatus, ...] = (
     "pending", "awaiting_shipment", "partially_shipped", "shipped", "delivered", "rejected", "cancelled",
 )
 LINE_STATES = ("pending", "awaiting_stock", "ready_to_ship", "shipped", "delivered", "cancelled", "rejected")
@@ -95,7 +97,7 @@ class AllocatedQty:
     """One allocated part, as inventory reported it."""
 
     warehouse_id: str
-    source: str
+    source: StockSource
     qty: int
 
 
@@ -103,7 +105,7 @@ class AllocatedQty:
 class Part:
     part_no: int
     warehouse_id: str
-    source: str
+    source: StockSource
     qty: int
     ship_by: date
     estimated_delivery: date
@@ -197,7 +199,7 @@ class ReplacementDecision:
     detail: str | None = None  # why no replacement: "sku_on_backorder" | "out_of_stock"
 
 
-def derive_status(lines: Sequence[Line]) -> str:
+def derive_status(lines: Sequence[Line]) -> OrderStatus:
     """The order status implied by its lines' states (R13, R16)."""
     active = [line.state for line in lines if line.state != "cancelled"]
     if not active:
@@ -225,7 +227,7 @@ class Order:
     timezone: str | None
     placed_at: datetime
     lines: list[Line]
-    status: str = "pending"
+    status: OrderStatus = "pending"
     #: when the allocation outcome (accepted or rejected) was applied; a second one is a duplicate
     decided_at: datetime | None = None
     reject_reason: str | None = None

@@ -54,7 +54,7 @@ def _accepted_line(line: Line) -> o.AcceptedLine:
     return o.AcceptedLine(
         line_id=line.line_id, sku_id=line.sku_id, qty=line.qty, seller_id=line.seller_id,
         parts=[
-            o.DatedPart(source=p.source, warehouse_id=p.warehouse_id, qty=p.qty, ship_by=p.ship_by,  # type: ignore[arg-type]
+            o.DatedPart(source=p.source, warehouse_id=p.warehouse_id, qty=p.qty, ship_by=p.ship_by,
                         estimated_delivery=p.estimated_delivery)
             for p in line.parts
         ],
@@ -65,7 +65,7 @@ def _cancelled_line(line: Line) -> o.CancelledLine:
     return o.CancelledLine(
         line_id=line.line_id, sku_id=line.sku_id,
         parts=[
-            o.CancelledPart(warehouse_id=p.warehouse_id, source=p.source, qty=p.qty,  # type: ignore[arg-type]
+            o.CancelledPart(warehouse_id=p.warehouse_id, source=p.source, qty=p.qty,
                             released_qty=p.released_qty)
             for p in line.parts
         ],
@@ -105,7 +105,7 @@ async def ship_lines(cmd: o.ShipLines, uow: OrdersUoW) -> None:
     await uow.orders.save(order)
     uow.emit(EVENTS, o.LinesShipped(
         order_id=order.order_id, buyer_id=order.buyer_id, line_ids=[line.line_id for line in shipped],
-        tracking_number=cmd.tracking_number, status=order.status,  # type: ignore[arg-type]
+        tracking_number=cmd.tracking_number, status=order.status,
     ), key=order.order_id)
 
 
@@ -117,7 +117,7 @@ async def cancel_lines(cmd: o.CancelLines, uow: OrdersUoW) -> None:
     await uow.orders.save(order)
     uow.emit(EVENTS, o.LinesCancelled(
         order_id=order.order_id, buyer_id=order.buyer_id, lines=[_cancelled_line(line) for line in cancelled],
-        reason=cmd.reason, status=order.status,  # type: ignore[arg-type]
+        reason=cmd.reason, status=order.status,
     ), key=order.order_id)
 
 
@@ -151,7 +151,7 @@ async def confirm_delivery(cmd: o.ConfirmDelivery, uow: OrdersUoW) -> None:
     await uow.orders.save(order)
     uow.emit(EVENTS, o.OrderDelivered(
         order_id=order.order_id, buyer_id=order.buyer_id, line_ids=[line.line_id for line in delivered],
-        tracking_number=cmd.tracking_number, status=order.status,  # type: ignore[arg-type]
+        tracking_number=cmd.tracking_number, status=order.status,
     ), key=order.order_id)
 
 
@@ -191,14 +191,14 @@ async def stock_allocated(evt: inv.StockAllocated, uow: OrdersUoW) -> None:
     )
     if acceptance.accepted:
         uow.emit(EVENTS, o.OrderAccepted(
-            order_id=order.order_id, buyer_id=order.buyer_id, status=order.status,  # type: ignore[arg-type]
+            order_id=order.order_id, buyer_id=order.buyer_id, status=order.status,
             tags=order.tags, lines=[_accepted_line(line) for line in acceptance.accepted],
         ), key=order.order_id)
     if acceptance.cancelled_before_allocation:
         uow.emit(EVENTS, o.LinesCancelled(
             order_id=order.order_id, buyer_id=order.buyer_id,
             lines=[_cancelled_line(line) for line in acceptance.cancelled_before_allocation],
-            reason="cancelled_before_allocation", status=order.status,  # type: ignore[arg-type]
+            reason="cancelled_before_allocation", status=order.status,
         ), key=order.order_id)
 
 
