@@ -110,8 +110,8 @@ async def upsert_listing(cmd: c.UpsertListing, uow: CatalogUow) -> None:
     domain.check_listing_skus(cmd.seller_id, cmd.listing_id, cmd.sku_ids, await uow.catalog.skus(cmd.sku_ids))
     current = await uow.catalog.listed_skus(cmd.listing_id) if existing is not None else []
     removed = domain.removed_skus(current, cmd.sku_ids)
-    kept = [s for s in current if s.sku_id in set(cmd.sku_ids)]
-    domain.check_category_change(cmd.category, kept, uow.policy.handling)
+    wanted = set(cmd.sku_ids)
+    domain.check_category_change(cmd.category, [s for s in current if s.sku_id in wanted], uow.policy.handling)
 
     await uow.catalog.save_listing(Listing(cmd.listing_id, cmd.seller_id, cmd.category, cmd.title))
     claimed = await uow.catalog.claim_skus(cmd.seller_id, cmd.listing_id, cmd.sku_ids)
