@@ -108,6 +108,8 @@ class PlatformClient:
                             value = orjson.loads(r.value) if r.value else {}
                         except orjson.JSONDecodeError:
                             value = {"type": "<not json>", "raw": r.value}
+                        if not isinstance(value, dict):
+                            value = {"type": "<not an object>", "raw": r.value}
                         key = r.key.decode() if r.key else None
                         self.observed.append(Observed(r.topic, r.partition, r.offset, key, value, now))
                 self._changed.notify_all()

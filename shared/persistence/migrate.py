@@ -44,13 +44,15 @@ class MigrationDrift(RuntimeError):
 
 async def apply(conn: asyncpg.Connection, migrations: list[Migration]) -> list[str]:
     """Apply what is missing; return the versions applied now."""
-    await conn.execute(
-        """CREATE TABLE IF NOT EXISTS schema_migrations (
-               version text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"""
-    )
     applied_now: list[str] = []
+    # The lock comes first: two instances starting on a fresh database would otherwise race on
+    # creating the bookkeeping table itself.
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
     try:
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   version text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
         rows = await conn.fetch("SELECT version, checksum FROM schema_migrations")
         done = {r["version"]: r["checksum"] for r in rows}
         for migration in migrations:
