@@ -14,7 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 import asyncpg
 import structlog
@@ -25,10 +25,11 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from faststream.specification import AsyncAPI
+from pydantic import Field, create_model
 
 from shared.clock import clock_from_env
 from shared.contract.dlq import DeadLetter
-from shared.contract.envelope import Envelope
+from shared.contract.envelope import Envelope, Payload
 from shared.contract.topics import Topic
 from shared.messaging.broker import build_broker
 from shared.messaging.consumer import ConsumerRuntime, Subscription
@@ -140,7 +141,7 @@ def docs_app(definition: ServiceDefinition) -> FastStream:
         for model in topic.messages:
             broker.publisher(
                 topic.name, title=f"{topic.name}:{model.message_type}", description=model.__doc__,
-                schema=Envelope[model],  # type: ignore[valid-type]
+                schema=_documented_envelope(model),
             )
     for subscription in definition.subscriptions:
         consumed = [m for m in subscription.topic.messages if subscription.handles(m.message_type)]
@@ -148,7 +149,7 @@ def docs_app(definition: ServiceDefinition) -> FastStream:
             broker.subscriber(
                 subscription.topic.name, group_id=definition.group_id,
                 title=f"{subscription.topic.name}:{model.message_type}", description=model.__doc__,
-            )(_doc_handler(Envelope[model]))  # type: ignore[valid-type]
+            )(_doc_handler(_documented_envelope(model)))
         broker.publisher(subscription.topic.dlq, title=subscription.topic.dlq, schema=DeadLetter,
                          description="Messages this service could not decode or handle, with the reason")
     return FastStream(
@@ -158,6 +159,17 @@ def docs_app(definition: ServiceDefinition) -> FastStream:
             version=definition.version,
             description=definition.description,
         ),
+    )
+
+
+def _documented_envelope(model: type[Payload]) -> Any:
+    """``Envelope[model]`` with ``type`` fixed to the model's message type, so every channel's
+    example and schema say exactly what travels there."""
+    name = model.message_type
+    return create_model(
+        f"{name}Envelope",
+        __base__=Envelope[model],  # type: ignore[valid-type]
+        type=(Literal[name], Field(description="Message type", examples=[name])),  # type: ignore[valid-type]
     )
 
 
