@@ -15,7 +15,7 @@ second allocation outcome is ignored, a release naming a receipt is applied once
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import structlog
 
@@ -38,9 +38,15 @@ def _actor(uow: OrdersUoW) -> Actor | None:
     return Actor(principal.kind, principal.id) if principal else None
 
 
+def _now(uow: OrdersUoW) -> datetime:
+    """The clock's time, always aware (a clock file written without an offset means UTC)."""
+    now = uow.clock.now()
+    return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+
+
 def _occurred_at(uow: OrdersUoW) -> datetime:
     cause = uow.cause
-    return cause.occurred_at if cause is not None and cause.occurred_at is not None else uow.clock.now()
+    return cause.occurred_at if cause is not None and cause.occurred_at is not None else _now(uow)
 
 
 async def _order(uow: OrdersUoW, order_id: str) -> Order:
@@ -87,7 +93,7 @@ async def place_order(cmd: o.PlaceOrder, uow: OrdersUoW) -> None:
     known = await uow.catalog.terms(sorted({line.sku_id for line in cmd.lines}))
     order = domain.place(
         order_id=cmd.order_id, buyer_id=cmd.buyer_id, buyer_email=cmd.buyer_email, region=cmd.region,
-        locale=cmd.locale, timezone=cmd.timezone or default_timezone(cmd.region), placed_at=uow.clock.now(),
+        locale=cmd.locale, timezone=cmd.timezone or default_timezone(cmd.region), placed_at=_now(uow),
         lines=requested, sellers={sku: t.seller_id for sku, t in known.items() if t.seller_id},
     )
     await uow.orders.add(order, uow.cause.correlation_id if uow.cause else None)
@@ -99,7 +105,7 @@ async def place_order(cmd: o.PlaceOrder, uow: OrdersUoW) -> None:
 
 async def ship_lines(cmd: o.ShipLines, uow: OrdersUoW) -> None:
     order = await _order(uow, cmd.order_id)
-    shipped = order.ship(cmd.line_ids, cmd.tracking_number, uow.clock.now(), _actor(uow))
+    shipped = order.ship(cmd.line_ids, cmd.tracking_number, _now(uow), _actor(uow))
     if not shipped:
         return
     await uow.orders.save(order)
@@ -111,7 +117,7 @@ async def ship_lines(cmd: o.ShipLines, uow: OrdersUoW) -> None:
 
 async def cancel_lines(cmd: o.CancelLines, uow: OrdersUoW) -> None:
     order = await _order(uow, cmd.order_id)
-    cancelled = order.cancel(cmd.line_ids, cmd.reason, uow.clock.now(), _actor(uow))
+    cancelled = order.cancel(cmd.line_ids, cmd.reason, _now(uow), _actor(uow))
     if not cancelled:
         return
     await uow.orders.save(order)
@@ -145,7 +151,7 @@ async def request_replacement(cmd: o.RequestReplacement, uow: OrdersUoW) -> None
 
 async def confirm_delivery(cmd: o.ConfirmDelivery, uow: OrdersUoW) -> None:
     order = await _order(uow, cmd.order_id)
-    delivered = order.deliver(cmd.tracking_number, uow.clock.now(), _actor(uow))
+    delivered = order.deliver(cmd.tracking_number, _now(uow), _actor(uow))
     if not delivered:
         return
     await uow.orders.save(order)
@@ -181,7 +187,7 @@ async def stock_allocated(evt: inv.StockAllocated, uow: OrdersUoW) -> None:
         line.line_id: [AllocatedQty(p.warehouse_id, p.source, p.qty) for p in line.parts] for line in evt.lines
     }
     known = await uow.catalog.terms(sorted(set(skus.values())))
-    acceptance = order.accept(allocation, lambda sku: _terms_for(order, known, sku), uow.dating, uow.clock.now())
+    acceptance = order.accept(allocation, lambda sku: _terms_for(order, known, sku), uow.dating, _now(uow))
     if acceptance is None:
         log.info("allocation_outcome_repeated", order_id=order.order_id)
         return
@@ -204,7 +210,7 @@ async def stock_allocated(evt: inv.StockAllocated, uow: OrdersUoW) -> None:
 
 async def allocation_rejected(evt: inv.AllocationRejected, uow: OrdersUoW) -> None:
     order = await _order(uow, evt.order_id)
-    rejected = order.reject(evt.reason, uow.clock.now())
+    rejected = order.reject(evt.reason, _now(uow))
     if rejected is None:
         log.info("allocation_outcome_repeated", order_id=order.order_id)
         return
@@ -225,7 +231,7 @@ async def backorder_released(evt: inv.BackorderReleased, uow: OrdersUoW) -> None
     if line.sku_id != evt.sku_id:
         raise Rejection("invalid_release", f"line {evt.line_id} is SKU {line.sku_id}, not {evt.sku_id}")
     if evt.receipt_id is not None and not await uow.orders.record_release(
-        evt.order_id, evt.line_id, evt.warehouse_id, evt.receipt_id, evt.qty, uow.clock.now()
+        evt.order_id, evt.line_id, evt.warehouse_id, evt.receipt_id, evt.qty, _now(uow)
     ):
         log.info("release_repeated", order_id=evt.order_id, line_id=evt.line_id, receipt_id=evt.receipt_id)
         return
@@ -246,7 +252,7 @@ async def stock_changed(messages: list[Message[inv.StockChanged]], uow: OrdersUo
 
     Kept per warehouse, and for the whole SKU (as warehouse ``*``, which wins when present).
     """
-    now = uow.clock.now()
+    now = _now(uow)
     rows: list[tuple[str, str, int, datetime]] = []
     for m in messages:
         at = m.cause.occurred_at or now

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import cast
 
 import asyncpg
@@ -67,6 +67,7 @@ async def sla_clock(ctx: ServiceContext) -> None:
     while True:
         try:
             now = ctx.clock.now()
+            now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)  # a naive clock reading is UTC
             fired = await fire_due(ctx.pool, ctx.uow_factory, now, settings.sla_batch)
             failures = 0
             if fired >= settings.sla_batch:

@@ -71,6 +71,13 @@ async def test_place_order_records_pending_and_emits_order_placed(uow: FakeUoW) 
     assert [line.seller_id for line in stored.lines] == ["s1", "s1"]
 
 
+async def test_place_order_dates_a_naive_clock_reading_as_utc(uow: FakeUoW) -> None:
+    uow.clock.at = PLACED.replace(tzinfo=None)
+    await handlers.place_order(_place(), uow)
+    (placed,) = uow.take()
+    assert placed.placed_at == PLACED and placed.placed_at.tzinfo is not None
+
+
 async def test_place_order_again_is_a_no_op_and_a_different_one_is_duplicate_order(uow: FakeUoW) -> None:
     await handlers.place_order(_place(), uow)
     uow.take()
