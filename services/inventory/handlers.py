@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from services.inventory import domain
 from services.inventory.domain import Level, LineRequest, Movement, Part
@@ -223,7 +223,7 @@ async def allocate_orders(messages: list[Message[o.OrderPlaced]], uow: Inventory
     ``placed_at`` (stable, so ties keep their arrival order). The decisions already taken
     are read after the SKU locks, so a concurrent instance's decision on the same order is
     seen; an order is decided once (a replayed ``OrderPlaced`` changes nothing)."""
-    orders = sorted(messages, key=lambda m: _placed_at(m.payload))
+    orders = sorted(messages, key=lambda m: m.payload.placed_at)
     locked = await uow.inventory.lock({line.sku_id for m in orders for line in m.payload.lines})
     seen = await uow.inventory.decided([m.payload.order_id for m in orders])
     decisions: list[tuple[str, bool, datetime]] = []
@@ -237,10 +237,10 @@ async def allocate_orders(messages: list[Message[o.OrderPlaced]], uow: Inventory
         lines = [LineRequest(line.line_id, line.sku_id, line.qty) for line in order.lines]
         if len({line.line_id for line in lines}) != len(lines):
             _reject(uow, order.order_id, "invalid_order", [], message.cause)
-            decisions.append((order.order_id, False, _placed_at(order)))
+            decisions.append((order.order_id, False, order.placed_at))
             continue
         allocation = domain.allocate_order(order.order_id, lines, locked.by_sku, locked.policies)
-        decisions.append((order.order_id, allocation.accepted, _placed_at(order)))
+        decisions.append((order.order_id, allocation.accepted, order.placed_at))
         if not allocation.accepted:
             _reject(uow, order.order_id, "out_of_stock", allocation.rejected_lines, message.cause)
             continue
@@ -258,11 +258,6 @@ async def allocate_orders(messages: list[Message[o.OrderPlaced]], uow: Inventory
     await _finish(uow, locked, entries, cause=orders[-1].cause if orders else None)
 
 
-def _placed_at(order: o.OrderPlaced) -> datetime:
-    """When the order was placed; a time without a zone is taken as UTC (the contract's convention)."""
-    return order.placed_at if order.placed_at.tzinfo else order.placed_at.replace(tzinfo=UTC)
-
-
 def _reject(uow: InventoryUnitOfWork, order_id: str, reason: str, line_ids: list[str], cause: Cause) -> None:
     uow.emit(EVENTS, inv.AllocationRejected(order_id=order_id, reason=reason, line_ids=line_ids),
              key=order_id, cause=cause)
@@ -277,7 +272,7 @@ def _part_rows(order: o.OrderPlaced, lines: Sequence[LineRequest],
                 "order_id": order.order_id, "line_id": line.line_id, "part_no": number, "sku_id": line.sku_id,
                 "warehouse_id": part.warehouse_id, "source": part.source, "qty": part.qty,
                 "state": domain.ALLOCATED if part.source == domain.REGULAR else domain.WAITING,
-                "placed_at": _placed_at(order),
+                "placed_at": order.placed_at,
             })
     return rows
 

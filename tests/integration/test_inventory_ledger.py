@@ -129,8 +129,6 @@ def random_order(world: World, rng: random.Random) -> o.OrderPlaced:
     lines = [o.OrderLine(line_id=f"l{n}", sku_id=rng.choice(SKUS), qty=rng.randint(1, 4))
              for n in range(rng.randint(1, 3))]
     placed_at = world.placed_at()
-    if rng.random() < 0.1:  # a producer that leaves out the zone (UTC by convention)
-        placed_at = placed_at.replace(tzinfo=None)
     return o.OrderPlaced(order_id=f"o-{uuid.uuid4().hex[:10]}", buyer_id="b-1", buyer_email="b@example.com",
                          region="US", placed_at=placed_at, lines=lines)
 

@@ -54,3 +54,21 @@ def test_valid_command_decodes_to_its_typed_payload() -> None:
 def test_undecodable_record_is_identified_by_its_position() -> None:
     inbound = decode(record(b"\xff\xfe", offset=42), SUB)
     assert inbound.message_id == "catalog.commands/0/42"
+
+
+def test_an_order_placed_without_a_time_zone_is_dead_lettered() -> None:
+    from datetime import datetime
+
+    from shared.contract.orders import OrderLine, OrderPlaced
+    from shared.contract.topics import ORDERS_EVENTS_TOPIC
+
+    order = OrderPlaced(order_id="o-1", buyer_id="b-1", buyer_email="b@example.com", region="US",
+                        placed_at=datetime(2026, 11, 23, 9, 0).astimezone(), lines=[
+                            OrderLine(line_id="l1", sku_id="k", qty=1)])
+    value = orjson.loads(Envelope(type="OrderPlaced", producer="t", payload=order).model_dump_json())
+    value["payload"]["placed_at"] = "2026-11-23T09:00:00"
+    subscription = Subscription(ORDERS_EVENTS_TOPIC, handlers={"OrderPlaced": lambda *_: None})  # type: ignore[arg-type,return-value]
+    inbound = decode(ConsumerRecord("orders.events", 0, 0, 0, 0, b"o-1", orjson.dumps(value), None, 1, 1, ()),
+                     subscription)
+    assert inbound.dead_letter is not None and inbound.dead_letter[0] == "invalid_payload"
+    assert "timezone" in inbound.dead_letter[1]
