@@ -170,6 +170,26 @@ def notifications(buyer: str = typer.Option(None, help="a buyer id"),
     console.print(_table("notifications", _get("notifications", path)))
 
 
+@app.command()
+def kpis(seller: str = typer.Option(None, help="one seller (with the overall row)"),
+         as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table")) -> None:
+    """The backorder KPIs (R23): backorder rate, average backorder age, fill rate, late-shipment rate and
+    cancellation rate, overall (seller '*') and per seller."""
+    rows = _get("orders", "/kpis", {"seller": seller})
+    if as_json:
+        console.print_json(data=rows)
+        return
+    table = Table(title="Backorder KPIs")
+    for column in ("seller", "orders", "backorder rate", "avg backorder age (d)", "fill rate", "late-shipment rate",
+                   "cancellation rate"):
+        table.add_column(column, justify="left" if column == "seller" else "right")
+    for row in rows:
+        table.add_row(row["seller_id"] if row["seller_id"] != "*" else "[bold]overall[/bold]", str(row["orders"]),
+                      f"{row['backorder_rate']:.1%}", f"{row['average_backorder_age_days']:.1f}",
+                      f"{row['fill_rate']:.1%}", f"{row['late_shipment_rate']:.1%}", f"{row['cancellation_rate']:.1%}")
+    console.print(table)
+
+
 # ------------------------------------------------------------------ dead letters
 
 

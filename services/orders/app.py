@@ -12,7 +12,9 @@ from aiohttp import web
 
 from services.orders import handlers
 from services.orders.domain import ORDER_STATUSES, Order
-from services.orders.repository import CatalogView, OrderStore, StockView
+from services.orders.kpi_gauges import kpi_gauges
+from services.orders.kpis import OVERALL, kpis
+from services.orders.repository import CatalogView, KpiView, OrderStore, StockView
 from services.orders.settings import OrdersSettings
 from services.orders.sla import sla_clock
 from services.orders.unit_of_work import make_uow
@@ -138,6 +140,14 @@ def routes(ctx: ServiceContext) -> list[Route]:
             stats = await OrderStore(conn).seller_stats(request.match_info["seller_id"])
         return _json({"seller_id": request.match_info["seller_id"], **stats})
 
+    async def kpi_figures(request: web.Request) -> web.Response:
+        """The KPIs (R23): overall (seller '*') then per seller; ``?seller=`` for one."""
+        async with ctx.pool.acquire() as conn:
+            counts = await KpiView(conn).counts(ctx.clock.now())
+        wanted = request.query.get("seller")
+        figures = [kpis(c).as_dict() for c in counts if not wanted or c.seller_id in (wanted, OVERALL)]
+        return _json(figures)
+
     async def sku(request: web.Request) -> web.Response:
         sku_id = request.match_info["sku_id"]
         async with ctx.pool.acquire() as conn:
@@ -152,6 +162,7 @@ def routes(ctx: ServiceContext) -> list[Route]:
         ("/sellers/{seller_id}/orders", seller_orders),
         ("/sellers/{seller_id}/stats", seller_stats),
         ("/skus/{sku_id}", sku),
+        ("/kpis", kpi_figures),
     ]
 
 
@@ -167,6 +178,6 @@ DEFINITION = ServiceDefinition(
     subscriptions=SUBSCRIPTIONS,
     publishes=[ORDERS_EVENTS_TOPIC],
     make_uow=make_uow,
-    background=[sla_clock],
+    background=[sla_clock, kpi_gauges],
     routes=routes,
 )

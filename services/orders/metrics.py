@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 LATE_SHIPMENTS = Counter("backorder_orders_late_shipments_total", "Lines found late by the SLA clock (R15)")
 SLA_FIRING_LAG = Histogram(
@@ -10,3 +10,5 @@ SLA_FIRING_LAG = Histogram(
     "How long after its deadline a late line was fired",
     buckets=(0.1, 0.5, 1, 2, 5, 15, 60, 300, 3600),
 )
+
+KPI = Gauge("backorder_kpi", "The seeds' backorder KPIs (R23); seller '*' is overall", ["kpi", "seller"])

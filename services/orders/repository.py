@@ -24,6 +24,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from services.orders.dates import DEFAULT_TIMEZONES
 from services.orders.domain import Line, Order, Part, SkuTerms
+from services.orders.kpis import KpiCounts
 from shared.persistence.db import fetch_all, load_queries
 
 queries = load_queries(Path(__file__).parent / "sql")
@@ -296,3 +297,14 @@ class StockView:
 
 def default_timezone(region: str) -> str:
     return DEFAULT_TIMEZONES.get(region, "UTC")
+
+
+class KpiView:
+    """Read side of the KPIs (R23)."""
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    async def counts(self, now: datetime) -> list[KpiCounts]:
+        rows = await fetch_all(queries.kpi_counts, self.conn, now=now)
+        return [KpiCounts(**dict(row)) for row in rows]

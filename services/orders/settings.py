@@ -17,6 +17,10 @@ DEFAULT_TRANSIT_DAYS: dict[str, int] = {
 
 
 class OrdersSettings(ServiceSettings):
+    kpi_refresh_s: float = Field(default=15.0, gt=0, description="How often the KPI gauges are recomputed")
+    kpi_metrics_max_sellers: int = Field(
+        default=100, ge=0, description="Per-seller KPI gauges for at most this many sellers (by orders)"
+    )
     order_cutoff: time = Field(
         default=time(14, 0),
         description="Local time (seller's zone) after which an order counts from the next business day",

@@ -213,3 +213,38 @@ SELECT (SELECT count(*) FROM late_shipments WHERE seller_id = :seller_id) AS lat
 -- name: sku_view^
 SELECT k.sku_id, k.seller_id, k.listing_id, k.listing_type, k.handling_days, s.region, s.timezone
 FROM skus k LEFT JOIN sellers s USING (seller_id) WHERE k.sku_id = :sku_id;
+
+-- name: kpi_counts
+-- Counts behind the KPIs (R23), per seller and overall (seller_id '*'); see kpis.py for definitions.
+WITH lines AS (
+    SELECT l.order_id, coalesce(l.seller_id, '?') AS seller_id, l.state, l.late_at, o.placed_at,
+           EXISTS (SELECT 1 FROM order_parts p
+                   WHERE p.order_id = l.order_id AND p.line_id = l.line_id AND p.source = 'backorder') AS backordered
+    FROM order_lines l JOIN orders o USING (order_id)
+    WHERE o.decided_at IS NOT NULL AND o.status <> 'rejected'
+),
+per_order AS (
+    SELECT coalesce(seller_id, '*') AS seller_id, order_id,
+           bool_or(backordered) AS backordered,
+           bool_and(state IN ('shipped', 'delivered') AND late_at IS NULL) AS filled
+    FROM lines GROUP BY GROUPING SETS ((seller_id, order_id), (order_id))
+),
+orders_count AS (
+    SELECT seller_id, count(*) AS orders, count(*) FILTER (WHERE backordered) AS backordered_orders,
+           count(*) FILTER (WHERE filled) AS filled_orders
+    FROM per_order GROUP BY seller_id
+),
+lines_count AS (
+    SELECT coalesce(seller_id, '*') AS seller_id, count(*) AS lines,
+           count(*) FILTER (WHERE backordered) AS backordered_lines,
+           count(*) FILTER (WHERE backordered AND late_at IS NOT NULL) AS late_lines,
+           count(*) FILTER (WHERE state = 'cancelled') AS cancelled_lines,
+           coalesce(avg(extract(epoch FROM :now - placed_at) / 86400.0)
+                    FILTER (WHERE backordered AND state IN ('awaiting_stock', 'ready_to_ship')), 0)
+               AS open_backorder_age_days
+    FROM lines GROUP BY GROUPING SETS ((seller_id), ())
+)
+SELECT o.seller_id, o.orders, o.backordered_orders, o.filled_orders, l.lines, l.backordered_lines,
+       l.late_lines, l.cancelled_lines, l.open_backorder_age_days::float8 AS open_backorder_age_days
+FROM orders_count o JOIN lines_count l USING (seller_id)
+ORDER BY o.seller_id = '*' DESC, o.seller_id;

@@ -1,0 +1,136 @@
+"""R23: ``backorder kpis`` reports the seeds' KPIs, checked against figures computed by hand.
+
+The platform runs with an injected clock (Monday 2026-11-23 15:00 UTC = 10:00 in New York, before
+the 14:00 cut-off). Seller S1 (US) has a regular SKU r1 (10 units) and a backorder SKU b1 (no regular
+stock, 10 backorder units, 3 business days: ship by Friday 27 November, Thanksgiving skipped). Seller
+S2 has a regular SKU r2.
+
+    A  S1 r1 x1   regular     shipped                   -> filled
+    B  S1 b1 x1   backorder   released by a receipt, shipped before ship-by -> filled
+    C  S1 b1 x1   backorder   never shipped; the clock moves to 5 December -> late, still open (12 days old)
+    D  S1 b1 x1   backorder   cancelled by the buyer
+    E  S2 r2 x1   regular     awaiting shipment
+    F  S1 r1 x100 rejected    out of stock: not an accepted order, counts nowhere
+
+By hand:
+    S1       4 orders, backorder rate 3/4, fill rate 2/4, late-shipment rate 1/3 (C of B, C, D),
+             cancellation rate 1/4 lines, average backorder age 12.0 days (C is the only open one)
+    S2       1 order, every rate 0, age 0
+    overall  5 orders, backorder rate 3/5, fill rate 2/5, late 1/3, cancellation 1/5, age 12.0
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from backorder_cli.main import app as cli
+from devstack.client import PlatformClient
+from devstack.stack import Stack
+from shared.contract.catalog import ActivateBackorder, RegisterSeller, UpsertListing, WarehouseQty
+from shared.contract.inventory import ReceiveStock, SetStock
+from shared.contract.orders import CancelLines, OrderLine, PlaceOrder, ShipLines
+
+pytestmark = pytest.mark.integration
+
+RUN = uuid.uuid4().hex[:6]
+S1, S2 = f"s1-{RUN}", f"s2-{RUN}"
+R1, B1, R2 = f"r1-{RUN}", f"b1-{RUN}", f"r2-{RUN}"
+
+
+@pytest.fixture(scope="module")
+def clock(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("clock") / "now"
+    path.write_text("2026-11-23T15:00:00+00:00")
+    return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def platform(stack: Stack, clock: Path) -> Iterator[Stack]:
+    stack.service_env_extra["CLOCK"] = f"file:{clock}"
+    stack.service_env_extra["SLA_POLL_S"] = "0.2"
+    stack.service_env_extra["KPI_REFRESH_S"] = "0.2"
+    stack.start_all()
+    yield stack
+
+
+async def _orders_knows(stack: Stack, sku_id: str) -> None:
+    url = stack.services[("orders", 0)].url
+    async with httpx.AsyncClient() as http:
+        for _ in range(200):
+            if (await http.get(f"{url}/skus/{sku_id}")).status_code == 200:
+                return
+            await asyncio.sleep(0.05)
+    raise TimeoutError(f"orders never learned {sku_id}")
+
+
+async def _place(client: PlatformClient, order_id: str, sku_id: str, qty: int = 1) -> str:
+    await client.send(PlaceOrder(order_id=order_id, buyer_id=f"buyer-{order_id}", buyer_email="buyer@example.com",
+                                 region="US", lines=[OrderLine(line_id="l1", sku_id=sku_id, qty=qty)]))
+    [decision] = await client.wait_for(
+        lambda o: o.type in ("OrderAccepted", "OrderRejected") and o.payload["order_id"] == order_id)
+    return decision.type
+
+
+async def test_r23_kpis_match_figures_computed_by_hand(stack: Stack, client: PlatformClient, clock: Path) -> None:
+    for seller, listing, skus in ((S1, f"l1-{RUN}", [R1, B1]), (S2, f"l2-{RUN}", [R2])):
+        await client.send(RegisterSeller(seller_id=seller, region="US", backorder_eligible=True))
+        await client.send(UpsertListing(seller_id=seller, listing_id=listing, category="home", title="Lamp",
+                                        sku_ids=skus))
+    await client.send(ActivateBackorder(seller_id=S1, sku_id=B1, handling_days=3,
+                                        backorder_stock=[WarehouseQty(warehouse_id="wh-1", qty=10)]))
+    await client.send(SetStock(sku_id=R1, warehouse_id="wh-1", on_hand=10))
+    await client.send(SetStock(sku_id=R2, warehouse_id="wh-1", on_hand=5))
+    await client.wait_type("inventory.events", "StockChanged", sku_id=R2, on_hand=5)
+    await client.wait_type("inventory.events", "StockChanged", sku_id=B1, backorder_limit=10)
+    for sku in (R1, B1, R2):
+        await _orders_knows(stack, sku)
+
+    a, b, c, d, e, f = (f"{name}-{RUN}" for name in "abcdef")
+    assert [await _place(client, o, s) for o, s in ((a, R1), (b, B1), (c, B1), (d, B1), (e, R2))] == \
+        ["OrderAccepted"] * 5
+    assert await _place(client, f, R1, qty=100) == "OrderRejected"
+
+    await client.send(ReceiveStock(receipt_id=f"rcpt-{RUN}", sku_id=B1, warehouse_id="wh-1", qty=1))
+    await client.wait_type("orders.events", "LinesReleased", order_id=b)
+    for order_id in (a, b):
+        await client.send(ShipLines(order_id=order_id, line_ids=["l1"], tracking_number=f"T-{order_id}"))
+        await client.wait_type("orders.events", "LinesShipped", order_id=order_id)
+    await client.send(CancelLines(order_id=d, line_ids=["l1"]))
+    await client.wait_type("orders.events", "LinesCancelled", order_id=d)
+    clock.write_text("2026-12-05T15:00:00+00:00")  # noqa: ASYNC240 - a few bytes to a local file
+    await client.wait_type("orders.events", "OrderShipmentLate", order_id=c, timeout=60)
+
+    result = CliRunner().invoke(cli, ["kpis", "--json"],
+                                env={"BACKORDER_ORDERS_URL": stack.services[("orders", 0)].url})
+    assert result.exit_code == 0, result.output
+    figures = {row["seller_id"]: row for row in json.loads(result.output)}
+    assert figures[S1] == {"seller_id": S1, "orders": 4, "backorder_rate": 0.75, "average_backorder_age_days": 12.0,
+                           "fill_rate": 0.5, "late_shipment_rate": 0.3333, "cancellation_rate": 0.25}
+    assert figures[S2] == {"seller_id": S2, "orders": 1, "backorder_rate": 0.0, "average_backorder_age_days": 0.0,
+                           "fill_rate": 0.0, "late_shipment_rate": 0.0, "cancellation_rate": 0.0}
+    assert figures["*"] == {"seller_id": "*", "orders": 5, "backorder_rate": 0.6, "average_backorder_age_days": 12.0,
+                            "fill_rate": 0.4, "late_shipment_rate": 0.3333, "cancellation_rate": 0.2}
+
+    table = CliRunner().invoke(cli, ["kpis"], env={"BACKORDER_ORDERS_URL": stack.services[("orders", 0)].url},
+                               terminal_width=200)
+    assert "overall" in table.output and "75.0%" in table.output
+
+
+async def test_r23_kpis_are_exported_as_prometheus_metrics(stack: Stack) -> None:
+    wanted = [f'backorder_kpi{{kpi="fill_rate",seller="{S1}"}} 0.5', 'backorder_kpi{kpi="fill_rate",seller="*"} 0.4',
+              'backorder_kpi{kpi="backorder_rate",seller="*"} 0.6']
+    async with httpx.AsyncClient() as http:
+        for _ in range(100):
+            body = (await http.get(f"{stack.services[('orders', 0)].url}/metrics")).text
+            if all(line in body for line in wanted):
+                return
+            await asyncio.sleep(0.1)
+    pytest.fail(f"KPI gauges missing from /metrics: {[line for line in wanted if line not in body]}")
