@@ -113,6 +113,8 @@ def wire_broker(
         batch_timeout_ms=settings.consumer_batch_timeout_ms,
         fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
         auto_offset_reset="earliest",
+        session_timeout_ms=settings.kafka.session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka.heartbeat_interval_ms,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         listener=_JoinListener(readiness),
         include_in_schema=False,

@@ -31,6 +31,10 @@ class KafkaSettings(BaseSettings):
     enable_idempotence: bool = False
     acks: Literal["all", "1", "0"] = "all"
     client_id_prefix: str = "backorder"
+    # consumer group membership: a member that sends no heartbeat for this long is gone, and its partitions
+    # move to the others. Shorter detects a crashed instance sooner (the embedded stack uses 6 s).
+    session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
+    heartbeat_interval_ms: int = Field(default=3_000, ge=100, le=60_000)
 
 
 class ServiceSettings(BaseSettings):
