@@ -212,29 +212,55 @@ class ConsumerRuntime(Generic[U]):
     async def _run_batch(self, uow: U, run: list[_Inbound]) -> None:
         if not run:
             return
+        failed_at = await self._run_optimistically(uow, run) if len(run) > 1 else None
+        if failed_at == len(run):
+            return
+        for index, item in enumerate(run):
+            # the message that failed the optimistic pass has had its first attempt already
+            await self._run_one(uow, item, first_attempt=2 if index == failed_at else 1)
+
+    async def _run_optimistically(self, uow: U, run: list[_Inbound]) -> int | None:
+        """The whole run in one savepoint: a batch handler once, or each message's handler in turn.
+
+        This saves a savepoint round trip per message in the common case. If anything in the run
+        raises (a rejection, a poison message), the run's effects are rolled back and the caller
+        handles each message in its own savepoint, so one bad message never affects the others.
+        Returns ``len(run)`` on success, else the index of the message that failed (None when a
+        batch handler failed and no single message is to blame)."""
         subscription, message_type = run[0].subscription, run[0].type
         batch_handler = subscription.batch_handlers.get(message_type)
-        if batch_handler is not None and len(run) > 1:
-            mark = uow.outbox.mark()
-            try:
-                async with uow.conn.transaction():
+        handler = subscription.handlers.get(message_type)
+        mark = uow.outbox.mark()
+        current: int | None = None
+        try:
+            async with uow.conn.transaction():
+                if batch_handler is not None:
                     await batch_handler([i.message for i in run if i.message], uow)
-                self._count(run, "ok")
-                return
-            except TRANSIENT_DB_ERRORS:
-                raise
-            except Exception as exc:
-                uow.outbox.rewind(mark)
-                log.warning("batch_handler_failed_falling_back_to_single", type=message_type, error=repr(exc))
-        for item in run:
-            await self._run_one(uow, item)
+                else:
+                    assert handler is not None
+                    for current, item in enumerate(run):  # noqa: B007 - read in the except clause
+                        assert item.message is not None
+                        uow.outbox.cause = item.message.cause
+                        await handler(item.message.payload, uow)
+        except TRANSIENT_DB_ERRORS:
+            raise
+        except Exception as exc:
+            uow.outbox.rewind(mark)
+            if isinstance(exc, Rejection):
+                return None  # not the message's fault: it is simply rejected again on its own
+            log.info("run_failed_falling_back_to_single", type=message_type, size=len(run), error=repr(exc))
+            return current
+        finally:
+            uow.outbox.cause = None
+        self._count(run, "ok")
+        return len(run)
 
-    async def _run_one(self, uow: U, item: _Inbound) -> None:
+    async def _run_one(self, uow: U, item: _Inbound, first_attempt: int = 1) -> None:
         assert item.message is not None
         subscription, message_type = item.subscription, item.type
         batch_handler = subscription.batch_handlers.get(message_type)
         handler = subscription.handlers.get(message_type)
-        for attempt in range(1, self.max_attempts + 1):
+        for attempt in range(min(first_attempt, self.max_attempts), self.max_attempts + 1):
             mark = uow.outbox.mark()
             uow.outbox.cause = item.message.cause
             try:

@@ -101,6 +101,14 @@ async def test_rejection_emits_command_rejected_and_nothing_else(pool: asyncpg.P
     assert rejected["value"]["causation_id"] == orjson.loads(sent)["event_id"]
 
 
+async def test_a_rejection_inside_a_batch_rejects_only_that_command(pool: asyncpg.Pool) -> None:
+    effects = Effects()
+    effects.reject_for.add("no")
+    await runtime(pool, effects).handle_records([record(command(s), n) for n, s in enumerate(["a", "no", "b"])])
+    assert sorted(r["seller_id"] for r in await pool.fetch("SELECT seller_id FROM effects")) == ["a", "b"]
+    assert [m["type"] for m in await outbox(pool)] == ["SellerRegistered", "CommandRejected", "SellerRegistered"]
+
+
 async def test_poison_message_is_retried_then_dead_lettered_and_the_batch_goes_on(pool: asyncpg.Pool) -> None:
     effects = Effects()
     effects.fail_for.add("bad")
