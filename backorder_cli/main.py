@@ -11,11 +11,12 @@ from typing import Any
 import httpx
 import orjson
 import typer
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 from rich.console import Console
 from rich.table import Table
 
-from backorder_cli.config import bootstrap_servers, service_url
+from backorder_cli import kafka
+from backorder_cli.config import service_url
 from backorder_cli.publish import send_app
 
 app = typer.Typer(help="Operate the backorder platform.", no_args_is_help=True)
@@ -29,7 +30,7 @@ console = Console()
 
 
 async def _read(topic: str, limit: int, follow: bool, from_beginning: bool):  # type: ignore[no-untyped-def]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(), enable_auto_commit=False, group_id=None)
+    consumer = kafka.consumer()
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
@@ -219,7 +220,7 @@ def dlq_replay(topic: str = typer.Argument(..., help="the source topic, e.g. ord
     A replayed message keeps its event id: consumers that handled it before skip it."""
 
     async def run() -> int:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(), acks="all")
+        producer = kafka.producer()
         await producer.start()
         replayed = 0
         try:

@@ -13,8 +13,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from backorder_cli.config import bootstrap_servers
-from devstack.client import PlatformClient
+from backorder_cli.kafka import publish
 from shared.contract.envelope import Payload, Principal
 from shared.contract.topics import ALL_TOPICS
 
@@ -48,15 +47,6 @@ def principal_of(value: str | None) -> Principal | None:
         return None
     kind, _, ident = value.partition(":")
     return Principal(kind=kind, id=ident)
-
-
-async def publish(payload: Payload, principal: Principal | None) -> str:
-    client = await PlatformClient(bootstrap_servers(), [], "backorder-cli").start()
-    try:
-        envelope = await client.send(payload, principal=principal)
-    finally:
-        await client.stop()
-    return str(envelope.event_id)
 
 
 def _help(field: Any) -> str:

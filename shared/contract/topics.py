@@ -26,6 +26,8 @@ class Topic:
     partitions: int = 6
     retention_ms: int = 7 * 24 * 3600 * 1000
     description: str = ""
+    #: the payload field whose value is the Kafka key of commands on this topic (the aggregate id)
+    key_field: str | None = None
     _by_type: dict[str, type[Payload]] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -34,21 +36,27 @@ class Topic:
     def payload_model(self, message_type: str) -> type[Payload] | None:
         return self._by_type.get(message_type)
 
+    def key_of(self, payload: Payload) -> str | None:
+        return str(getattr(payload, self.key_field)) if self.key_field else None
+
     @property
     def dlq(self) -> str:
         return self.name + DLQ_SUFFIX
 
 
-CATALOG_COMMANDS_TOPIC = Topic("catalog.commands", "catalog", CATALOG_COMMANDS, description="Commands to the catalog")
+CATALOG_COMMANDS_TOPIC = Topic(
+    "catalog.commands", "catalog", CATALOG_COMMANDS, description="Commands to the catalog", key_field="seller_id"
+)
 CATALOG_EVENTS_TOPIC = Topic("catalog.events", "catalog", CATALOG_EVENTS, description="What the catalog decided")
 INVENTORY_COMMANDS_TOPIC = Topic(
-    "inventory.commands", "inventory", INVENTORY_COMMANDS, description="Stock counts, receipts, policies"
+    "inventory.commands", "inventory", INVENTORY_COMMANDS, description="Stock counts, receipts, policies",
+    key_field="sku_id",
 )
 INVENTORY_EVENTS_TOPIC = Topic(
     "inventory.events", "inventory", INVENTORY_EVENTS, description="Allocations, releases, stock levels"
 )
 ORDERS_COMMANDS_TOPIC = Topic(
-    "orders.commands", "orders", ORDERS_COMMANDS, description="Buyer and seller order commands"
+    "orders.commands", "orders", ORDERS_COMMANDS, description="Buyer and seller order commands", key_field="order_id"
 )
 ORDERS_EVENTS_TOPIC = Topic("orders.events", "orders", ORDERS_EVENTS, description="Order status and dates")
 NOTIFICATIONS_EVENTS_TOPIC = Topic(
