@@ -35,6 +35,7 @@ from typing import Final
 
 from shared.contract.envelope import Principal
 from shared.domain import Rejection
+from shared.regions import region_zone_name
 
 REGULAR: Final = "regular"
 BACKORDER: Final = "backorder"
@@ -50,12 +51,6 @@ ALLOWED_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
 #: principal kinds that may act for any seller
 PLATFORM_KINDS: frozenset[str] = frozenset({"operator", "service"})
 
-DEFAULT_TIMEZONES = {
-    "US": "America/New_York", "GB": "Europe/London", "DE": "Europe/Berlin", "FR": "Europe/Paris",
-    "ES": "Europe/Madrid", "IT": "Europe/Rome", "MY": "Asia/Kuala_Lumpur", "SG": "Asia/Singapore",
-    "TH": "Asia/Bangkok", "VN": "Asia/Ho_Chi_Minh", "PH": "Asia/Manila", "ID": "Asia/Jakarta",
-    "MX": "America/Mexico_City", "JP": "Asia/Tokyo", "BR": "America/Sao_Paulo",
-}
 
 
 @dataclass(frozen=True)
@@ -171,7 +166,7 @@ def _known_timezones() -> frozenset[str]:
 
 def timezone_for(region: str, requested: str | None) -> str:
     """The seller's time zone: the one asked for, else the region's; it must be a real IANA zone."""
-    zone = requested or DEFAULT_TIMEZONES.get(region, "UTC")
+    zone = requested or region_zone_name(region)
     if zone not in _known_timezones():
         raise Rejection("invalid_timezone", f"{zone!r} is not an IANA time zone")
     return zone

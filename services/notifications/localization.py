@@ -11,17 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 DEFAULT_LOCALE = "en_US"
 
-#: a buyer's zone when the order names none (the region's main zone)
-REGION_TIMEZONES = {
-    "US": "America/New_York", "GB": "Europe/London", "DE": "Europe/Berlin", "FR": "Europe/Paris",
-    "ES": "Europe/Madrid", "IT": "Europe/Rome", "MY": "Asia/Kuala_Lumpur", "SG": "Asia/Singapore",
-    "TH": "Asia/Bangkok", "VN": "Asia/Ho_Chi_Minh", "PH": "Asia/Manila", "ID": "Asia/Jakarta",
-    "MX": "America/Mexico_City", "JP": "Asia/Tokyo", "BR": "America/Sao_Paulo",
-}
 
 
 @dataclass(frozen=True)
@@ -83,17 +76,6 @@ def style_for(locale: str | None) -> DateStyle:
     """``de_AT`` -> ``de_AT`` if known, else ``de``, else ``en_US``."""
     code = (locale or DEFAULT_LOCALE).replace("-", "_")
     return STYLES.get(code) or STYLES.get(code.split("_")[0]) or STYLES[DEFAULT_LOCALE]
-
-
-def zone_for(timezone: str | None, region: str | None) -> ZoneInfo:
-    """The buyer's zone: the one they gave, else their region's, else UTC (an unknown name is ignored)."""
-    for name in (timezone, REGION_TIMEZONES.get(region or "")):
-        if name:
-            try:
-                return ZoneInfo(name)
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-    return ZoneInfo("UTC")
 
 
 def format_date(value: date, locale: str | None) -> str:

@@ -11,7 +11,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 
 from services.notifications.domain import Buyer, Notice
-from services.notifications.localization import DEFAULT_LOCALE, format_date, format_datetime, zone_for
+from services.notifications.localization import DEFAULT_LOCALE, format_date, format_datetime
+from shared.regions import zone
 
 TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATES_LANGUAGE = "en"  # the copy; dates are in the buyer's locale
@@ -53,7 +54,7 @@ class Renderer:
 
         placed_at = None
         if buyer is not None:
-            placed_at = format_datetime(buyer.placed_at, locale, zone_for(buyer.timezone, buyer.region))
+            placed_at = format_datetime(buyer.placed_at, locale, zone(buyer.timezone, buyer.region))
         return {
             "kind": notice.kind,
             "order_id": notice.order_id,

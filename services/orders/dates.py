@@ -26,17 +26,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import holidays
 
+from shared.regions import REGION_TIMEZONES
+
 #: Used when a seller's or buyer's zone is unknown or invalid.
-DEFAULT_TIMEZONES: dict[str, str] = {
-    "US": "America/New_York", "GB": "Europe/London", "DE": "Europe/Berlin", "FR": "Europe/Paris",
-    "ES": "Europe/Madrid", "IT": "Europe/Rome", "MY": "Asia/Kuala_Lumpur", "SG": "Asia/Singapore",
-    "TH": "Asia/Bangkok", "VN": "Asia/Ho_Chi_Minh", "PH": "Asia/Manila", "ID": "Asia/Jakarta",
-    "MX": "America/Mexico_City", "JP": "Asia/Tokyo", "BR": "America/Sao_Paulo",
-}
+DEFAULT_TIMEZONES = REGION_TIMEZONES
 
 
 @lru_cache(maxsize=256)
@@ -48,16 +45,6 @@ def calendar(region: str) -> holidays.HolidayBase:
         return holidays.HolidayBase()
 
 
-@lru_cache(maxsize=256)
-def zone(name: str | None, region: str) -> ZoneInfo:
-    """``name`` if it is a valid IANA zone, else the region's default zone, else UTC."""
-    for candidate in (name, DEFAULT_TIMEZONES.get(region), "UTC"):
-        if candidate:
-            try:
-                return ZoneInfo(candidate)
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-    return ZoneInfo("UTC")  # pragma: no cover - "UTC" always exists
 
 
 def is_business_day(day: date, region: str) -> bool:

@@ -27,10 +27,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
-from services.orders.dates import DatingPolicy, deadline, zone
+from services.orders.dates import DatingPolicy, deadline
 from shared.contract.common import StockSource
 from shared.contract.orders import OrderStatus
 from shared.domain import Rejection
+from shared.regions import zone
 
 ORDER_STATUSES: tuple[OrderStatus, ...] = (
     "pending", "awaiting_shipment", "partially_shipped", "shipped", "delivered", "rejected", "cancelled",

@@ -8,8 +8,9 @@ import pytest
 
 from services.notifications import domain
 from services.notifications.domain import Buyer, Notice
-from services.notifications.localization import format_date, format_datetime, zone_for
+from services.notifications.localization import format_date, format_datetime
 from services.notifications.rendering import Renderer
+from shared.regions import zone as zone_for
 from tests.unit.notifications import factories as f
 
 renderer = Renderer("https://shop.example/orders/{order_id}")

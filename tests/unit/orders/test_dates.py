@@ -26,8 +26,8 @@ from services.orders.dates import (
     deadline,
     is_business_day,
     order_day,
-    zone,
 )
+from shared.regions import zone
 
 NY = "America/New_York"
 
