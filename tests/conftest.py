@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,6 +27,20 @@ from devstack.postgres import EmbeddedPostgres
 from devstack.stack import Stack, with_database
 from shared.contract.topics import all_topic_names
 from shared.persistence.migrate import migrate
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each session gets its own temp root: pytest's default numbered directories are pruned by any
+    other session that starts meanwhile, which would delete a running PostgreSQL's data directory."""
+    if not config.option.basetemp and not hasattr(config, "workerinput"):
+        config.option.basetemp = tempfile.mkdtemp(prefix="backorder-tests-")
+        config._backorder_basetemp = config.option.basetemp  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    path = getattr(config, "_backorder_basetemp", None)
+    if path and not os.environ.get("KEEP_TEST_TMP"):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
