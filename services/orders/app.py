@@ -38,6 +38,8 @@ SUBSCRIPTIONS = [
             "RequestReplacement": handlers.request_replacement,
             "ConfirmDelivery": handlers.confirm_delivery,
         },
+        # a run of PlaceOrder is placed in a few statements; a run that fails goes one by one (above)
+        batch_handlers={"PlaceOrder": handlers.place_orders},
         rejections=ORDERS_EVENTS_TOPIC,
     ),
     Subscription(
@@ -47,7 +49,12 @@ SUBSCRIPTIONS = [
             "AllocationRejected": handlers.allocation_rejected,
             "BackorderReleased": handlers.backorder_released,
         },
-        batch_handlers={"StockChanged": handlers.stock_changed},
+        # allocation outcomes and stock levels, mixed as they arrive, a run at a time
+        batch_handlers={
+            "StockAllocated": handlers.inventory_events,
+            "AllocationRejected": handlers.inventory_events,
+            "StockChanged": handlers.inventory_events,
+        },
     ),
     Subscription(
         CATALOG_EVENTS_TOPIC,

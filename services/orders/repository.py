@@ -86,8 +86,11 @@ class StockStatus:
 
 class OrderStorePort(Protocol):
     async def get(self, order_id: str, *, lock: bool = False) -> Order | None: ...
+    async def get_many(self, order_ids: Sequence[str], *, lock: bool = False) -> dict[str, Order]: ...
     async def add(self, order: Order, correlation_id: uuid.UUID | None) -> None: ...
+    async def add_many(self, orders: Sequence[tuple[Order, uuid.UUID | None]]) -> None: ...
     async def save(self, order: Order) -> None: ...
+    async def save_many(self, orders: Sequence[Order]) -> None: ...
     async def correlation_of(self, order_id: str) -> uuid.UUID | None: ...
     async def orders_waiting_for(self, sku_id: str) -> list[str]: ...
     async def record_release(self, order_id: str, line_id: str, warehouse_id: str, receipt_id: str, qty: int,
@@ -106,6 +109,7 @@ class CatalogPort(Protocol):
 class StockPort(Protocol):
     async def levels(self, rows: Sequence[tuple[str, str, int, datetime]]) -> None: ...
     async def exhausted(self, sku_ids: Sequence[str], at: datetime) -> None: ...
+    async def exhausted_many(self, rows: Sequence[tuple[str, datetime]]) -> None: ...
     async def status(self, sku_id: str) -> StockStatus: ...
 
 
@@ -162,33 +166,62 @@ class OrderStore:
 
     async def get(self, order_id: str, *, lock: bool = False) -> Order | None:
         """The whole aggregate; with ``lock``, the order and its lines are locked until commit."""
-        row = await (queries.lock_order if lock else queries.get_order)(self.conn, order_id=order_id)
-        if row is None:
-            return None
-        line_rows = await _fetch(queries.lock_lines if lock else queries.get_lines, self.conn, order_id=order_id)
-        parts: dict[str, list[Part]] = {}
-        for part_row in await _fetch(queries.get_parts, self.conn, order_id=order_id):
-            parts.setdefault(part_row["line_id"], []).append(_part(part_row))
-        return _order(row, [_line(r, parts.get(r["line_id"], [])) for r in line_rows])
+        return (await self.get_many([order_id], lock=lock)).get(order_id)
+
+    async def get_many(self, order_ids: Sequence[str], *, lock: bool = False) -> dict[str, Order]:
+        """The aggregates of the orders that exist, by id, in three queries whatever their number;
+        with ``lock``, the orders (in key order) and their lines are locked until commit."""
+        ids = sorted(set(order_ids))
+        if not ids:
+            return {}
+        rows = await _fetch(queries.lock_orders if lock else queries.get_orders, self.conn, order_ids=ids)
+        if not rows:
+            return {}
+        found = [r["order_id"] for r in rows]
+        line_rows = await _fetch(queries.lock_lines if lock else queries.get_lines, self.conn, order_ids=found)
+        parts: dict[tuple[str, str], list[Part]] = {}
+        for part_row in await _fetch(queries.get_parts, self.conn, order_ids=found):
+            parts.setdefault((part_row["order_id"], part_row["line_id"]), []).append(_part(part_row))
+        lines: dict[str, list[Line]] = {}
+        for r in line_rows:
+            lines.setdefault(r["order_id"], []).append(_line(r, parts.get((r["order_id"], r["line_id"]), [])))
+        return {r["order_id"]: _order(r, lines.get(r["order_id"], [])) for r in rows}
 
     async def add(self, order: Order, correlation_id: uuid.UUID | None) -> None:
-        await queries.insert_order(
-            self.conn, order_id=order.order_id, buyer_id=order.buyer_id, buyer_email=order.buyer_email,
-            region=order.region, locale=order.locale, timezone=order.timezone, placed_at=order.placed_at,
-            status=order.status, tags=order.tags, correlation_id=correlation_id,
-        )
-        await self._save_lines(order)
+        await self.add_many([(order, correlation_id)])
+
+    async def add_many(self, orders: Sequence[tuple[Order, uuid.UUID | None]]) -> None:
+        """Insert new orders with their lines (one statement per table, whatever their number)."""
+        if not orders:
+            return
+        await queries.insert_orders(self.conn, [
+            {"order_id": order.order_id, "buyer_id": order.buyer_id, "buyer_email": order.buyer_email,
+             "region": order.region, "locale": order.locale, "timezone": order.timezone,
+             "placed_at": order.placed_at, "status": order.status, "tags": order.tags,
+             "correlation_id": correlation_id}
+            for order, correlation_id in orders
+        ])
+        await self._save_lines([order for order, _ in orders])
 
     async def save(self, order: Order) -> None:
-        await queries.update_order(
-            self.conn, order_id=order.order_id, status=order.status, tags=order.tags, decided_at=order.decided_at,
-            reject_reason=order.reject_reason,
-        )
-        await self._save_lines(order)
+        await self.save_many([order])
 
-    async def _save_lines(self, order: Order) -> None:
-        await queries.upsert_lines(self.conn, [_line_params(order, i, line) for i, line in enumerate(order.lines)])
-        parts = [_part_params(order, line, part) for line in order.lines for part in line.parts]
+    async def save_many(self, orders: Sequence[Order]) -> None:
+        """Write changed orders back (one statement per table, whatever their number)."""
+        if not orders:
+            return
+        await queries.update_orders(self.conn, [
+            {"order_id": order.order_id, "status": order.status, "tags": order.tags, "decided_at": order.decided_at,
+             "reject_reason": order.reject_reason}
+            for order in orders
+        ])
+        await self._save_lines(orders)
+
+    async def _save_lines(self, orders: Sequence[Order]) -> None:
+        await queries.upsert_lines(self.conn, [
+            _line_params(order, i, line) for order in orders for i, line in enumerate(order.lines)
+        ])
+        parts = [_part_params(order, line, part) for order in orders for line in order.lines for part in line.parts]
         if parts:
             await queries.upsert_parts(self.conn, parts)
 
@@ -286,8 +319,15 @@ class StockView:
         ])
 
     async def exhausted(self, sku_ids: Sequence[str], at: datetime) -> None:
-        if sku_ids:
-            await queries.mark_exhausted(self.conn, [{"sku_id": s, "exhausted_at": at} for s in sorted(set(sku_ids))])
+        await self.exhausted_many([(sku_id, at) for sku_id in sku_ids])
+
+    async def exhausted_many(self, rows: Sequence[tuple[str, datetime]]) -> None:
+        """Signals that SKUs ran out of regular stock at those times; the latest per SKU is kept."""
+        latest: dict[str, datetime] = {}
+        for sku_id, at in rows:
+            latest[sku_id] = max(at, latest.get(sku_id, at))
+        if latest:
+            await queries.mark_exhausted(self.conn, [{"sku_id": s, "exhausted_at": latest[s]} for s in sorted(latest)])
 
     async def status(self, sku_id: str) -> StockStatus:
         row = await queries.stock_status(self.conn, sku_id=sku_id)

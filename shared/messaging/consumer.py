@@ -67,6 +67,8 @@ BatchHandler = Callable[[list[Message[Any]], Any], Awaitable[None]]
 class Subscription:
     topic: Topic
     handlers: Mapping[str, Handler] = field(default_factory=dict)
+    #: types handled a run at a time; types mapped to the same function share their runs. A type may
+    #: also have a per-message handler: a run that fails is then retried one message at a time with it
     batch_handlers: Mapping[str, BatchHandler] = field(default_factory=dict)
     #: where ``CommandRejected`` goes; None for event topics (a rejection there is dead-lettered)
     rejections: Topic | None = None
@@ -122,6 +124,13 @@ def decode(record: ConsumerRecord[bytes, bytes], subscription: Subscription) -> 
     cause = Cause(raw.event_id, raw.correlation_id, raw.principal, raw.type, raw.occurred_at)
     inbound.message = Message(payload, cause)
     return inbound
+
+
+def _run_of(item: _Inbound) -> tuple[int, object]:
+    """What consecutive messages must share to run together: their subscription, and their batch
+    handler (several types may share one, which then receives them mixed, in order) or their type."""
+    batch_handler = item.subscription.batch_handlers.get(item.type)
+    return id(item.subscription), batch_handler if batch_handler is not None else item.type
 
 
 def _errors(exc: ValidationError) -> str:
@@ -203,7 +212,7 @@ class ConsumerRuntime(Generic[U]):
                 reason, error = item.dead_letter
                 self._dead_letter(uow, item, reason, error, attempts=1)
                 continue
-            if run and (run[0].type != item.type or run[0].subscription is not item.subscription):
+            if run and _run_of(run[0]) != _run_of(item):
                 await self._run_batch(uow, run)
                 run = []
             run.append(item)

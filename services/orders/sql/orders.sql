@@ -1,39 +1,41 @@
 -- ======================================================================== orders
 
--- name: get_order^
+-- name: get_orders
+-- Orders by id: one, or a consumed batch's at once.
 SELECT order_id, buyer_id, buyer_email, region, locale, timezone, placed_at, status, decided_at, reject_reason
-FROM orders WHERE order_id = :order_id;
+FROM orders WHERE order_id = any(:order_ids) ORDER BY order_id;
 
--- name: lock_order^
+-- name: lock_orders
 -- Every change to an order takes this row lock first, so handlers on several instances
 -- (an order's commands, its inventory events and a seller's catalog events may be on
--- different partitions) change one order one at a time.
+-- different partitions) change one order one at a time. A batch's orders are locked in key
+-- order, so two transactions locking overlapping batches never wait on each other in a cycle.
 SELECT order_id, buyer_id, buyer_email, region, locale, timezone, placed_at, status, decided_at, reject_reason
-FROM orders WHERE order_id = :order_id FOR UPDATE;
+FROM orders WHERE order_id = any(:order_ids) ORDER BY order_id FOR UPDATE;
 
 -- name: get_lines
 SELECT order_id, line_id, position, sku_id, qty, seller_id, state, seller_region, seller_timezone, handling_days,
        due_at, late_at, shipped_at, tracking_number, delivered_at, cancelled_at, cancel_reason, replacement
-FROM order_lines WHERE order_id = :order_id ORDER BY position;
+FROM order_lines WHERE order_id = any(:order_ids) ORDER BY order_id, position;
 
 -- name: lock_lines
--- Taken after lock_order: the SLA clock locks lines (never orders), so this waits for a
+-- Taken after lock_orders: the SLA clock locks lines (never orders), so this waits for a
 -- firing in progress and the clock skips lines a handler is changing.
 SELECT order_id, line_id, position, sku_id, qty, seller_id, state, seller_region, seller_timezone, handling_days,
        due_at, late_at, shipped_at, tracking_number, delivered_at, cancelled_at, cancel_reason, replacement
-FROM order_lines WHERE order_id = :order_id ORDER BY position FOR UPDATE;
+FROM order_lines WHERE order_id = any(:order_ids) ORDER BY order_id, position FOR UPDATE;
 
 -- name: get_parts
 SELECT order_id, line_id, part_no, warehouse_id, source, qty, released_qty, ship_by, estimated_delivery
-FROM order_parts WHERE order_id = :order_id ORDER BY line_id, part_no;
+FROM order_parts WHERE order_id = any(:order_ids) ORDER BY order_id, line_id, part_no;
 
--- name: insert_order!
+-- name: insert_orders*!
 INSERT INTO orders (order_id, buyer_id, buyer_email, region, locale, timezone, placed_at, status, tags,
                     correlation_id)
 VALUES (:order_id, :buyer_id, :buyer_email, :region, :locale, :timezone, :placed_at, :status, :tags,
         :correlation_id);
 
--- name: update_order!
+-- name: update_orders*!
 UPDATE orders SET status = :status, tags = :tags, decided_at = :decided_at, reject_reason = :reject_reason,
                   updated_at = now()
 WHERE order_id = :order_id;

@@ -27,14 +27,25 @@ class FakeOrders:
         order = self.orders.get(order_id)
         return snapshot(order) if order else None
 
+    async def get_many(self, order_ids: Sequence[str], *, lock: bool = False) -> dict[str, Order]:
+        return {order_id: snapshot(self.orders[order_id]) for order_id in order_ids if order_id in self.orders}
+
     async def add(self, order: Order, correlation_id: uuid.UUID | None) -> None:
         assert order.order_id not in self.orders
         self.orders[order.order_id] = snapshot(order)
         self.correlations[order.order_id] = correlation_id
 
+    async def add_many(self, orders: Sequence[tuple[Order, uuid.UUID | None]]) -> None:
+        for order, correlation_id in orders:
+            await self.add(order, correlation_id)
+
     async def save(self, order: Order) -> None:
         assert order.order_id in self.orders
         self.orders[order.order_id] = snapshot(order)
+
+    async def save_many(self, orders: Sequence[Order]) -> None:
+        for order in orders:
+            await self.save(order)
 
     async def correlation_of(self, order_id: str) -> uuid.UUID | None:
         return self.correlations.get(order_id)
@@ -101,6 +112,10 @@ class FakeStock:
         for sku_id in sku_ids:
             self.exhausted_at[sku_id] = max(at, self.exhausted_at.get(sku_id, at))
 
+    async def exhausted_many(self, rows: Sequence[tuple[str, datetime]]) -> None:
+        for sku_id, at in rows:
+            await self.exhausted([sku_id], at)
+
     async def status(self, sku_id: str) -> StockStatus:
         rows = {wh: v for (s, wh), v in self.level.items() if s == sku_id}
         if SKU_WIDE in rows:
@@ -125,6 +140,7 @@ class Emitted:
     key: str | None
     payload: Any
     correlation_id: uuid.UUID | None = None
+    cause: Cause | None = None
 
 
 @dataclass
@@ -144,7 +160,8 @@ class FakeUoW:
         return self
 
     def emit(self, topic: Topic | str, payload: Payload, *, key: str | None, cause: Cause | None = None) -> Any:
-        self.emitted.append(Emitted(topic.name if isinstance(topic, Topic) else topic, key, payload))
+        self.emitted.append(Emitted(topic.name if isinstance(topic, Topic) else topic, key, payload,
+                                    cause=cause or self.cause))
 
     def emit_in_flow(self, topic: Topic, payload: Payload, *, key: str, correlation_id: uuid.UUID | None) -> Any:
         self.emitted.append(Emitted(topic.name, key, payload, correlation_id))
