@@ -42,24 +42,46 @@ def _entries(movements: Iterable[Movement], why: Why) -> Entries:
 
 async def _finish(uow: InventoryUnitOfWork, locked: Locked, entries: Entries, *, cause: Cause | None = None,
                   announce: Iterable[str] = ()) -> None:
-    """Save the changed levels and the ledger rows, then tell sellers the levels of every
-    warehouse of each SKU that changed or is in ``announce``, and any low stock (R10). All of
-    them: a warehouse's ATP and the SKU's figures depend on the SKU's other warehouses."""
+    """Save the changed levels and the ledger rows, then tell sellers the levels that moved, and any
+    low stock (R10).
+
+    A ``StockChanged`` goes for every warehouse of a SKU in ``announce``, and, of a SKU whose levels
+    changed, for every warehouse whose own figures changed: its levels, or what it can promise or
+    show now (safety stock is per SKU, so a warehouse that did not move can have less to promise
+    when another one did). The SKU-wide figures ride on each of them, so the newest message of a
+    SKU always carries them; a warehouse whose own figures did not change is not repeated."""
     cause = cause or uow.cause
     changed = await uow.inventory.save_levels(locked)
     await uow.inventory.record(entries)
-    skus = sorted({lv.sku_id for lv in changed} | set(announce))
-    levels = [lv for sku_id in skus for lv in sorted(locked.sku_levels(sku_id), key=lambda lv: lv.warehouse_id)]
-    for level in levels:
-        view = domain.seller_view(level, locked.sku_levels(level.sku_id), locked.policy(level.sku_id))
-        uow.emit(EVENTS, inv.StockChanged(
-            sku_id=level.sku_id, warehouse_id=level.warehouse_id, on_hand=level.on_hand, allocated=level.allocated,
-            backorder_limit=level.backorder_limit, backorder_allocated=level.backorder_allocated,
-            available_to_promise=view.available_to_promise, total=view.total,
-            sku_available_to_promise=view.sku_available_to_promise, sku_total=view.sku_total,
-        ), key=level.sku_id, cause=cause)
+    announced = set(announce)
+    skus = sorted({lv.sku_id for lv in changed} | announced)
+    for sku_id in skus:
+        levels = sorted(locked.sku_levels(sku_id), key=lambda lv: lv.warehouse_id)
+        policy = locked.policy(sku_id)
+        shown = {} if sku_id in announced else _shown_as_read(locked, sku_id)
+        for level in levels:
+            view = domain.seller_view(level, levels, policy)
+            if shown.get(level.warehouse_id) == _shown(level, view):
+                continue
+            uow.emit(EVENTS, inv.StockChanged(
+                sku_id=level.sku_id, warehouse_id=level.warehouse_id, on_hand=level.on_hand,
+                allocated=level.allocated, backorder_limit=level.backorder_limit,
+                backorder_allocated=level.backorder_allocated, available_to_promise=view.available_to_promise,
+                total=view.total, sku_available_to_promise=view.sku_available_to_promise, sku_total=view.sku_total,
+            ), key=level.sku_id, cause=cause)
     for sku_id in skus:
         await _check_low_stock(uow, locked, sku_id, cause)
+
+
+def _shown(level: Level, view: domain.SellerView) -> tuple[int, ...]:
+    """What a warehouse's own ``StockChanged`` figures are."""
+    return (level.on_hand, level.allocated, level.backorder_limit, level.backorder_allocated,
+            view.available_to_promise, view.total)
+
+
+def _shown_as_read(locked: Locked, sku_id: str) -> dict[str, tuple[int, ...]]:
+    levels, policy = locked.as_read(sku_id)
+    return {lv.warehouse_id: _shown(lv, domain.seller_view(lv, levels, policy)) for lv in levels}
 
 
 async def _check_low_stock(uow: InventoryUnitOfWork, locked: Locked, sku_id: str, cause: Cause | None) -> None:

@@ -8,7 +8,7 @@ parts are only changed while their SKU is locked.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, astuple, dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,12 @@ class Why:
     actor: str | None
 
 
+def _as_tuple(lv: Level) -> tuple[str, str, int, int, int, int, int]:
+    """``astuple(level)``, without its deep copy (this runs for every locked level)."""
+    return (lv.sku_id, lv.warehouse_id, lv.on_hand, lv.allocated, lv.backorder_limit, lv.backorder_allocated,
+            lv.priority)
+
+
 class Locked:
     """The locked SKUs of one transaction: their policies and levels, and what changed since."""
 
@@ -56,7 +62,8 @@ class Locked:
         self.by_sku: dict[str, dict[str, Level]] = {}
         for level in levels:
             self.by_sku.setdefault(level.sku_id, {})[level.warehouse_id] = level
-        self._snapshot = {(lv.sku_id, lv.warehouse_id): astuple(lv) for lv in levels}
+        self._snapshot = {(lv.sku_id, lv.warehouse_id): _as_tuple(lv) for lv in levels}
+        self._policies_read = dict(policies)
 
     def policy(self, sku_id: str) -> Policy:
         return self.policies.get(sku_id) or Policy(sku_id)
@@ -73,10 +80,16 @@ class Locked:
         for sku_id in sorted(self.by_sku):
             for warehouse_id in sorted(self.by_sku[sku_id]):
                 level = self.by_sku[sku_id][warehouse_id]
-                if self._snapshot.get((sku_id, warehouse_id)) != astuple(level):
+                if self._snapshot.get((sku_id, warehouse_id)) != _as_tuple(level):
                     level.check()
                     out.append(level)
         return out
+
+    def as_read(self, sku_id: str) -> tuple[list[Level], Policy]:
+        """The SKU's levels and policy as they were read, before this transaction changed them."""
+        levels = [Level(*self._snapshot[(sku_id, wh)]) for wh in self.by_sku.get(sku_id, {})
+                  if (sku_id, wh) in self._snapshot]
+        return levels, self._policies_read.get(sku_id) or Policy(sku_id)
 
     def delta(self, level: Level) -> tuple[int, int, int, int]:
         """What changed in ``level`` since it was read: on_hand, allocated, backorder limit and allocated."""

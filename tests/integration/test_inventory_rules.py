@@ -177,6 +177,22 @@ async def test_r10_available_to_promise_excludes_safety_stock_across_warehouses(
     assert parts_of(await inv.place([(plain, 1)])) == [("wh-1", "regular", 1)]
 
 
+async def test_r10_a_movement_announces_the_warehouses_whose_own_figures_changed(inv: Inventory,
+                                                                                  client: PlatformClient) -> None:
+    sku = await inv.sku(regular={"wh-1": 5, "wh-2": 5})
+    order = inv.order([(sku, 2)])
+    placed = await inv.send_order(order)
+    ((moved, _, _),) = parts_of(await inv.outcome(order.order_id))
+    # a later message on the same partition (key: SKU) shows every StockChanged before it has arrived
+    await inv.command(receipt(sku, 1, "wh-3"), message_type="StockChanged")
+
+    cause = str(placed.event_id)
+    changed = client.matching(lambda o: o.type == "StockChanged" and o.value.get("causation_id") == cause)
+    # the other warehouse can promise what it could before: it is not repeated; the SKU's figures ride along
+    assert [(c.payload["warehouse_id"], c.payload["allocated"], c.payload["available_to_promise"],
+             c.payload["sku_available_to_promise"], c.payload["sku_total"]) for c in changed] == [(moved, 2, 3, 8, 8)]
+
+
 async def test_r10_low_stock_alert_once_per_crossing(inv: Inventory, client: PlatformClient) -> None:
     sku = await inv.sku(regular={"wh-1": 6, "wh-2": 4})
     await inv.command(SetStockPolicy(sku_id=sku, low_stock_threshold=5), expect=2, message_type="StockChanged")
