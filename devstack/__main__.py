@@ -70,7 +70,33 @@ def start(root: Path) -> Stack:
     return stack
 
 
+def reap_previous(root: Path) -> None:
+    """A previous ``make run`` killed hard leaves its children behind: end them by the pids it recorded,
+    but only if each is still the program we started (pids get reused)."""
+    import json
+    import os
+
+    import psutil
+
+    state = root / "stack.json"
+    if not state.exists():
+        return
+    recorded = json.loads(state.read_text()).get("pids", {})
+    for name, pid in recorded.items():
+        try:
+            process = psutil.Process(int(pid))
+            ours = ("services.", "tansu", "devstack.smtp", "postgres")
+            if any(marker in " ".join(process.cmdline()) for marker in ours):
+                console.print(f"ending {name} (pid {pid}) left by a previous run")
+                os.kill(int(pid), signal.SIGTERM if name != "postgres" else signal.SIGINT)
+                process.wait(15)
+        except (psutil.Error, ValueError, OSError):
+            continue
+    state.unlink(missing_ok=True)
+
+
 def cmd_run(root: Path) -> int:
+    reap_previous(root)
     stack = start(root)
     stopping = False
 
@@ -78,7 +104,9 @@ def cmd_run(root: Path) -> int:
         nonlocal stopping
         stopping = True
 
+    # Both, explicitly: a shell that starts us in the background leaves SIGINT ignored.
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         result = asyncio.run(play(stack))
         report(result)

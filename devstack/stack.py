@@ -213,6 +213,12 @@ class Stack:
                 f"{s.name}-{s.instance}": {"url": s.url, "pid": s.proc.pid, "database_url": self.dsn(s.name)}
                 for s in self.services.values()
             },
+            "pids": {
+                **{f"{s.name}-{s.instance}": s.proc.pid for s in self.services.values() if s.proc.poll() is None},
+                **{name: part.proc.pid for name, part in (("kafka", self.kafka), ("postgres", self.postgres),
+                                                          ("smtp", self.smtp))
+                   if part is not None and part.proc is not None},
+            },
         }
         (self.root / "stack.json").write_text(json.dumps(state, indent=2))
 
