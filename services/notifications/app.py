@@ -31,6 +31,8 @@ SUBSCRIPTIONS = [
             "LinesCancelled": handlers.lines_cancelled,
             "RefundRequested": handlers.refund_requested,
         },
+        # the two of every order, mixed as they arrive, a run at a time; one by one (above) if a run fails
+        batch_handlers={"OrderPlaced": handlers.placed_and_accepted, "OrderAccepted": handlers.placed_and_accepted},
     )
 ]
 

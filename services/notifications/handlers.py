@@ -21,6 +21,8 @@ from shared.contract import orders as o
 from shared.contract.envelope import utcnow
 from shared.contract.notifications import NotificationFailed, NotificationSent
 from shared.contract.topics import NOTIFICATIONS_EVENTS_TOPIC as EVENTS
+from shared.messaging.consumer import Message
+from shared.persistence.uow import Cause
 
 log = structlog.get_logger(__name__)
 
@@ -40,14 +42,17 @@ async def tell(uow: NotificationsUnitOfWork, notice: Notice | None) -> None:
     """Store the notice on both channels, once (R22): app delivered now, email queued for the sender."""
     if notice is None:
         return
+    await _tell(uow, notice, await uow.notifications.buyer(notice.order_id), uow.cause)
+
+
+async def _tell(uow: NotificationsUnitOfWork, notice: Notice, buyer: Buyer | None, cause: Cause | None) -> None:
     repo = uow.notifications
-    buyer = await repo.buyer(notice.order_id)
     rendered = uow.renderer.render(notice, buyer)
     locale = buyer.locale if buyer else DEFAULT_LOCALE
     bound = log.bind(order_id=notice.order_id, kind=notice.kind)
 
-    if await repo.add(notice, "app", rendered, locale=locale, status="sent", cause=uow.cause):
-        uow.emit(EVENTS, app_sent_event(notice, rendered), key=notice.order_id)
+    if await repo.add(notice, "app", rendered, locale=locale, status="sent", cause=cause):
+        uow.emit(EVENTS, app_sent_event(notice, rendered), key=notice.order_id, cause=cause)
         metrics.NOTIFICATIONS.labels("app", notice.kind, "sent").inc()
         bound.info("notification_sent", channel="app", notification_id=notice.notification_id("app"))
     else:
@@ -57,15 +62,15 @@ async def tell(uow: NotificationsUnitOfWork, notice: Notice | None) -> None:
     email_id = notice.notification_id("email")
     if buyer is None:
         # Without an address there is nothing to retry: record it failed and say so.
-        if await repo.add(notice, "email", rendered, locale=locale, status="failed", cause=uow.cause,
+        if await repo.add(notice, "email", rendered, locale=locale, status="failed", cause=cause,
                           error=UNKNOWN_BUYER):
             uow.emit(EVENTS, NotificationFailed(
                 notification_id=email_id, order_id=notice.order_id, buyer_id=notice.buyer_id, channel="email",
                 kind=notice.kind, attempts=0, error=UNKNOWN_BUYER,
-            ), key=notice.order_id)
+            ), key=notice.order_id, cause=cause)
             metrics.NOTIFICATIONS.labels("email", notice.kind, "failed").inc()
             bound.warning("notification_failed", channel="email", notification_id=email_id, error=UNKNOWN_BUYER)
-    elif await repo.add(notice, "email", rendered, locale=locale, status="pending", cause=uow.cause):
+    elif await repo.add(notice, "email", rendered, locale=locale, status="pending", cause=cause):
         await repo.wake_senders()
         metrics.NOTIFICATIONS.labels("email", notice.kind, "created").inc()
         bound.info("notification_queued", channel="email", notification_id=email_id)
@@ -74,8 +79,8 @@ async def tell(uow: NotificationsUnitOfWork, notice: Notice | None) -> None:
         bound.info("notification_already_told", channel="email", notification_id=email_id)
 
 
-def _as_of(uow: NotificationsUnitOfWork) -> datetime:
-    cause = uow.cause
+def _as_of(uow: NotificationsUnitOfWork, cause: Cause | None = None) -> datetime:
+    cause = cause or uow.cause
     return cause.occurred_at if cause and cause.occurred_at else utcnow()
 
 
@@ -88,6 +93,37 @@ async def order_accepted(event: o.OrderAccepted, uow: NotificationsUnitOfWork) -
     """R20."""
     await uow.notifications.save_lines(event.order_id, domain.lines_from_accepted(event), _as_of(uow))
     await tell(uow, domain.notice_accepted(event))
+
+
+async def placed_and_accepted(messages: list[Message[o.OrderPlaced | o.OrderAccepted]],
+                              uow: NotificationsUnitOfWork) -> None:
+    """``order_placed`` and ``order_accepted`` for a run of both, mixed, with the same effects: buyers
+    and lines are written in one statement each, in arrival order; the buyers the notices need are
+    read in one query; then each notice is told as ``tell`` does."""
+    placed: dict[str, Buyer] = {}
+    buyers: list[tuple[str, Buyer]] = []
+    lines: list[tuple[str, list[LineState], datetime]] = []
+    notices: list[tuple[Notice, Buyer | None, Cause]] = []
+    for m in messages:
+        event = m.payload
+        if isinstance(event, o.OrderPlaced):
+            buyer = Buyer(event.buyer_id, event.buyer_email, event.region, event.locale, event.timezone,
+                          event.placed_at)
+            buyers.append((event.order_id, buyer))
+            placed.setdefault(event.order_id, buyer)  # the first one is kept, as the store does
+            continue
+        lines.append((event.order_id, domain.lines_from_accepted(event), _as_of(uow, m.cause)))
+        notice = domain.notice_accepted(event)
+        if notice is not None:
+            notices.append((notice, placed.get(notice.order_id), m.cause))
+    repo = uow.notifications
+    # read before this run's buyers are written: a buyer stored before wins (the store keeps the
+    # first), and a notice told before its order's OrderPlaced arrived has none, as one at a time
+    stored = await repo.buyers([notice.order_id for notice, _, _ in notices])
+    await repo.save_buyers(buyers)
+    await repo.save_lines_of(lines)
+    for notice, placed_in_run, cause in notices:
+        await _tell(uow, notice, stored.get(notice.order_id) or placed_in_run, cause)
 
 
 async def lines_released(event: o.LinesReleased, uow: NotificationsUnitOfWork) -> None:

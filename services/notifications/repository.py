@@ -72,6 +72,20 @@ class NotificationsRepository:
             locale=buyer.locale, timezone=buyer.timezone, placed_at=buyer.placed_at,
         )
 
+    async def save_buyers(self, buyers: Sequence[tuple[str, Buyer]]) -> None:
+        """``save_buyer`` for many, in order, in one statement."""
+        if buyers:
+            await self.conn.executemany(queries.save_buyer_order.sql, [
+                (order_id, b.buyer_id, b.email, b.region, b.locale, b.timezone, b.placed_at) for order_id, b in buyers
+            ])
+
+    async def buyers(self, order_ids: Sequence[str]) -> dict[str, Buyer]:
+        if not order_ids:
+            return {}
+        rows = await _fetch(queries.get_buyer_orders, self.conn, order_ids=sorted(set(order_ids)))
+        return {r["order_id"]: Buyer(r["buyer_id"], r["buyer_email"], r["region"], r["locale"], r["timezone"],
+                                     r["placed_at"]) for r in rows}
+
     async def buyer(self, order_id: str) -> Buyer | None:
         row = await queries.get_buyer_order(self.conn, order_id=order_id)
         if row is None:
@@ -85,6 +99,13 @@ class NotificationsRepository:
             [(order_id, ln.line_id, ln.sku_id, ln.qty, ln.backorder_qty, ln.ship_by, ln.estimated_delivery, as_of)
              for ln in lines],
         )
+
+    async def save_lines_of(self, orders: Sequence[tuple[str, Sequence[LineState], Any]]) -> None:
+        """``save_lines`` for many orders, in order, in one statement."""
+        rows = [(order_id, ln.line_id, ln.sku_id, ln.qty, ln.backorder_qty, ln.ship_by, ln.estimated_delivery, as_of)
+                for order_id, lines, as_of in orders for ln in lines]
+        if rows:
+            await self.conn.executemany(queries.save_line.sql, rows)
 
     async def lines(self, order_id: str) -> dict[str, LineState]:
         return {r["line_id"]: _line(r) for r in await _fetch(queries.get_lines, self.conn, order_id=order_id)}

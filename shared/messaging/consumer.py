@@ -126,6 +126,10 @@ def decode(record: ConsumerRecord[bytes, bytes], subscription: Subscription) -> 
     return inbound
 
 
+def _topic(record: ConsumerRecord[bytes, bytes]) -> str:
+    return record.topic
+
+
 def _run_of(item: _Inbound) -> tuple[int, object]:
     """What consecutive messages must share to run together: their subscription, and their batch
     handler (several types may share one, which then receives them mixed, in order) or their type."""
@@ -167,7 +171,10 @@ class ConsumerRuntime(Generic[U]):
         return [s.topic.name for s in self.subscriptions]
 
     async def handle_records(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
-        inbound = [decode(r, self.by_topic[r.topic]) for r in records]
+        # A batch lists its partitions in no particular order, and records of different partitions
+        # have no order between them: grouping them by topic (stably, so each partition keeps its
+        # order) makes the runs of one subscription's messages as long as they can be.
+        inbound = [decode(r, self.by_topic[r.topic]) for r in sorted(records, key=_topic)]
         started = time.perf_counter()
         try:
             async with self.pool.acquire() as conn, conn.transaction():

@@ -15,11 +15,11 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
-from shared.contract.catalog import RegisterSeller, SellerRegistered
+from shared.contract.catalog import RegisterSeller, SellerEligibilityChanged, SellerRegistered
 from shared.contract.envelope import Envelope
 from shared.contract.topics import CATALOG_COMMANDS_TOPIC, CATALOG_EVENTS_TOPIC
 from shared.domain import Rejection
-from shared.messaging.consumer import ConsumerRuntime, Subscription
+from shared.messaging.consumer import ConsumerRuntime, Message, Subscription
 from shared.messaging.outbox import OutboxRelay
 from shared.persistence.db import create_pool
 from shared.persistence.uow import UnitOfWork
@@ -107,6 +107,39 @@ async def test_a_rejection_inside_a_batch_rejects_only_that_command(pool: asyncp
     await runtime(pool, effects).handle_records([record(command(s), n) for n, s in enumerate(["a", "no", "b"])])
     assert sorted(r["seller_id"] for r in await pool.fetch("SELECT seller_id FROM effects")) == ["a", "b"]
     assert [m["type"] for m in await outbox(pool)] == ["SellerRegistered", "CommandRejected", "SellerRegistered"]
+
+
+async def test_a_topics_messages_run_together_and_types_sharing_a_batch_handler_share_their_runs(
+        pool: asyncpg.Pool) -> None:
+    runs: list[list[str]] = []
+
+    async def batch(messages: list[Message[Any]], uow: UnitOfWork) -> None:
+        runs.append([f"{m.cause.message_type}:{m.payload.seller_id}" for m in messages])
+
+    effects = Effects()
+    subscriptions = [
+        Subscription(CATALOG_COMMANDS_TOPIC, handlers={"RegisterSeller": effects.handle},
+                     rejections=CATALOG_EVENTS_TOPIC),
+        Subscription(CATALOG_EVENTS_TOPIC,
+                     batch_handlers={"SellerRegistered": batch, "SellerEligibilityChanged": batch}),
+    ]
+    rt = ConsumerRuntime(group_id="test", subscriptions=subscriptions, pool=pool,
+                         uow_factory=lambda conn: UnitOfWork(conn, "test"))
+
+    def event(payload: Any, partition: int, offset: int) -> ConsumerRecord[bytes, bytes]:
+        value = Envelope(type=payload.message_type, producer="test", payload=payload).model_dump_json().encode()
+        return ConsumerRecord("catalog.events", partition, offset, 0, 0, b"k", value, None, 1, len(value), ())
+
+    # partitions arrive interleaved with another topic's: each keeps its order, the topic's messages run as one
+    await rt.handle_records([
+        event(SellerRegistered(seller_id="a", region="US", timezone="UTC", backorder_eligible=True), 0, 0),
+        record(command("x"), 0),
+        event(SellerRegistered(seller_id="b", region="US", timezone="UTC", backorder_eligible=True), 1, 0),
+        event(SellerEligibilityChanged(seller_id="a", backorder_eligible=False), 0, 1),
+        record(command("y"), 1),
+    ])
+    assert runs == [["SellerRegistered:a", "SellerRegistered:b", "SellerEligibilityChanged:a"]]
+    assert effects.calls == ["x", "y"]
 
 
 async def test_poison_message_is_retried_then_dead_lettered_and_the_batch_goes_on(pool: asyncpg.Pool) -> None:

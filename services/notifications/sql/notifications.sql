@@ -9,6 +9,10 @@ ON CONFLICT (order_id) DO NOTHING;
 SELECT order_id, buyer_id, buyer_email, region, locale, timezone, placed_at
 FROM buyer_orders WHERE order_id = :order_id;
 
+-- name: get_buyer_orders
+SELECT order_id, buyer_id, buyer_email, region, locale, timezone, placed_at
+FROM buyer_orders WHERE order_id = any(:order_ids);
+
 -- name: save_line!
 -- A line's dates move forward only: an update older than what is stored (a replay) is ignored.
 INSERT INTO order_lines (order_id, line_id, sku_id, qty, backorder_qty, ship_by, estimated_delivery, dates_as_of)
