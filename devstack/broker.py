@@ -7,6 +7,7 @@ restart loses every message. The platform depends on none of what it lacks.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,10 @@ class EmbeddedKafka:
         wait_for_port(self.port, 30, self.proc)
         return self
 
-    def stop(self) -> None:
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the broker (SIGTERM lets Tansu close its connections for about 5 s; SIGKILL is a crash).
+
+        ``start()`` brings it back on the same address, empty: the storage is in memory."""
         if self.proc is not None:
-            stop(self.proc)
+            stop(self.proc, sig=sig)
             self.proc = None

@@ -60,6 +60,9 @@ class ServiceSettings(BaseSettings):
     # a group id suffix lets a test or an operator start a fresh consumer group (replay)
     consumer_group_suffix: str = ""
 
+    # how often the topic guard checks that the service's topics exist (and re-provisions them)
+    kafka_check_s: float = Field(default=2.0, gt=0, le=300)
+
     # the outbox relay
     outbox_batch: int = Field(default=500, ge=1, le=10_000)
     outbox_poll_s: float = 0.5

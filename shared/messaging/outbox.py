@@ -9,18 +9,24 @@
   deduplicates on ``event_id`` through its inbox.
 * The relay wakes on ``NOTIFY outbox`` (sent by the writing transaction at commit) and
   polls as a fallback, so a lost notification only costs the poll interval.
+* A broker that is down makes a batch fail: nothing is marked, the relay backs off and sends
+  it again. A broker that came back without its topics may acknowledge records sent with stale
+  metadata (the embedded broker does): with a ``TopicGuard``, a batch is sent only to topics that
+  exist and marked only if the broker did not lose its state meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import structlog
 
+from shared.messaging.topics import TopicGuard
 from shared.observability import metrics
 from shared.persistence.db import TRANSIENT_DB_ERRORS
 
@@ -41,13 +47,16 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_s: float = 0.5,
         retention_h: float = 24.0,
+        guard: TopicGuard | None = None,
     ) -> None:
         self.pool = pool
+        self.guard = guard
         self.send = send
         self.batch_size = batch_size
         self.poll_s = poll_s
         self.retention_h = retention_h
         self._wake = asyncio.Event()
+        self._next_report = 0.0
         self._listener: asyncpg.Connection | None = None
         self._stopping = False
 
@@ -57,6 +66,7 @@ class OutboxRelay:
         while not self._stopping:
             try:
                 await self._ensure_listener()
+                self._wake.clear()  # before the round: a commit notified during it wakes the next one at once
                 published = await self.publish_once()
                 failures = 0
                 rounds += 1
@@ -64,7 +74,6 @@ class OutboxRelay:
                     await self.purge()
                 if published >= self.batch_size:
                     continue
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_s)
             except asyncio.CancelledError:
@@ -95,18 +104,27 @@ class OutboxRelay:
                 metrics.OUTBOX_BACKLOG.set(0)
                 metrics.OUTBOX_OLDEST_AGE.set(0)
                 return 0
+            topics = {row["topic"] for row in rows}
+            incarnation = await self.guard.before_send(topics) if self.guard is not None else None
             deliveries = []
             for row in rows:
                 key = row["message_key"].encode() if row["message_key"] is not None else None
                 headers = [(k, str(v).encode()) for k, v in row["headers"].items()]
                 deliveries.append(await self.send(row["topic"], row["value"], key, headers))
-            await asyncio.gather(*deliveries)
+            outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
+            failed = [r for r in outcomes if isinstance(r, BaseException)]
+            if failed:  # every delivery's outcome is retrieved; the batch is sent again
+                raise failed[0]
+            if self.guard is not None:
+                await self.guard.after_acks(topics, incarnation)
             await conn.execute(
                 "UPDATE outbox SET published_at = now() WHERE id = any($1::bigint[])", [r["id"] for r in rows]
             )
             for row in rows:
                 metrics.OUTBOX_PUBLISHED.labels(row["topic"]).inc()
-        await self._report_backlog()
+        if time.monotonic() >= self._next_report:  # a gauge: once a second is plenty, not a query per round
+            self._next_report = time.monotonic() + 1.0
+            await self._report_backlog()
         return len(rows)
 
     async def _report_backlog(self) -> None:

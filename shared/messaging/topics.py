@@ -10,7 +10,11 @@ import asyncio
 import contextlib
 import os
 import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
 
+import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -33,7 +37,7 @@ def _config(topic: Topic) -> dict[str, str]:
 
 async def ensure_topics(settings: KafkaSettings, *, force: bool = False) -> list[str]:
     """Create the contract's topics that do not exist yet; return the ones created."""
-    if not force and os.environ.get("KAFKA_PROVISION_TOPICS", "true").lower() in ("0", "false", "no"):
+    if not force and not provisioning_enabled():
         return []
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=10_000,
                                 **aiokafka_security(settings))
@@ -51,6 +55,152 @@ async def ensure_topics(settings: KafkaSettings, *, force: bool = False) -> list
         return [t.name for t in missing]
     finally:
         await admin.close()
+
+
+def provisioning_enabled() -> bool:
+    return os.environ.get("KAFKA_PROVISION_TOPICS", "true").lower() not in ("0", "false", "no")
+
+
+log = structlog.get_logger(__name__)
+
+
+class TopicsMissing(Exception):
+    """Topics a service needs are not on the broker."""
+
+
+#: Marker topics name a broker incarnation (see ``TopicGuard``); never used for messages.
+INCARNATION_PREFIX = "backorder.incarnation."
+
+
+class TopicGuard:
+    """Watches a service's topics on the broker, re-provisions them, and notices a broker that lost its state.
+
+    A broker restart that loses its state (the embedded in-memory broker; a cluster rebuilt from
+    scratch) loses the topics, the messages, the consumer groups and their committed offsets.
+    Every ``check_s`` the guard lists the broker's topics (a metadata request that creates none):
+
+    * missing topics are provisioned with the contract's partition counts (when provisioning is
+      on: the embedded stack and dev clusters; production topics are Strimzi resources);
+    * an *incarnation marker*, a topic named ``backorder.incarnation.<uuid>`` that provisioning
+      creates when there is none, tells whether this is still the broker the service knew: when
+      the marker it remembers is gone, the broker lost its state, whoever re-provisioned it since.
+      Then ``on_lost_state`` rewinds the service's consumer to the beginning of the new logs, and
+      ``rewinding`` stays true for a while so that the rebalances that follow rewind too: positions
+      and commits made against the lost logs (the embedded broker accepts a commit from a member of
+      a group it no longer knows) would otherwise skip new messages. The inbox makes reading again
+      harmless.
+    * The outbox relay asks ``before_send`` and ``after_acks`` around every batch (a metadata
+      request each, to a broker a few milliseconds away): the embedded broker acknowledges records
+      sent with a producer's stale metadata to a topic it no longer has, and a restart between two
+      of the guard's rounds would go unnoticed. Rows are sent only to topics that exist, and marked
+      published only if the broker kept its state (the same incarnation) from before the send to
+      after the acknowledgements.
+    """
+
+    def __init__(self, settings: KafkaSettings, topics: Iterable[str], *, provision: bool | None = None,
+                 check_s: float = 1.0, rewind_s: float = 30.0,
+                 on_lost_state: Callable[[], Awaitable[None]] | None = None) -> None:
+        self.settings = settings
+        self.wanted = frozenset(topics)
+        self.provision = provisioning_enabled() if provision is None else provision
+        self.check_s = check_s
+        self.rewind_s = rewind_s
+        self.on_lost_state = on_lost_state
+        self.broker_ok = False
+        self.incarnation: str | None = None
+        self.lost_state = 0
+        self._rewind_until = 0.0
+        self._admin: AIOKafkaAdminClient | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def rewinding(self) -> bool:
+        """The broker lost its state a moment ago: a partition assigned now starts from its beginning."""
+        return time.monotonic() < self._rewind_until
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.check()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self.broker_ok:
+                    log.warning("kafka_unavailable", error=repr(exc))
+                self.broker_ok = False
+                await self._close_admin()
+            await asyncio.sleep(self.check_s)
+
+    async def check(self) -> str | None:
+        """Provision what is missing, notice a lost state; return the broker's incarnation (None if unknown)."""
+        async with self._lock:
+            admin = await self._admin_client()
+            existing = set(await admin.list_topics())
+            if not self.broker_ok:
+                log.info("kafka_available", missing_topics=len(self.wanted - existing))
+            self.broker_ok = True
+            missing = self.wanted - existing
+            if missing:
+                log.warning("kafka_topics_missing", topics=sorted(missing), provision=self.provision)
+                if self.provision:
+                    created = await ensure_topics(self.settings, force=True)
+                    log.warning("kafka_topics_provisioned", created=len(created))
+            markers = sorted(t for t in existing if t.startswith(INCARNATION_PREFIX))
+            if not markers and self.provision:
+                markers = [await self._create_marker(admin)]
+            if self.incarnation is not None and self.incarnation not in existing:
+                self.lost_state += 1
+                self._rewind_until = time.monotonic() + self.rewind_s
+                log.warning("kafka_lost_its_state", previous=self.incarnation, now=markers[0] if markers else None)
+                self.incarnation = markers[0] if markers else None
+                if self.on_lost_state is not None:
+                    await self.on_lost_state()
+            elif self.incarnation is None and markers:
+                self.incarnation = markers[0]
+            return self.incarnation
+
+    async def before_send(self, topics: Iterable[str]) -> str | None:
+        """Make sure the topics exist before records are sent to them; return the broker's incarnation."""
+        incarnation = await self.check()
+        missing = await self._missing(topics)
+        if missing:
+            raise TopicsMissing(f"not on the broker (yet): {sorted(missing)}")
+        return incarnation
+
+    async def after_acks(self, topics: Iterable[str], incarnation: str | None) -> None:
+        """Raise ``TopicsMissing`` if acknowledged records may not have reached the topics."""
+        if await self.check() != incarnation or await self._missing(topics):
+            raise TopicsMissing("the broker lost its state while records were sent: sending them again")
+
+    async def close(self) -> None:
+        await self._close_admin()
+
+    async def _missing(self, topics: Iterable[str]) -> set[str]:
+        admin = await self._admin_client()
+        return set(topics) - set(await admin.list_topics())
+
+    async def _create_marker(self, admin: AIOKafkaAdminClient) -> str:
+        name = f"{INCARNATION_PREFIX}{uuid.uuid4().hex}"
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=_replication(),
+                                                topic_configs={"retention.ms": "60000"})])
+        # whoever created one first: every guard of this incarnation settles on the smallest name
+        markers = sorted(t for t in await admin.list_topics() if t.startswith(INCARNATION_PREFIX))
+        return markers[0] if markers else name
+
+    async def _admin_client(self) -> AIOKafkaAdminClient:
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.bootstrap_servers, request_timeout_ms=5_000,
+                                        **aiokafka_security(self.settings))
+            await admin.start()
+            self._admin = admin
+        return self._admin
+
+    async def _close_admin(self) -> None:
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            with contextlib.suppress(Exception):
+                await admin.close()
 
 
 def _replication() -> int:

@@ -18,6 +18,7 @@ no route exists, the services' own databases (read only):
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 import uuid
@@ -69,6 +70,21 @@ async def readyz(stack: Stack, service: str, instance: int = 0) -> int:
         return status
     except (aiohttp.ClientError, TimeoutError, OSError):
         return 0
+
+
+def log_events(stack: Stack, service: str, event: str, instance: int = 0) -> list[dict[str, Any]]:
+    """The JSON log lines of one service instance whose ``event`` is ``event``."""
+    found = []
+    for line in stack.services[(service, instance)].log.read_text(errors="replace").splitlines():
+        if f'"{event}"' not in line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("event") == event:
+            found.append(entry)
+    return found
 
 
 async def query(stack: Stack, service: str, sql: str, *args: Any) -> list[asyncpg.Record]:
@@ -232,13 +248,17 @@ def _allocation_outcome(o: Observed) -> bool:
 
 
 async def undecided_orders(stack: Stack, client: PlatformClient, orders: Iterable[str]) -> list[str]:
-    """Orders that inventory has not decided on (event) or that orders has not recorded a decision for (row)."""
+    """Orders without inventory's allocation outcome (event), the decision recorded by orders (row), or the
+    decision event (none only for an order whose every line was cancelled before its allocation was
+    rejected: there is nothing left to tell)."""
     wanted = list(orders)
     allocated = event_ids_by_order(client, "inventory.events", _allocation_outcome, wanted)
-    rows = await query(stack, "orders", "SELECT order_id FROM orders WHERE order_id = any($1::text[]) "
-                                        "AND decided_at IS NOT NULL", wanted)
-    decided = {r["order_id"] for r in rows}
-    return sorted(o for o in wanted if o not in allocated or o not in decided)
+    told = event_ids_by_order(client, "orders.events", is_decision, wanted)
+    rows = {r["order_id"]: r["status"] for r in await query(
+        stack, "orders", "SELECT order_id, status FROM orders WHERE order_id = any($1::text[]) "
+                         "AND decided_at IS NOT NULL", wanted)}
+    return sorted(o for o in wanted
+                  if o not in allocated or o not in rows or (o not in told and rows[o] != "cancelled"))
 
 
 async def wait_for_decisions(stack: Stack, client: PlatformClient, orders: Iterable[str], within_s: float) -> None:
@@ -277,6 +297,7 @@ class Verdict:
     emails_unique: int = 0
     emails_missing: list[str] = field(default_factory=list)
     emails_unexpected: list[str] = field(default_factory=list)
+    emails_failed: dict[str, int] = field(default_factory=dict)
     dead_letters: list[Observed] = field(default_factory=list)
 
     @property
@@ -347,43 +368,50 @@ def mails(stack: Stack, orders: Iterable[str]) -> list[EmailMessage]:
     return [m for m in read_mail(stack.mail_dir) if str(m.get("X-Order-Id", "")) in wanted]
 
 
-async def email_figures(stack: Stack, orders: Iterable[str], verdict: Verdict, within_s: float = 60.0) -> None:
-    """Every email notification the service decided on reached the SMTP server: by Message-ID, and in total."""
+async def email_figures(stack: Stack, orders: Iterable[str], verdict: Verdict, within_s: float = 60.0,
+                        failed_ok: bool = False) -> None:
+    """Every email notification the service decided on reached the SMTP server: by Message-ID, and in total.
+
+    ``failed_ok``: emails recorded as failed are counted (``verdict.emails_failed``, by error) instead of
+    failing the test."""
     wanted = list(orders)
     rows: list[asyncpg.Record] = []
+    received: list[EmailMessage] = []
+
+    async def email_rows() -> list[asyncpg.Record]:
+        return await query(stack, "notifications", """
+            SELECT notification_id::text AS id, status, last_error FROM notifications
+            WHERE channel = 'email' AND order_id = any($1::text[]) ORDER BY notification_id""", wanted)
 
     async def settled() -> bool:
-        nonlocal rows
-        rows = await query(stack, "notifications", """
-            SELECT notification_id::text AS id, status FROM notifications
-            WHERE channel = 'email' AND order_id = any($1::text[])""", wanted)
-        return bool(rows) and all(r["status"] in ("sent", "failed") for r in rows)
+        """A consistent picture: no email left to send, and the same rows before and after reading the mailbox
+        (a late event may still queue a new one)."""
+        nonlocal rows, received
+        rows = await email_rows()
+        if not rows or any(r["status"] not in ("sent", "failed") for r in rows):
+            return False
+        received = mails(stack, wanted)
+        return [tuple(r) for r in await email_rows()] == [tuple(r) for r in rows] and \
+            {r["id"] for r in rows if r["status"] == "sent"} <= {str(m.get("X-Notification-Id")) for m in received}
 
     try:
-        await poll(settled, "every queued email to be sent", within_s, every_s=0.5)
+        await poll(settled, "every queued email to be sent and in the mailbox", within_s, every_s=0.5)
     except AssertionError:
         states = Counter(r["status"] for r in rows)
-        raise AssertionError(f"emails not settled after {within_s}s: {dict(states)}") from None
-    expected = {r["id"] for r in rows}
-    failed = [r["id"] for r in rows if r["status"] == "failed"]
-    assert not failed, f"{len(failed)} emails failed"
-
-    def received_ids() -> Counter[str]:
-        return Counter(str(m.get("X-Notification-Id", "")) for m in mails(stack, wanted))
-
-    async def all_in() -> bool:
-        return expected <= set(received_ids())
-
-    # "sent" is recorded after the server's 250, so the files are there already; the poll only absorbs file I/O
-    await poll(all_in, "every sent email in the mailbox", 10.0)
-    received = received_ids()
+        raise AssertionError(f"emails not settled after {within_s}s: {dict(states)}, {len(received)} in the "
+                             f"mailbox") from None
+    failed = [r for r in rows if r["status"] == "failed"]
+    verdict.emails_failed = dict(Counter(str(r["last_error"]) for r in failed))
+    assert failed_ok or not failed, f"{len(failed)} emails failed: {verdict.emails_failed}"
+    expected = {r["id"] for r in rows if r["status"] == "sent"}
+    by_notification = Counter(str(m.get("X-Notification-Id", "")) for m in received)
     verdict.emails_expected = len(expected)
-    verdict.emails_received = sum(received.values())
-    verdict.emails_unique = len(received)
-    verdict.emails_missing = sorted(expected - set(received))
-    verdict.emails_unexpected = sorted(set(received) - expected)
-    ids = Counter(str(m.get("Message-ID", "")) for m in mails(stack, wanted))
-    assert len(ids) == verdict.emails_unique, "one notification, one Message-ID"
+    verdict.emails_received = sum(by_notification.values())
+    verdict.emails_unique = len(by_notification)
+    verdict.emails_missing = sorted(expected - set(by_notification))
+    verdict.emails_unexpected = sorted(set(by_notification) - expected)
+    message_ids = {str(m.get("Message-ID", "")) for m in received}
+    assert len(message_ids) == verdict.emails_unique, "one notification, one Message-ID"
 
 
 def dead_letters(client: PlatformClient) -> list[Observed]:
