@@ -18,6 +18,7 @@ from rich.table import Table
 from backorder_cli import kafka
 from backorder_cli.config import service_url
 from backorder_cli.publish import send_app
+from shared.messaging.consumer import REPLAY_CONSUMER_HEADER, REPLAY_OFFSET_HEADER
 
 app = typer.Typer(help="Operate the backorder platform.", no_args_is_help=True)
 app.add_typer(send_app, name="send")
@@ -44,11 +45,13 @@ async def _read(topic: str, limit: int, follow: bool, from_beginning: bool):  # 
             await consumer.seek_to_beginning(*partitions)
         else:
             await consumer.seek_to_end(*partitions)
+        # without --follow: what the topic holds now, then stop (no waiting for it to fall silent)
+        end = {tp: offset for tp, offset in (await consumer.end_offsets(partitions)).items()}
         seen = 0
-        idle = 0
-        while seen < limit and (follow or idle < 3):
+        while seen < limit:
+            if not follow and all(await consumer.position(tp) >= end[tp] for tp in partitions):
+                break
             batch = await consumer.getmany(timeout_ms=500, max_records=min(500, limit - seen))
-            idle = 0 if batch else idle + 1
             for records in batch.values():
                 for record in records:
                     seen += 1
@@ -217,7 +220,8 @@ def dlq_replay(topic: str = typer.Argument(..., help="the source topic, e.g. ord
                limit: int = 1000) -> None:
     """Publish dead letters' original messages again on their topic (after fixing the cause).
 
-    A replayed message keeps its event id: consumers that handled it before skip it."""
+    A replayed message keeps its event id and carries the consumer group that gave up on it: that
+    group handles it (once per dead letter), every other group that handled it before skips it."""
 
     async def run() -> int:
         producer = kafka.producer()
@@ -228,7 +232,10 @@ def dlq_replay(topic: str = typer.Argument(..., help="the source topic, e.g. ord
                 if offset and r.offset not in offset:
                     continue
                 letter = orjson.loads(r.value)
-                headers = [(k, v.encode()) for k, v in letter.get("original_headers", {}).items()]
+                headers = [(k, v.encode()) for k, v in letter.get("original_headers", {}).items()
+                           if k not in (REPLAY_CONSUMER_HEADER, REPLAY_OFFSET_HEADER)]
+                headers += [(REPLAY_CONSUMER_HEADER, str(letter["consumer"]).encode()),
+                            (REPLAY_OFFSET_HEADER, f"{r.partition}:{r.offset}".encode())]
                 await producer.send_and_wait(letter["original_topic"], base64.b64decode(letter["original_b64"]),
                                              key=letter["key"].encode() if letter.get("key") else None,
                                              headers=headers)

@@ -47,6 +47,11 @@ P = TypeVar("P", bound=Payload)
 U = TypeVar("U", bound=UnitOfWork)
 
 MAX_DLQ_ORIGINAL_BYTES = 256 * 1024
+#: Set by ``backorder dlq replay``: the consumer group that dead-lettered the message, and the dead
+#: letter's offset. That group handles the replay as a new message (its inbox holds the original id,
+#: claimed when the message was dead-lettered); every other group still skips it by its event id.
+REPLAY_CONSUMER_HEADER = "x-dlq-replay-consumer"
+REPLAY_OFFSET_HEADER = "x-dlq-replay-offset"
 
 
 @dataclass(frozen=True)
@@ -174,7 +179,7 @@ class ConsumerRuntime(Generic[U]):
         # A batch lists its partitions in no particular order, and records of different partitions
         # have no order between them: grouping them by topic (stably, so each partition keeps its
         # order) makes the runs of one subscription's messages as long as they can be.
-        inbound = [decode(r, self.by_topic[r.topic]) for r in sorted(records, key=_topic)]
+        inbound = [self._replay_id(decode(r, self.by_topic[r.topic])) for r in sorted(records, key=_topic)]
         started = time.perf_counter()
         try:
             async with self.pool.acquire() as conn, conn.transaction():
@@ -192,6 +197,15 @@ class ConsumerRuntime(Generic[U]):
         self._db_failures = 0
         self.on_db_state(True)
         metrics.HANDLER_LATENCY.labels(self.group_id).observe(time.perf_counter() - started)
+
+    def _replay_id(self, item: _Inbound) -> _Inbound:
+        """A dead letter replayed for this group gets an inbox id of its own (once per dead letter)."""
+        headers = {k: v for k, v in (item.record.headers or ())}
+        if item.message is not None and headers.get(REPLAY_CONSUMER_HEADER, b"").decode("utf-8", "replace") \
+                == self.group_id:
+            offset = headers.get(REPLAY_OFFSET_HEADER, b"").decode("utf-8", "replace")
+            item.message_id = f"{item.message_id}/replay/{offset}"
+        return item
 
     async def _claim(self, conn: asyncpg.Connection, inbound: list[_Inbound]) -> dict[str, bool]:
         """Insert the batch's ids into the inbox; return the ones that were not there yet."""

@@ -95,6 +95,15 @@ async def query(stack: Stack, service: str, sql: str, *args: Any) -> list[asyncp
         await conn.close()
 
 
+async def execute(stack: Stack, service: str, sql: str) -> None:
+    """Run SQL in a service's database (a test injecting or removing a fault)."""
+    conn = await asyncpg.connect(stack.dsn(service))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
 @dataclass
 class Sent:
     """What the workload published, by kind, with the envelope of each command."""
