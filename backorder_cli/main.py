@@ -49,7 +49,7 @@ async def _read(topic: str, limit: int, follow: bool, from_beginning: bool):  # 
         end = {tp: offset for tp, offset in (await consumer.end_offsets(partitions)).items()}
         seen = 0
         while seen < limit:
-            if not follow and all(await consumer.position(tp) >= end[tp] for tp in partitions):
+            if not follow and all([await consumer.position(tp) >= end[tp] for tp in partitions]):
                 break
             batch = await consumer.getmany(timeout_ms=500, max_records=min(500, limit - seen))
             for records in batch.values():
