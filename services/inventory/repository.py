@@ -8,7 +8,7 @@ parts are only changed while their SKU is locked.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -168,7 +168,8 @@ class InventoryRepository:
 
     async def record(self, entries: Sequence[tuple[Movement, Why]]) -> None:
         if entries:
-            await queries.insert_ledger(self.conn, [{**asdict(m), **asdict(why)} for m, why in entries])
+            # vars() is asdict() without its recursive deep copy: these dataclasses hold plain values only
+            await queries.insert_ledger(self.conn, [{**vars(m), **vars(why)} for m, why in entries])
 
     # ------------------------------------------------------------------ orders and parts
 

@@ -179,8 +179,10 @@ class OrderStore:
             return {}
         found = [r["order_id"] for r in rows]
         line_rows = await _fetch(queries.lock_lines if lock else queries.get_lines, self.conn, order_ids=found)
+        # parts are dated at acceptance, which decides the order: an undecided order has none
+        decided = [r["order_id"] for r in rows if r["decided_at"] is not None]
         parts: dict[tuple[str, str], list[Part]] = {}
-        for part_row in await _fetch(queries.get_parts, self.conn, order_ids=found):
+        for part_row in await _fetch(queries.get_parts, self.conn, order_ids=decided) if decided else []:
             parts.setdefault((part_row["order_id"], part_row["line_id"]), []).append(_part(part_row))
         lines: dict[str, list[Line]] = {}
         for r in line_rows:

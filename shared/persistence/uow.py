@@ -108,16 +108,23 @@ class Emitter:
         del self.pending[mark:]
 
     async def flush(self, conn: asyncpg.Connection) -> int:
+        """Write the staged messages to the outbox, in order, and wake the relays at commit: one statement."""
         if not self.pending:
             return 0
         records = self.pending
         self.pending = []
-        await conn.executemany(
-            """INSERT INTO outbox (event_id, topic, message_key, message_type, value, headers)
-               VALUES ($1, $2, $3, $4, $5, $6)""",
-            [(r.event_id, r.topic, r.key, r.message_type, r.value, r.headers) for r in records],
+        await conn.execute(
+            """WITH written AS (
+                   INSERT INTO outbox (event_id, topic, message_key, message_type, value, headers)
+                   SELECT event_id, topic, message_key, message_type, value, headers::jsonb
+                   FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[])
+                        WITH ORDINALITY AS m(event_id, topic, message_key, message_type, value, headers, n)
+                   ORDER BY n
+                   RETURNING 1)
+               SELECT pg_notify('outbox', '') WHERE EXISTS (SELECT FROM written)""",
+            [r.event_id for r in records], [r.topic for r in records], [r.key for r in records],
+            [r.message_type for r in records], [r.value for r in records], [dumps(r.headers) for r in records],
         )
-        await conn.execute("SELECT pg_notify('outbox', '')")
         return len(records)
 
 
