@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import RecordMetadata
 
 from shared.contract.envelope import Envelope, Payload, Principal
 from shared.contract.topics import command_topic_of
@@ -118,7 +119,7 @@ class PlatformClient:
                             value = {"type": "<not json>", "raw": r.value}
                         if not isinstance(value, dict):
                             value = {"type": "<not an object>", "raw": r.value}
-                        key = r.key.decode() if r.key else None
+                        key = r.key.decode("utf-8", "replace") if r.key else None  # any bytes, hostile too
                         self.observed.append(Observed(r.topic, r.partition, r.offset, key, value, now))
                 self._changed.notify_all()
 
@@ -138,10 +139,12 @@ class PlatformClient:
         await self.send_raw(topic, envelope.model_dump_json().encode(), key=key)
         return envelope
 
-    async def send_raw(self, topic: str, value: bytes, *, key: str | None = None,
-                       headers: list[tuple[str, bytes]] | None = None) -> None:
+    async def send_raw(self, topic: str, value: bytes, *, key: str | bytes | None = None,
+                       headers: list[tuple[str, bytes]] | None = None) -> RecordMetadata:
+        """Publish any bytes (a fault test's hostile input too); return where the record landed."""
         assert self._producer is not None
-        await self._producer.send_and_wait(topic, value, key=key.encode() if key else None, headers=headers)
+        raw_key = key.encode() if isinstance(key, str) else key
+        return await self._producer.send_and_wait(topic, value, key=raw_key, headers=headers)
 
     # ------------------------------------------------------------------ observe
 

@@ -7,11 +7,12 @@ orders), so every message about one aggregate lands on one partition, in order.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 CONTRACT_VERSION = 1
 
@@ -20,13 +21,41 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Control characters (but tab and line breaks), DEL, C1 controls and lone surrogates: PostgreSQL
+# cannot store a NUL in text, a lone surrogate is not UTF-8, and escape sequences have no business
+# in a title or a tracking number that end up in terminals and emails.
+_FORBIDDEN_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _check_text(value: Any) -> Any:
+    if isinstance(value, str):
+        found = _FORBIDDEN_CHARACTERS.search(value)
+        if found:
+            raise ValueError(f"control character U+{ord(found.group()):04X} at position {found.start()}")
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            _check_text(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+    return value
+
+
 class Payload(BaseModel):
-    """Base of every command and event payload: strict about unknown fields and types."""
+    """Base of every command and event payload: strict about unknown fields and types, and no string
+    anywhere in it carries a control character (a NUL byte never reaches PostgreSQL)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=500)
 
     #: the envelope ``type`` this payload travels under (e.g. ``"PlaceOrder"``)
     message_type: ClassVar[str]
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        return _check_text(value)
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.message_type = cls.__name__
@@ -39,6 +68,11 @@ class Principal(BaseModel):
 
     kind: str = Field(description="`seller`, `buyer`, `operator` or `service`", examples=["seller"])
     id: str = Field(min_length=1, description="the principal's id", examples=["seller-1"])
+
+    @field_validator("kind", "id", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: str) -> str:
+        return _check_text(value)  # type: ignore[no-any-return]
 
 
 P = TypeVar("P", bound=BaseModel)
@@ -66,6 +100,11 @@ class Envelope(BaseModel, Generic[P]):
         default=None, description="The acting principal, for commands (set by the gateway)"
     )
     payload: P
+
+    @field_validator("type", "producer", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: str) -> str:
+        return _check_text(value)  # type: ignore[no-any-return]
 
 
 class RawEnvelope(Envelope[dict[str, Any]]):

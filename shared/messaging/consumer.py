@@ -96,7 +96,8 @@ class _Inbound:
 
 
 def _key(record: ConsumerRecord[bytes, bytes]) -> str | None:
-    return record.key.decode("utf-8", "replace") if record.key is not None else None
+    """The record's key as text; whatever a hostile producer put there can be stored (no NUL byte)."""
+    return record.key.decode("utf-8", "replace").replace("\x00", "\ufffd") if record.key is not None else None
 
 
 def decode(record: ConsumerRecord[bytes, bytes], subscription: Subscription) -> _Inbound:
@@ -170,6 +171,7 @@ class ConsumerRuntime(Generic[U]):
         self.retry_base_s = retry_base_s
         self.on_db_state = on_db_state or (lambda ok: None)
         self._db_failures = 0
+        self._batch_failures = 0
 
     @property
     def topic_names(self) -> list[str]:
@@ -194,7 +196,19 @@ class ConsumerRuntime(Generic[U]):
             log.warning("batch_retry_database_unavailable", error=repr(exc), retry_in_s=delay)
             await asyncio.sleep(delay)
             raise
+        except Exception as exc:
+            # Not a message's fault (those are dead-lettered one by one) nor the database being away: a bug.
+            # The batch is rolled back and redelivered, and would block its partitions in silence (the
+            # broker's own error logging is off): say so loudly, and do not spin.
+            self._batch_failures += 1
+            delay = min(30.0, 0.5 * 2 ** min(self._batch_failures, 6))
+            metrics.BATCH_FAILURES.labels(self.group_id).inc()
+            log.error("batch_failed", error=repr(exc)[:2000], retry_in_s=delay, records=len(records),
+                      positions=sorted({f"{r.topic}/{r.partition}@{r.offset}" for r in records})[:20])
+            await asyncio.sleep(delay)
+            raise
         self._db_failures = 0
+        self._batch_failures = 0
         self.on_db_state(True)
         metrics.HANDLER_LATENCY.labels(self.group_id).observe(time.perf_counter() - started)
 

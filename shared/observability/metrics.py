@@ -13,6 +13,11 @@ HANDLER_LATENCY = Histogram(
     ["consumer"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+BATCH_FAILURES = Counter(
+    "backorder_batch_failures_total",
+    "Consumed batches rolled back for a reason that is neither a message's nor the database's (a bug): alert on it",
+    ["consumer"],
+)
 DEAD_LETTERED = Counter("backorder_dead_lettered_total", "Messages sent to a DLQ", ["topic", "reason"])
 OUTBOX_PUBLISHED = Counter("backorder_outbox_published_total", "Outbox rows published", ["topic"])
 OUTBOX_BACKLOG = Gauge("backorder_outbox_backlog", "Outbox rows not yet published")

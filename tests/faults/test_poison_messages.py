@@ -14,7 +14,6 @@ import base64
 import itertools
 import os
 import sys
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -27,10 +26,11 @@ from devstack.stack import Stack
 from shared.contract.orders import OrderLine, PlaceOrder
 from shared.contract.topics import ORDERS_COMMANDS_TOPIC
 from tests.faults import harness as h
+from tests.faults.conftest import SHARED_ENV
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
-ATTEMPTS, BASE_S = 4, 0.1
+ATTEMPTS, BASE_S = int(SHARED_ENV["HANDLER_MAX_ATTEMPTS"]), float(SHARED_ENV["HANDLER_RETRY_BASE_S"])
 FAULT = """
 CREATE FUNCTION fault_injected() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -42,13 +42,6 @@ END $$;
 CREATE TRIGGER fault_injected BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION fault_injected();
 """
 CURE = "DROP TRIGGER fault_injected ON orders; DROP FUNCTION fault_injected();"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def platform(stack: Stack) -> Iterator[Stack]:
-    stack.service_env_extra.update({"HANDLER_MAX_ATTEMPTS": str(ATTEMPTS), "HANDLER_RETRY_BASE_S": str(BASE_S)})
-    stack.start_all()
-    yield stack
 
 
 def partition_of(key: str, partitions: int = ORDERS_COMMANDS_TOPIC.partitions) -> int:
@@ -83,7 +76,8 @@ def placed(client: PlatformClient, order_id: str) -> list[Observed]:
 
 
 async def test_poison_message_is_retried_with_backoff_dead_lettered_and_replayed_once_fixed(
-        stack: Stack, client: PlatformClient) -> None:
+        platform: Stack, platform_client: PlatformClient) -> None:
+    stack, client = platform, platform_client
     workload = h.Workload(client, n_orders=0, n_skus=1, regular=100, new_seller_every=0)
     await workload.setup()
     poison = f"o-{workload.run}-poison"
