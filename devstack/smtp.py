@@ -1,14 +1,20 @@
 """A local SMTP server (aiosmtpd) that stores every message it receives as an ``.eml`` file.
 
 Run as its own process (``python -m devstack.smtp --dir D --port P``) so that tests can
-stop and restart it like a real mail server.
+stop and restart it like a real mail server. With ``tls_dir`` it offers STARTTLS (a
+self-signed certificate made with the ``openssl`` command, whose file is also the client's
+CA file) and refuses mail before it; with ``username``/``password`` it requires AUTH (LOGIN or
+PLAIN) over TLS, like a relay. The password reaches the server through its environment, never
+its command line.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
+import ssl
 import subprocess
 import time
 import uuid
@@ -20,13 +26,43 @@ from typing import Any
 
 from devstack.processes import free_port, spawn, stop, wait_for_port
 
+PASSWORD_ENV = "DEVSTACK_SMTP_PASSWORD"
+
+
+def self_signed_certificate(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A certificate for ``host`` (its own CA) and its key, made once under ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = directory / "smtp-cert.pem", directory / "smtp-key.pem"
+    if not cert.exists():
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "7", "-keyout", str(key),
+             "-out", str(cert), "-subj", f"/CN={host}", "-addext", f"subjectAltName=IP:{host}",
+             "-addext", "basicConstraints=critical,CA:TRUE"],
+            check=True, capture_output=True,
+        )
+    return cert, key
+
+
+class Authenticator:
+    """Accepts one user and password (aiosmtpd's authenticator protocol)."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username, self.password = username.encode(), password.encode()
+
+    def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> Any:
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        ok = (isinstance(auth_data, LoginPassword) and auth_data.login == self.username
+              and auth_data.password == self.password)
+        return AuthResult(success=ok, handled=False)
+
 
 class MaildirHandler:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd API
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         name = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}.eml"
         tmp = self.directory / f".{name}.tmp"
         tmp.write_bytes(envelope.original_content or envelope.content)
@@ -49,15 +85,29 @@ class EmbeddedSmtp:
     log: Path
     port: int = 0
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    #: STARTTLS with a self-signed certificate made here (``cafile``), required before MAIL
+    tls_dir: Path | None = None
+    #: AUTH required (over TLS when ``tls_dir`` is set)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def cafile(self) -> Path | None:
+        return self.tls_dir / "smtp-cert.pem" if self.tls_dir is not None else None
 
     def start(self) -> EmbeddedSmtp:
         import sys
 
         self.port = self.port or free_port()
-        self.proc = spawn(
-            [sys.executable, "-m", "devstack.smtp", "--dir", str(self.directory), "--port", str(self.port)],
-            log=self.log,
-        )
+        args = [sys.executable, "-m", "devstack.smtp", "--dir", str(self.directory), "--port", str(self.port)]
+        env = dict(os.environ)
+        if self.tls_dir is not None:
+            cert, key = self_signed_certificate(self.tls_dir)
+            args += ["--cert", str(cert), "--key", str(key)]
+        if self.username:
+            args += ["--user", self.username]
+            env[PASSWORD_ENV] = self.password or ""
+        self.proc = spawn(args, log=self.log, env=env)
         wait_for_port(self.port, 30, self.proc)
         return self
 
@@ -67,10 +117,19 @@ class EmbeddedSmtp:
             self.proc = None
 
 
-def _serve(directory: Path, port: int) -> None:
+def _serve(directory: Path, port: int, cert: Path | None = None, key: Path | None = None,
+           user: str | None = None) -> None:
     from aiosmtpd.controller import Controller
 
-    controller = Controller(MaildirHandler(directory), hostname="127.0.0.1", port=port)
+    options: dict[str, Any] = {}
+    if cert is not None and key is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        options.update(tls_context=context, require_starttls=True)
+    if user:
+        options.update(authenticator=Authenticator(user, os.environ.get(PASSWORD_ENV, "")), auth_required=True,
+                       auth_require_tls=cert is not None)
+    controller = Controller(MaildirHandler(directory), hostname="127.0.0.1", port=port, **options)
     controller.start()
     done = asyncio.Event()
 
@@ -90,5 +149,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--dir", type=Path, required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--cert", type=Path)
+    parser.add_argument("--key", type=Path)
+    parser.add_argument("--user")
     ns = parser.parse_args()
-    _serve(ns.dir, ns.port)
+    _serve(ns.dir, ns.port, ns.cert, ns.key, ns.user)

@@ -33,6 +33,15 @@ from devstack.smtp import EmbeddedSmtp
 SERVICES = ("catalog", "inventory", "orders", "notifications")
 
 
+def without_password(url: str) -> str:
+    """The URL as it may be written down: its password (if any) replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc}"))
+
+
 def database_name(service: str, prefix: str = "backorder") -> str:
     return f"{prefix}_{service}"
 
@@ -71,6 +80,12 @@ class Stack:
     db_prefix: str = "backorder"
     #: a PostgreSQL server URL to use instead of DATABASE_URL or an embedded server
     postgres_url: str = ""
+    #: the embedded SMTP server offers STARTTLS (self-signed, its certificate is the services' SMTP_CAFILE)
+    smtp_tls: bool = False
+    #: ... and requires this user to authenticate; the password is the caller's to hand to the services
+    #: (SMTP_PASSWORD in the environment or a file under SECRETS_DIR): the stack never writes it anywhere
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
     _containers: list[Any] = field(default_factory=list)
 
     @property
@@ -96,7 +111,9 @@ class Stack:
             self.smtp_host = os.environ["SMTP_HOST"]
             self.smtp_port = int(os.environ.get("SMTP_PORT", "25"))
         else:
-            self.smtp = EmbeddedSmtp(self.mail_dir, self.root / "smtp.log").start()
+            self.smtp = EmbeddedSmtp(self.mail_dir, self.root / "smtp.log",
+                                     tls_dir=self.root / "smtp-tls" if self.smtp_tls else None,
+                                     username=self.smtp_username, password=self.smtp_password).start()
             self.smtp_port = self.smtp.port
         asyncio.run(self._create_databases())
         self.write_state()
@@ -149,6 +166,10 @@ class Stack:
                 "KAFKA_HEARTBEAT_INTERVAL_MS": os.environ.get("KAFKA_HEARTBEAT_INTERVAL_MS", "1000"),
             }
         )
+        if self.smtp is not None and self.smtp.cafile is not None:
+            env["SMTP_CAFILE"] = str(self.smtp.cafile)
+        if self.smtp_username:
+            env["SMTP_USERNAME"] = self.smtp_username
         env.update(self.service_env_extra)
         env.update(extra or {})
         return env
@@ -206,11 +227,12 @@ class Stack:
     def write_state(self) -> None:
         state = {
             "kafka_bootstrap": self.kafka_bootstrap,
-            "database_url": self.database_url,
+            "database_url": without_password(self.database_url),
             "smtp": f"{self.smtp_host}:{self.smtp_port}",
             "mail_dir": str(self.mail_dir),
             "services": {
-                f"{s.name}-{s.instance}": {"url": s.url, "pid": s.proc.pid, "database_url": self.dsn(s.name)}
+                f"{s.name}-{s.instance}": {"url": s.url, "pid": s.proc.pid,
+                                                  "database_url": without_password(self.dsn(s.name))}
                 for s in self.services.values()
             },
             "pids": {
