@@ -7,9 +7,12 @@ For each batch of Kafka records a service's consumer group receives:
    dead letter on ``<topic>.dlq`` with the reason and the original bytes;
 2. in one transaction, the message ids are claimed in the inbox (``consumer,
    message_id`` primary key); ids already there were handled before and are skipped;
-3. each new message runs its handler in a savepoint. A ``Rejection`` becomes a
-   ``CommandRejected`` event and nothing else. Any other error is retried a bounded
-   number of times with backoff, then the message is dead-lettered; the batch goes on;
+3. the new messages run their handlers, a run of consecutive messages of one topic and
+   handler at a time (a batch handler gets the whole run), with no savepoint. If anything
+   in the batch raises, the transaction is rolled back and the batch done again with a
+   savepoint per run, and per message in the run that failed: a ``Rejection`` becomes a
+   ``CommandRejected`` event and nothing else; any other error is retried a bounded number
+   of times with backoff, then the message is dead-lettered; the batch goes on;
 4. the staged outbox rows are written and the transaction commits. Only then are the
    Kafka offsets committed (FastStream acks after the handler returns).
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -132,6 +136,17 @@ def decode(record: ConsumerRecord[bytes, bytes], subscription: Subscription) -> 
     return inbound
 
 
+class _RunFailed(Exception):
+    """A run failed in a batch's first pass, which takes no savepoint: its transaction is rolled back
+    and the batch done again carefully. ``failed_at``: the message to blame, when there is one (it
+    has had its first attempt); ``first_id`` names the run."""
+
+    def __init__(self, first_id: str, failed_at: int | None) -> None:
+        super().__init__(first_id, failed_at)
+        self.first_id = first_id
+        self.failed_at = failed_at
+
+
 def _topic(record: ConsumerRecord[bytes, bytes]) -> str:
     return record.topic
 
@@ -184,11 +199,10 @@ class ConsumerRuntime(Generic[U]):
         inbound = [self._replay_id(decode(r, self.by_topic[r.topic])) for r in sorted(records, key=_topic)]
         started = time.perf_counter()
         try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                uow = self.uow_factory(conn)
-                fresh = await self._claim(conn, inbound)
-                await self._dispatch(uow, [i for i in inbound if i.message_id in fresh and fresh.pop(i.message_id)])
-                await uow.outbox.flush(conn)
+            try:
+                await self._transaction(inbound, careful=None)
+            except _RunFailed as failed:  # rolled back whole: again, this time a savepoint per run
+                await self._transaction(inbound, careful=failed)
         except TRANSIENT_DB_ERRORS as exc:
             self._db_failures += 1
             self.on_db_state(False)
@@ -211,6 +225,17 @@ class ConsumerRuntime(Generic[U]):
         self._batch_failures = 0
         self.on_db_state(True)
         metrics.HANDLER_LATENCY.labels(self.group_id).observe(time.perf_counter() - started)
+
+    async def _transaction(self, inbound: list[_Inbound], careful: _RunFailed | None) -> None:
+        """The batch in one transaction. ``careful`` is None the first time: runs take no savepoint, and
+        one that fails aborts the transaction (``_RunFailed``). Then the batch is done again with a
+        savepoint per run and, in the run that failed, per message (see ``_run_batch``)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            uow = self.uow_factory(conn)
+            fresh = await self._claim(conn, inbound)
+            await self._dispatch(uow, [i for i in inbound if i.message_id in fresh and fresh.pop(i.message_id)],
+                                 careful)
+            await uow.outbox.flush(conn)
 
     def _replay_id(self, item: _Inbound) -> _Inbound:
         """A dead letter replayed for this group gets an inbox id of its own (once per dead letter)."""
@@ -238,46 +263,53 @@ class ConsumerRuntime(Generic[U]):
         )
         return {r["message_id"]: True for r in rows}
 
-    async def _dispatch(self, uow: U, inbound: list[_Inbound]) -> None:
+    async def _dispatch(self, uow: U, inbound: list[_Inbound], careful: _RunFailed | None = None) -> None:
         run: list[_Inbound] = []
         for item in inbound:
             if item.dead_letter:
-                await self._run_batch(uow, run)
+                await self._run_batch(uow, run, careful)
                 run = []
                 reason, error = item.dead_letter
                 self._dead_letter(uow, item, reason, error, attempts=1)
                 continue
             if run and _run_of(run[0]) != _run_of(item):
-                await self._run_batch(uow, run)
+                await self._run_batch(uow, run, careful)
                 run = []
             run.append(item)
-        await self._run_batch(uow, run)
+        await self._run_batch(uow, run, careful)
 
-    async def _run_batch(self, uow: U, run: list[_Inbound]) -> None:
+    async def _run_batch(self, uow: U, run: list[_Inbound], careful: _RunFailed | None = None) -> None:
         if not run:
             return
-        failed_at = await self._run_optimistically(uow, run) if len(run) > 1 else None
+        if careful is None:
+            await self._run_optimistically(uow, run, guarded=False)
+            return
+        if careful.first_id == run[0].message_id:
+            failed_at = careful.failed_at  # this run failed already: straight to one message at a time
+        else:
+            failed_at = await self._run_optimistically(uow, run) if len(run) > 1 else None
         if failed_at == len(run):
             return
         for index, item in enumerate(run):
             # the message that failed the optimistic pass has had its first attempt already
             await self._run_one(uow, item, first_attempt=2 if index == failed_at else 1)
 
-    async def _run_optimistically(self, uow: U, run: list[_Inbound]) -> int | None:
-        """The whole run in one savepoint: a batch handler once, or each message's handler in turn.
+    async def _run_optimistically(self, uow: U, run: list[_Inbound], *, guarded: bool = True) -> int | None:
+        """The whole run at once: a batch handler once, or each message's handler in turn.
 
-        This saves a savepoint round trip per message in the common case. If anything in the run
-        raises (a rejection, a poison message), the run's effects are rolled back and the caller
-        handles each message in its own savepoint, so one bad message never affects the others.
+        This saves savepoint round trips in the common case. ``guarded``, the run takes one savepoint:
+        if anything in it raises (a rejection, a poison message), its effects are rolled back and the
+        caller handles each message in its own savepoint, so one bad message never affects the others.
         Returns ``len(run)`` on success, else the index of the message that failed (None when a
-        batch handler failed and no single message is to blame)."""
+        batch handler failed and no single message is to blame). Not ``guarded`` (the first pass over
+        a batch), it takes none: a failure raises ``_RunFailed`` and the whole batch is done again."""
         subscription, message_type = run[0].subscription, run[0].type
         batch_handler = subscription.batch_handlers.get(message_type)
         handler = subscription.handlers.get(message_type)
         mark = uow.outbox.mark()
         current: int | None = None
         try:
-            async with uow.conn.transaction():
+            async with uow.conn.transaction() if guarded else contextlib.nullcontext():
                 if batch_handler is not None:
                     await batch_handler([i.message for i in run if i.message], uow)
                 else:
@@ -289,11 +321,13 @@ class ConsumerRuntime(Generic[U]):
         except TRANSIENT_DB_ERRORS:
             raise
         except Exception as exc:
+            rejected = isinstance(exc, Rejection)  # not the message's fault: it is simply rejected again alone
+            if not rejected:
+                log.info("run_failed_falling_back_to_single", type=message_type, size=len(run), error=repr(exc))
+            if not guarded:
+                raise _RunFailed(run[0].message_id, None if rejected else current) from exc
             uow.outbox.rewind(mark)
-            if isinstance(exc, Rejection):
-                return None  # not the message's fault: it is simply rejected again on its own
-            log.info("run_failed_falling_back_to_single", type=message_type, size=len(run), error=repr(exc))
-            return current
+            return None if rejected else current
         finally:
             uow.outbox.cause = None
         self._count(run, "ok")

@@ -112,6 +112,8 @@ class TopicGuard:
         self._rewind_until = 0.0
         self._admin: AIOKafkaAdminClient | None = None
         self._lock = asyncio.Lock()
+        #: the topics the last ``check`` listed, for the ``_missing`` that follows it
+        self._listed: set[str] | None = None
 
     @property
     def rewinding(self) -> bool:
@@ -136,6 +138,7 @@ class TopicGuard:
         async with self._lock:
             admin = await self._admin_client()
             existing = set(await admin.list_topics())
+            self._listed = existing
             if not self.broker_ok:
                 log.info("kafka_available", missing_topics=len(self.wanted - existing))
             self.broker_ok = True
@@ -145,6 +148,7 @@ class TopicGuard:
                 if self.provision:
                     created = await ensure_topics(self.settings, force=True)
                     log.warning("kafka_topics_provisioned", created=len(created))
+                    self._listed = None  # out of date: ``_missing`` lists them again
             markers = sorted(t for t in existing if t.startswith(INCARNATION_PREFIX))
             if not markers and self.provision:
                 markers = [await self._create_marker(admin)]
@@ -176,8 +180,13 @@ class TopicGuard:
         await self._close_admin()
 
     async def _missing(self, topics: Iterable[str]) -> set[str]:
-        admin = await self._admin_client()
-        return set(topics) - set(await admin.list_topics())
+        """Of ``topics``, those the broker lacks, as the ``check`` just before listed them (one metadata
+        request per check, not two: the relay asks around every batch)."""
+        listed, self._listed = self._listed, None
+        if listed is None:
+            admin = await self._admin_client()
+            listed = set(await admin.list_topics())
+        return set(topics) - listed
 
     async def _create_marker(self, admin: AIOKafkaAdminClient) -> str:
         name = f"{INCARNATION_PREFIX}{uuid.uuid4().hex}"
