@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ import orjson
 from aiohttp import web
 
 from services.orders import handlers
+from services.orders.dates import DEFAULT_TIMEZONES, is_business_day
 from services.orders.domain import ORDER_STATUSES, Order
 from services.orders.kpi_gauges import kpi_gauges
 from services.orders.kpis import OVERALL, kpis
@@ -173,6 +175,20 @@ def routes(ctx: ServiceContext) -> list[Route]:
     ]
 
 
+async def warm_calendars(ctx: ServiceContext) -> None:
+    """Load the regions' holiday calendars at start, in a thread: the ``holidays`` package imports its
+    countries and computes a year's holidays on first use (a second or more), which would otherwise
+    stall the first orders accepted."""
+    today = ctx.clock.now().date()
+
+    def warm() -> None:
+        for region in DEFAULT_TIMEZONES:
+            for day in (today, today.replace(year=today.year + 1, month=1, day=1)):
+                is_business_day(day, region)
+
+    await asyncio.to_thread(warm)
+
+
 DEFINITION = ServiceDefinition(
     name="orders",
     version="1.0.0",
@@ -185,6 +201,6 @@ DEFINITION = ServiceDefinition(
     subscriptions=SUBSCRIPTIONS,
     publishes=[ORDERS_EVENTS_TOPIC],
     make_uow=make_uow,
-    background=[sla_clock, kpi_gauges],
+    background=[warm_calendars, sla_clock, kpi_gauges],
     routes=routes,
 )

@@ -47,10 +47,12 @@ def calendar(region: str) -> holidays.HolidayBase:
 
 
 
+@lru_cache(maxsize=8192)
 def is_business_day(day: date, region: str) -> bool:
     return bool(calendar(region).is_working_day(day))
 
 
+@lru_cache(maxsize=8192)  # a pure function of its arguments; every line of every order asks it twice
 def add_business_days(day: date, n: int, region: str) -> date:
     """The n-th business day after ``day`` (``day`` itself is not counted); n=0 is ``day``
     if it is a business day, else the next one."""
