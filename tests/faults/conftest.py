@@ -1,9 +1,16 @@
 """The fault suite's shared platform.
 
-The tests that do not break the infrastructure (poison messages, hostile input, authorization)
-share one stack for the whole ``tests/faults`` package: four services started once saves about
-ten seconds a module. The tests that crash or restart something (services, the broker,
-PostgreSQL) use the module-scoped ``stack`` of ``tests/conftest.py`` or a stack of their own.
+The tests that do not break the infrastructure (authorization, hostile input, poison messages, and
+last the search of the logs for secrets) share one stack for the whole ``tests/faults`` package:
+four services started once saves about ten seconds a module. The tests that crash or restart
+something (services, the broker, PostgreSQL) use the module-scoped ``stack`` of
+``tests/conftest.py`` or a stack of their own.
+
+The shared platform runs the way production does, with secrets: a password in ``DATABASE_URL``
+(the embedded server's trust authentication ignores it), a Kafka SASL password in the environment
+(unused by the embedded broker's PLAINTEXT listener, but there to leak), and an SMTP relay that
+requires STARTTLS and authentication, with the password in a file under ``SECRETS_DIR``. Services
+log at DEBUG. ``test_transport_security`` searches every log of the package's run for them.
 """
 
 from __future__ import annotations
@@ -23,11 +30,31 @@ SHARED_ENV = {"HANDLER_MAX_ATTEMPTS": "4", "HANDLER_RETRY_BASE_S": "0.1", "EMAIL
 
 
 @pytest.fixture(scope="package")
-def platform(postgres_server: str, tmp_path_factory: pytest.TempPathFactory,
+def secrets() -> dict[str, str]:
+    return {"database": f"db-pw-{uuid.uuid4().hex}", "smtp": f"smtp-pw-{uuid.uuid4().hex}",
+            "sasl": f"sasl-pw-{uuid.uuid4().hex}"}
+
+
+def with_password(url: str, password: str) -> str:
+    scheme, rest = url.split("://", 1)
+    user, host = rest.split("@", 1)
+    return f"{scheme}://{user.split(':')[0]}:{password}@{host}"
+
+
+@pytest.fixture(scope="package")
+def platform(postgres_server: str, secrets: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
              request: pytest.FixtureRequest) -> Iterator[Stack]:
-    stack = Stack(tmp_path_factory.mktemp("faults"), db_prefix=f"faults_{uuid.uuid4().hex[:6]}",
-                  postgres_url=postgres_server)
+    root = tmp_path_factory.mktemp("faults")
+    stack = Stack(root, db_prefix=f"faults_{uuid.uuid4().hex[:6]}",
+                  postgres_url=with_password(postgres_server, secrets["database"]),
+                  smtp_tls=True, smtp_username="relay-user", smtp_password=secrets["smtp"])
+    (root / "secrets").mkdir()
+    (root / "secrets" / "smtp_password").write_text(secrets["smtp"])
     stack.service_env_extra.update(SHARED_ENV)
+    stack.service_env_extra.update({
+        "SECRETS_DIR": str(root / "secrets"), "LOG_LEVEL": "DEBUG",
+        "KAFKA_SASL_USERNAME": "platform", "KAFKA_SASL_PASSWORD": secrets["sasl"],
+    })
     try:
         stack.start_infra()
         stack.start_all()

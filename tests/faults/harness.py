@@ -18,14 +18,17 @@ no route exists, the services' own databases (read only):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
+import sys
 import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
@@ -282,7 +285,30 @@ async def wait_for_decisions(stack: Stack, client: PlatformClient, orders: Itera
     try:
         await poll(all_decided, "a decision on every order", within_s, every_s=0.5)
     except AssertionError:
-        raise AssertionError(f"{len(left)} of {len(wanted)} orders never got a decision, e.g. {left[:5]}") from None
+        where = await diagnose(stack)
+        raise AssertionError(f"{len(left)} of {len(wanted)} orders never got a decision, e.g. {left[:5]}; "
+                             f"{where}") from None
+
+
+async def diagnose(stack: Stack) -> str:
+    """What each service is doing (py-spy stacks under ``<root>/diagnostics``) and its outbox backlog."""
+    out = stack.root / "diagnostics"
+    out.mkdir(exist_ok=True)
+    spy = Path(sys.executable).parent / "py-spy"
+    found = []
+    for (service, instance), process in stack.services.items():
+        backlog: Any = "?"
+        with contextlib.suppress(Exception):
+            [row] = await query(stack, service, "SELECT count(*) AS n FROM outbox WHERE published_at IS NULL")
+            backlog = row["n"]
+        if spy.exists() and process.proc.poll() is None:
+            dump = await asyncio.create_subprocess_exec(
+                str(spy), "dump", "--pid", str(process.proc.pid), stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT)
+            text, _ = await dump.communicate()
+            (out / f"{service}-{instance}.txt").write_bytes(text)
+        found.append(f"{service}-{instance}: alive={process.proc.poll() is None} unpublished={backlog}")
+    return f"{'; '.join(found)} (stacks in {out})"
 
 
 @dataclass

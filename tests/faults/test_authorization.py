@@ -100,6 +100,8 @@ async def world(platform: Stack, platform_client: PlatformClient) -> World:
     await client.send(o.ShipLines(order_id=w.shipped, line_ids=["l1"], tracking_number="T-B"),
                       principal=w.as_seller(w.b))
     await client.wait_type("orders.events", "LinesShipped", order_id=w.shipped)
+    # and inventory has taken the shipped unit off the shelf: nothing of B's moves any more by itself
+    await client.wait_type("inventory.events", "StockChanged", sku_id=w.sku_b1, on_hand=4)
     return w
 
 
