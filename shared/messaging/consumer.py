@@ -51,6 +51,9 @@ P = TypeVar("P", bound=Payload)
 U = TypeVar("U", bound=UnitOfWork)
 
 MAX_DLQ_ORIGINAL_BYTES = 256 * 1024
+#: a batch waits at most this long for a connection: a pool that cannot give one is a database problem,
+#: retried and logged like one, never a consumer that hangs in silence
+ACQUIRE_TIMEOUT_S = 30.0
 #: Set by ``backorder dlq replay``: the consumer group that dead-lettered the message, and the dead
 #: letter's offset. That group handles the replay as a new message (its inbox holds the original id,
 #: claimed when the message was dead-lettered); every other group still skips it by its event id.
@@ -230,7 +233,7 @@ class ConsumerRuntime(Generic[U]):
         """The batch in one transaction. ``careful`` is None the first time: runs take no savepoint, and
         one that fails aborts the transaction (``_RunFailed``). Then the batch is done again with a
         savepoint per run and, in the run that failed, per message (see ``_run_batch``)."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
             uow = self.uow_factory(conn)
             fresh = await self._claim(conn, inbound)
             await self._dispatch(uow, [i for i in inbound if i.message_id in fresh and fresh.pop(i.message_id)],

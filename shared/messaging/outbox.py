@@ -92,7 +92,7 @@ class OutboxRelay:
 
     async def publish_once(self) -> int:
         """Publish one batch of unpublished rows; return how many were published."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire(timeout=30) as conn, conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK):
                 return 0
             rows = await conn.fetch(
@@ -147,7 +147,7 @@ class OutboxRelay:
     async def _ensure_listener(self) -> None:
         if self._listener is not None and not self._listener.is_closed():
             return
-        self._listener = await self.pool.acquire()
+        self._listener = await self.pool.acquire(timeout=30)
         await self._listener.add_listener("outbox", self._on_notify)
 
     async def _drop_listener(self) -> None:
