@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: help install run demo test test-unit test-integration test-faults lint docs bench clean tools test-deploy runtime-lock
+.PHONY: help install run demo test test-unit test-integration test-faults test-bench lint docs bench clean tools test-deploy runtime-lock
 
 help:
 	@echo "make run    - start the platform on the embedded stack, play the demo, keep it up (Ctrl-C stops)"
@@ -41,6 +41,10 @@ test-integration: $(STAMP)
 
 test-faults: $(STAMP)
 	$(PY) -m pytest tests/faults $(PYTEST_ARGS)
+
+# the benchmark harness on a tiny scenario (part of `make test`, which runs all of tests/)
+test-bench: $(STAMP)
+	$(PY) -m pytest tests/bench $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

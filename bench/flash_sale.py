@@ -17,7 +17,7 @@ import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from devstack.client import PlatformClient
+from devstack.client import Observed, PlatformClient
 from devstack.stack import Stack
 from shared.contract.catalog import ActivateBackorder, RegisterSeller, UpsertListing, WarehouseQty
 from shared.contract.envelope import Envelope
@@ -46,13 +46,16 @@ class Observation:
     accepted: int = 0
     rejected: int = 0
     email_at: dict[str, float] = field(default_factory=dict)
+    #: accepted orders with a backorder part: each is owed a backorder email (R20)
+    backordered: set[str] = field(default_factory=set)
     notification_ids: Counter[str] = field(default_factory=Counter)
     allocated: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
 
 
-def percentiles(values: list[float]) -> dict[str, float]:
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    """p50, p95 and p99 in ms; None when nothing was measured (a run without backorder emails)."""
     if not values:
-        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")}
+        return {"p50": None, "p95": None, "p99": None}
     q = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
     return {"p50": round(q[49], 1), "p95": round(q[94], 1), "p99": round(q[98], 1)}
 
@@ -89,14 +92,29 @@ class FlashSale:
             for sku in self.skus:
                 for w, qty in zip(WAREHOUSES, regular if sku == self.hot else other, strict=True):
                     await client.send(SetStock(sku_id=sku, warehouse_id=w, on_hand=qty))
-            expected = len(self.skus) * len(WAREHOUSES)
-            await client.wait_for(lambda o: o.type == "StockChanged" and o.payload.get("sku_id", "").startswith(
-                self.seller.replace("seller", "sku")) and o.payload.get("on_hand", 0) > 0, count=expected, timeout=120)
+            await self._wait_stocked(client, timeout=120)
             await client.wait_for(lambda o: o.type == "StockChanged" and o.payload.get("sku_id") == self.hot
                                   and o.payload.get("backorder_limit", 0) > 0, timeout=60)
         finally:
             await client.stop()
         await asyncio.sleep(1.0)  # let orders' consumer apply the catalog events it shares the topics with
+
+    async def _wait_stocked(self, client: PlatformClient, timeout: float) -> None:
+        """Until inventory announced stock in every warehouse of every SKU."""
+        wanted = {(sku, w) for sku in self.skus for w in WAREHOUSES}
+        skus = set(self.skus)
+        deadline = time.monotonic() + timeout
+
+        def in_stock(o: Observed) -> bool:
+            return o.type == "StockChanged" and o.payload.get("sku_id") in skus and o.payload.get("on_hand", 0) > 0
+
+        while True:
+            stocked = {(o.payload["sku_id"], o.payload["warehouse_id"]) for o in client.matching(in_stock)}
+            if stocked >= wanted:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"stock announced for {len(stocked)} of {len(wanted)} SKU warehouses")
+            await asyncio.sleep(0.1)
 
     def orders(self, count: int) -> list[PlaceOrder]:
         out = []
@@ -131,6 +149,8 @@ class FlashSale:
                             for line in payload["lines"]:
                                 for part in line["parts"]:
                                     obs.allocated[(line["sku_id"], part["source"])] += part["qty"]
+                                    if part["source"] == "backorder":
+                                        obs.backordered.add(order_id)
                         else:
                             obs.rejected += 1
                     elif kind == "NotificationSent" and order_id in obs.published_at:
@@ -190,13 +210,18 @@ class FlashSale:
             await consumer.stop()
         return self.figures(len(orders), started, published, last_decision)
 
-    async def _wait_emails(self, deadline: float) -> None:
-        """Emails follow decisions; give the stragglers a moment (bounded by the run's deadline)."""
+    async def _wait_emails(self, deadline: float, quiet_s: float = 1.0) -> None:
+        """Emails follow decisions: wait until every backordered order's email was sent, then for a
+        quiet moment (a duplicate would show then), bounded by the run's deadline."""
+        obs = self.obs
+        while not obs.backordered <= obs.email_at.keys() and time.perf_counter() < deadline:
+            await asyncio.sleep(0.1)
         previous, quiet_since = -1, time.perf_counter()
-        while time.perf_counter() < min(deadline, quiet_since + 3.0):
-            if len(self.obs.email_at) != previous:
-                previous, quiet_since = len(self.obs.email_at), time.perf_counter()
-            await asyncio.sleep(0.2)
+        while time.perf_counter() < min(deadline, quiet_since + quiet_s):
+            seen = sum(obs.notification_ids.values())
+            if seen != previous:
+                previous, quiet_since = seen, time.perf_counter()
+            await asyncio.sleep(0.1)
 
     def figures(self, orders: int, started: float, published: float, last_decision: float) -> dict[str, Any]:
         obs = self.obs
@@ -220,6 +245,7 @@ class FlashSale:
             "latency_ms": percentiles(latencies),
             "email_latency_ms": percentiles(email),
             "emails": len(email),
+            "emails_owed": len(obs.backordered),
             "hot_regular_allocated": hot_regular,
             "hot_backorder_allocated": hot_backorder,
             "oversold": oversold,
