@@ -1,9 +1,9 @@
 """The fault suite's shared platform.
 
-The tests that do not break the infrastructure (authorization, hostile input, poison messages, and
-last the search of the logs for secrets) share one stack for the whole ``tests/faults`` package:
-four services started once saves about ten seconds a module. The tests that crash or restart
-something (services, the broker, PostgreSQL) use the module-scoped ``stack`` of
+The tests that do not break the infrastructure (authorization, hostile input, poison messages,
+service crashes - the services come back - and last the search of the logs for secrets) share one
+stack for the whole ``tests/faults`` package: four services started once saves about ten seconds a
+module. The tests that restart the broker or PostgreSQL use the module-scoped ``stack`` of
 ``tests/conftest.py`` or a stack of their own.
 
 The shared platform runs the way production does, with secrets: a password in ``DATABASE_URL``
@@ -26,7 +26,9 @@ from shared.contract.topics import all_topic_names
 from tests.conftest import dump_logs_on_failure
 
 #: poison messages: a few quick retries (0.1 s, 0.4 s, 1.6 s) before a message is dead-lettered
-SHARED_ENV = {"HANDLER_MAX_ATTEMPTS": "4", "HANDLER_RETRY_BASE_S": "0.1", "EMAIL_POLL_S": "0.2"}
+SHARED_ENV = {"HANDLER_MAX_ATTEMPTS": "4", "HANDLER_RETRY_BASE_S": "0.1", "EMAIL_POLL_S": "0.2",
+              # a killed sender's claimed emails are due again after 10 s, not the default 120 s
+              "EMAIL_LEASE_S": "10", "SMTP_TIMEOUT_S": "2"}
 
 
 @pytest.fixture(scope="package")

@@ -449,8 +449,9 @@ async def email_figures(stack: Stack, orders: Iterable[str], verdict: Verdict, w
     assert len(message_ids) == verdict.emails_unique, "one notification, one Message-ID"
 
 
-def dead_letters(client: PlatformClient) -> list[Observed]:
-    return [o for o in client.observed if o.topic.endswith(".dlq")]
+def dead_letters(client: PlatformClient, run: str | None = None) -> list[Observed]:
+    """Dead letters seen; with ``run``, only those keyed by a workload's ids (a shared platform has others)."""
+    return [o for o in client.observed if o.topic.endswith(".dlq") and (run is None or run in str(o.key))]
 
 
 def assert_nothing_lost_or_doubled(verdict: Verdict, *, duplicate_emails_allowed: int = 0) -> None:

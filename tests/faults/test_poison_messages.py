@@ -12,15 +12,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
-import os
-import sys
 from datetime import datetime
-from pathlib import Path
 
 import orjson
 import pytest
 from aiokafka.partitioner import murmur2
+from typer.testing import CliRunner
 
+from backorder_cli.main import app
 from devstack.client import Observed, PlatformClient
 from devstack.stack import Stack
 from shared.contract.orders import OrderLine, PlaceOrder
@@ -56,14 +55,11 @@ def same_partition(prefix: str, partition: int, count: int) -> list[str]:
 
 
 async def backorder(stack: Stack, *args: str) -> str:
-    """Run the operator CLI as an operator would, against this stack."""
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap, "COLUMNS": "250"}
-    proc = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "backorder"), *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 0, out.decode()
-    return out.decode()
+    """Run the operator CLI (its typer app, in a thread: it runs its own event loop) against this stack."""
+    result = await asyncio.to_thread(CliRunner().invoke, app, list(args),
+                                     env={"KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap, "COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    return str(result.output)
 
 
 def order(workload: h.Workload, order_id: str) -> PlaceOrder:
