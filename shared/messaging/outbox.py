@@ -93,16 +93,16 @@ class OutboxRelay:
     async def publish_once(self) -> int:
         """Publish one batch of unpublished rows; return how many were published."""
         async with self.pool.acquire(timeout=30) as conn, conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK):
-                return 0
+            # the lock is taken by the statement, once (a one-time filter): when another relay holds
+            # it, the outbox is not even scanned
             rows = await conn.fetch(
                 """SELECT id, topic, message_key, value, headers FROM outbox
-                   WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
-                self.batch_size,
+                   WHERE published_at IS NULL AND (SELECT pg_try_advisory_xact_lock($2))
+                   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
+                self.batch_size, _RELAY_LOCK,
             )
             if not rows:
-                metrics.OUTBOX_BACKLOG.set(0)
-                metrics.OUTBOX_OLDEST_AGE.set(0)
+                await self._maybe_report_backlog()
                 return 0
             topics = {row["topic"] for row in rows}
             incarnation = await self.guard.before_send(topics) if self.guard is not None else None
@@ -122,10 +122,13 @@ class OutboxRelay:
             )
             for row in rows:
                 metrics.OUTBOX_PUBLISHED.labels(row["topic"]).inc()
+        await self._maybe_report_backlog()
+        return len(rows)
+
+    async def _maybe_report_backlog(self) -> None:
         if time.monotonic() >= self._next_report:  # a gauge: once a second is plenty, not a query per round
             self._next_report = time.monotonic() + 1.0
             await self._report_backlog()
-        return len(rows)
 
     async def _report_backlog(self) -> None:
         async with self.pool.acquire() as conn:
