@@ -177,17 +177,17 @@ class OrderStore:
         rows = await _fetch(queries.lock_orders if lock else queries.get_orders, self.conn, order_ids=ids)
         if not rows:
             return {}
-        found = [r["order_id"] for r in rows]
-        line_rows = await _fetch(queries.lock_lines if lock else queries.get_lines, self.conn, order_ids=found)
         # parts are dated at acceptance, which decides the order: an undecided order has none
-        decided = [r["order_id"] for r in rows if r["decided_at"] is not None]
+        decided = sorted({r["order_id"] for r in rows if r["decided_at"] is not None})
         parts: dict[tuple[str, str], list[Part]] = {}
         for part_row in await _fetch(queries.get_parts, self.conn, order_ids=decided) if decided else []:
             parts.setdefault((part_row["order_id"], part_row["line_id"]), []).append(_part(part_row))
+        firsts: dict[str, Any] = {}
         lines: dict[str, list[Line]] = {}
-        for r in line_rows:
+        for r in rows:  # an order's row, once per line
+            firsts.setdefault(r["order_id"], r)
             lines.setdefault(r["order_id"], []).append(_line(r, parts.get((r["order_id"], r["line_id"]), [])))
-        return {r["order_id"]: _order(r, lines.get(r["order_id"], [])) for r in rows}
+        return {order_id: _order(first, lines[order_id]) for order_id, first in firsts.items()}
 
     async def add(self, order: Order, correlation_id: uuid.UUID | None) -> None:
         await self.add_many([(order, correlation_id)])

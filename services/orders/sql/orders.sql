@@ -1,29 +1,26 @@
 -- ======================================================================== orders
 
 -- name: get_orders
--- Orders by id: one, or a consumed batch's at once.
-SELECT order_id, buyer_id, buyer_email, region, locale, timezone, placed_at, status, decided_at, reject_reason
-FROM orders WHERE order_id = any(:order_ids) ORDER BY order_id;
+-- Orders by id with their lines (an order has at least one): one, or a consumed batch's at once.
+SELECT o.order_id, o.buyer_id, o.buyer_email, o.region, o.locale, o.timezone, o.placed_at, o.status, o.decided_at,
+       o.reject_reason, l.line_id, l.position, l.sku_id, l.qty, l.seller_id, l.state, l.seller_region,
+       l.seller_timezone, l.handling_days, l.due_at, l.late_at, l.shipped_at, l.tracking_number, l.delivered_at,
+       l.cancelled_at, l.cancel_reason, l.replacement
+FROM orders o JOIN order_lines l ON l.order_id = o.order_id
+WHERE o.order_id = any(:order_ids) ORDER BY o.order_id, l.position;
 
 -- name: lock_orders
--- Every change to an order takes this row lock first, so handlers on several instances
--- (an order's commands, its inventory events and a seller's catalog events may be on
--- different partitions) change one order one at a time. A batch's orders are locked in key
--- order, so two transactions locking overlapping batches never wait on each other in a cycle.
-SELECT order_id, buyer_id, buyer_email, region, locale, timezone, placed_at, status, decided_at, reject_reason
-FROM orders WHERE order_id = any(:order_ids) ORDER BY order_id FOR UPDATE;
-
--- name: get_lines
-SELECT order_id, line_id, position, sku_id, qty, seller_id, state, seller_region, seller_timezone, handling_days,
-       due_at, late_at, shipped_at, tracking_number, delivered_at, cancelled_at, cancel_reason, replacement
-FROM order_lines WHERE order_id = any(:order_ids) ORDER BY order_id, position;
-
--- name: lock_lines
--- Taken after lock_orders: the SLA clock locks lines (never orders), so this waits for a
--- firing in progress and the clock skips lines a handler is changing.
-SELECT order_id, line_id, position, sku_id, qty, seller_id, state, seller_region, seller_timezone, handling_days,
-       due_at, late_at, shipped_at, tracking_number, delivered_at, cancelled_at, cancel_reason, replacement
-FROM order_lines WHERE order_id = any(:order_ids) ORDER BY order_id, position FOR UPDATE;
+-- Every change to an order takes these row locks first: the order's and its lines', so handlers on
+-- several instances (an order's commands, its inventory events and a seller's catalog events may be
+-- on different partitions) change one order one at a time, and the SLA clock (which locks lines,
+-- never orders, skipping locked ones) skips lines a handler is changing. A batch's orders are locked
+-- in key order, so two transactions locking overlapping batches never wait on each other in a cycle.
+SELECT o.order_id, o.buyer_id, o.buyer_email, o.region, o.locale, o.timezone, o.placed_at, o.status, o.decided_at,
+       o.reject_reason, l.line_id, l.position, l.sku_id, l.qty, l.seller_id, l.state, l.seller_region,
+       l.seller_timezone, l.handling_days, l.due_at, l.late_at, l.shipped_at, l.tracking_number, l.delivered_at,
+       l.cancelled_at, l.cancel_reason, l.replacement
+FROM orders o JOIN order_lines l ON l.order_id = o.order_id
+WHERE o.order_id = any(:order_ids) ORDER BY o.order_id, l.position FOR UPDATE;
 
 -- name: get_parts
 SELECT order_id, line_id, part_no, warehouse_id, source, qty, released_qty, ship_by, estimated_delivery
