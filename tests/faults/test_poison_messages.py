@@ -104,7 +104,7 @@ async def test_poison_message_is_retried_with_backoff_dead_lettered_and_replayed
     assert gaps == sorted(gaps), gaps
 
     # the operator sees it ...
-    listed = await backorder(stack, "dlq", "list", "orders.commands")
+    listed = await backorder(stack, "dlq", "list", "orders.commands", "--limit", "10000")
     assert "handler_failed" in listed and f"{partition}/{dead['offset']}" in listed, listed
     # ... removes the cause and replays it: it is handled now
     await h.execute(stack, "orders", CURE)
