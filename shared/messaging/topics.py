@@ -112,8 +112,8 @@ class TopicGuard:
         self._rewind_until = 0.0
         self._admin: AIOKafkaAdminClient | None = None
         self._lock = asyncio.Lock()
-        #: the topics the last ``check`` listed, for the ``_missing`` that follows it
-        self._listed: set[str] | None = None
+        #: when the last ``check`` listed the broker's topics, and what it found
+        self._listing: tuple[float, set[str]] | None = None
 
     @property
     def rewinding(self) -> bool:
@@ -138,7 +138,7 @@ class TopicGuard:
         async with self._lock:
             admin = await self._admin_client()
             existing = set(await admin.list_topics())
-            self._listed = existing
+            self._listing = (time.monotonic(), existing)
             if not self.broker_ok:
                 log.info("kafka_available", missing_topics=len(self.wanted - existing))
             self.broker_ok = True
@@ -148,7 +148,7 @@ class TopicGuard:
                 if self.provision:
                     created = await ensure_topics(self.settings, force=True)
                     log.warning("kafka_topics_provisioned", created=len(created))
-                    self._listed = None  # out of date: ``_missing`` lists them again
+                    self._listing = None  # out of date: ``_missing`` lists them again
             markers = sorted(t for t in existing if t.startswith(INCARNATION_PREFIX))
             if not markers and self.provision:
                 markers = [await self._create_marker(admin)]
@@ -164,9 +164,18 @@ class TopicGuard:
             return self.incarnation
 
     async def before_send(self, topics: Iterable[str]) -> str | None:
-        """Make sure the topics exist before records are sent to them; return the broker's incarnation."""
-        incarnation = await self.check()
-        missing = await self._missing(topics)
+        """Make sure the topics exist before records are sent to them; return the broker's incarnation.
+
+        A listing less than ``check_s`` old serves (the relay asks around every batch: the last batch's
+        ``after_acks`` has just listed them). Whatever happened to the broker since, ``after_acks``
+        compares the incarnation after the acknowledgements with the one returned here."""
+        listing = self._listing
+        if listing is not None and self.incarnation is not None and time.monotonic() - listing[0] < self.check_s:
+            incarnation: str | None = self.incarnation
+            missing = set(topics) - listing[1]
+        else:
+            incarnation = await self.check()
+            missing = await self._missing(topics)
         if missing:
             raise TopicsMissing(f"not on the broker (yet): {sorted(missing)}")
         return incarnation
@@ -181,12 +190,12 @@ class TopicGuard:
 
     async def _missing(self, topics: Iterable[str]) -> set[str]:
         """Of ``topics``, those the broker lacks, as the ``check`` just before listed them (one metadata
-        request per check, not two: the relay asks around every batch)."""
-        listed, self._listed = self._listed, None
-        if listed is None:
+        request, not two: the relay asks around every batch), or as listed now when that check
+        provisioned topics."""
+        if self._listing is None:
             admin = await self._admin_client()
-            listed = set(await admin.list_topics())
-        return set(topics) - listed
+            self._listing = (time.monotonic(), set(await admin.list_topics()))
+        return set(topics) - self._listing[1]
 
     async def _create_marker(self, admin: AIOKafkaAdminClient) -> str:
         name = f"{INCARNATION_PREFIX}{uuid.uuid4().hex}"
