@@ -181,12 +181,26 @@ class TopicGuard:
         return incarnation
 
     async def after_acks(self, topics: Iterable[str], incarnation: str | None) -> None:
-        """Raise ``TopicsMissing`` if acknowledged records may not have reached the topics."""
+        """Raise ``TopicsMissing`` if acknowledged records may not have reached the topics.
+
+        The broker is asked about the batch's topics and the incarnation marker only (a small metadata
+        request; listing every topic costs several times as much, on both sides, at every batch); if
+        any of them is missing, the full ``check`` notices a lost state and re-provisions."""
+        topics = set(topics)
+        if incarnation is not None and self.incarnation == incarnation and not await self._absent(
+                topics | {incarnation}):
+            return
         if await self.check() != incarnation or await self._missing(topics):
             raise TopicsMissing("the broker lost its state while records were sent: sending them again")
 
     async def close(self) -> None:
         await self._close_admin()
+
+    async def _absent(self, topics: set[str]) -> set[str]:
+        """Of ``topics``, those the broker does not know (asked about those only)."""
+        admin = await self._admin_client()
+        described = await admin.describe_topics(sorted(topics))
+        return {t["topic"] for t in described if t["error_code"] != 0} | (topics - {t["topic"] for t in described})
 
     async def _missing(self, topics: Iterable[str]) -> set[str]:
         """Of ``topics``, those the broker lacks, as the ``check`` just before listed them (one metadata
