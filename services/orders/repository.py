@@ -157,6 +157,13 @@ def _part_params(order: Order, line: Line, part: Part) -> dict[str, Any]:
     }
 
 
+def _lines_and_parts(orders: Sequence[Order]) -> dict[str, list[dict[str, Any]]]:
+    return {
+        "lines": [_line_params(order, i, line) for order in orders for i, line in enumerate(order.lines)],
+        "parts": [_part_params(order, line, part) for order in orders for line in order.lines for part in line.parts],
+    }
+
+
 # ---------------------------------------------------------------- stores
 
 
@@ -193,39 +200,32 @@ class OrderStore:
         await self.add_many([(order, correlation_id)])
 
     async def add_many(self, orders: Sequence[tuple[Order, uuid.UUID | None]]) -> None:
-        """Insert new orders with their lines (one statement per table, whatever their number)."""
+        """Insert new orders with their lines, in one statement whatever their number."""
         if not orders:
             return
-        await queries.insert_orders(self.conn, [
-            {"order_id": order.order_id, "buyer_id": order.buyer_id, "buyer_email": order.buyer_email,
-             "region": order.region, "locale": order.locale, "timezone": order.timezone,
-             "placed_at": order.placed_at, "status": order.status, "tags": order.tags,
-             "correlation_id": correlation_id}
-            for order, correlation_id in orders
-        ])
-        await self._save_lines([order for order, _ in orders])
+        await queries.insert_orders(
+            self.conn,
+            orders=[{"order_id": order.order_id, "buyer_id": order.buyer_id, "buyer_email": order.buyer_email,
+                     "region": order.region, "locale": order.locale, "timezone": order.timezone,
+                     "placed_at": order.placed_at, "status": order.status, "tags": order.tags,
+                     "correlation_id": correlation_id}
+                    for order, correlation_id in orders],
+            **_lines_and_parts([order for order, _ in orders]),
+        )
 
     async def save(self, order: Order) -> None:
         await self.save_many([order])
 
     async def save_many(self, orders: Sequence[Order]) -> None:
-        """Write changed orders back (one statement per table, whatever their number)."""
+        """Write changed orders back with their lines and parts, in one statement whatever their number."""
         if not orders:
             return
-        await queries.update_orders(self.conn, [
-            {"order_id": order.order_id, "status": order.status, "tags": order.tags, "decided_at": order.decided_at,
-             "reject_reason": order.reject_reason}
-            for order in orders
-        ])
-        await self._save_lines(orders)
-
-    async def _save_lines(self, orders: Sequence[Order]) -> None:
-        await queries.upsert_lines(self.conn, [
-            _line_params(order, i, line) for order in orders for i, line in enumerate(order.lines)
-        ])
-        parts = [_part_params(order, line, part) for order in orders for line in order.lines for part in line.parts]
-        if parts:
-            await queries.upsert_parts(self.conn, parts)
+        await queries.update_orders(
+            self.conn,
+            orders=[{"order_id": order.order_id, "status": order.status, "tags": order.tags,
+                     "decided_at": order.decided_at, "reject_reason": order.reject_reason} for order in orders],
+            **_lines_and_parts(orders),
+        )
 
     async def correlation_of(self, order_id: str) -> uuid.UUID | None:
         value = await queries.correlation_of(self.conn, order_id=order_id)

@@ -26,39 +26,85 @@ WHERE o.order_id = any(:order_ids) ORDER BY o.order_id, l.position FOR UPDATE;
 SELECT order_id, line_id, part_no, warehouse_id, source, qty, released_qty, ship_by, estimated_delivery
 FROM order_parts WHERE order_id = any(:order_ids) ORDER BY order_id, line_id, part_no;
 
--- name: insert_orders*!
-INSERT INTO orders (order_id, buyer_id, buyer_email, region, locale, timezone, placed_at, status, tags,
-                    correlation_id)
-VALUES (:order_id, :buyer_id, :buyer_email, :region, :locale, :timezone, :placed_at, :status, :tags,
-        :correlation_id);
+-- Orders are written with their lines and parts in one statement, whatever their number: the rows
+-- travel as JSON arrays (one parameter each). Each order appears once, each line and part once.
 
--- name: update_orders*!
-UPDATE orders SET status = :status, tags = :tags, decided_at = :decided_at, reject_reason = :reject_reason,
-                  updated_at = now()
-WHERE order_id = :order_id;
+-- name: insert_orders$
+WITH orders_added AS (
+    INSERT INTO orders (order_id, buyer_id, buyer_email, region, locale, timezone, placed_at, status, tags,
+                        correlation_id)
+    SELECT order_id, buyer_id, buyer_email, region, locale, timezone, placed_at, status, tags, correlation_id
+    FROM jsonb_to_recordset(:orders::jsonb) AS r(
+        order_id text, buyer_id text, buyer_email text, region text, locale text, timezone text,
+        placed_at timestamptz, status text, tags text[], correlation_id uuid)
+), lines AS (
+    -- late_at is written by the SLA clock only, never here.
+    INSERT INTO order_lines (order_id, line_id, position, sku_id, qty, seller_id, state, seller_region,
+                             seller_timezone, handling_days, due_at, shipped_at, tracking_number, delivered_at,
+                             cancelled_at, cancel_reason, replacement)
+    SELECT order_id, line_id, position, sku_id, qty, seller_id, state, seller_region, seller_timezone, handling_days,
+           due_at, shipped_at, tracking_number, delivered_at, cancelled_at, cancel_reason, replacement
+    FROM jsonb_to_recordset(:lines::jsonb) AS r(
+        order_id text, line_id text, position int, sku_id text, qty int, seller_id text, state text,
+        seller_region text, seller_timezone text, handling_days int, due_at timestamptz, shipped_at timestamptz,
+        tracking_number text, delivered_at timestamptz, cancelled_at timestamptz, cancel_reason text,
+        replacement text)
+    ON CONFLICT (order_id, line_id) DO UPDATE
+    SET seller_id = excluded.seller_id, state = excluded.state, seller_region = excluded.seller_region,
+        seller_timezone = excluded.seller_timezone, handling_days = excluded.handling_days,
+        due_at = excluded.due_at, shipped_at = excluded.shipped_at, tracking_number = excluded.tracking_number,
+        delivered_at = excluded.delivered_at, cancelled_at = excluded.cancelled_at,
+        cancel_reason = excluded.cancel_reason, replacement = excluded.replacement
+), parts AS (
+    INSERT INTO order_parts (order_id, line_id, part_no, warehouse_id, source, qty, released_qty, ship_by,
+                             estimated_delivery)
+    SELECT order_id, line_id, part_no, warehouse_id, source, qty, released_qty, ship_by, estimated_delivery
+    FROM jsonb_to_recordset(:parts::jsonb) AS r(
+        order_id text, line_id text, part_no int, warehouse_id text, source text, qty int, released_qty int,
+        ship_by date, estimated_delivery date)
+    ON CONFLICT (order_id, line_id, part_no) DO UPDATE
+    SET released_qty = excluded.released_qty, ship_by = excluded.ship_by,
+        estimated_delivery = excluded.estimated_delivery
+)
+SELECT 1;
 
--- name: upsert_lines*!
--- late_at is written by the SLA clock only, never here.
-INSERT INTO order_lines (order_id, line_id, position, sku_id, qty, seller_id, state, seller_region,
-                         seller_timezone, handling_days, due_at, shipped_at, tracking_number, delivered_at,
-                         cancelled_at, cancel_reason, replacement)
-VALUES (:order_id, :line_id, :position, :sku_id, :qty, :seller_id, :state, :seller_region,
-        :seller_timezone, :handling_days, :due_at, :shipped_at, :tracking_number, :delivered_at,
-        :cancelled_at, :cancel_reason, :replacement)
-ON CONFLICT (order_id, line_id) DO UPDATE
-SET seller_id = excluded.seller_id, state = excluded.state, seller_region = excluded.seller_region,
-    seller_timezone = excluded.seller_timezone, handling_days = excluded.handling_days, due_at = excluded.due_at,
-    shipped_at = excluded.shipped_at, tracking_number = excluded.tracking_number,
-    delivered_at = excluded.delivered_at, cancelled_at = excluded.cancelled_at,
-    cancel_reason = excluded.cancel_reason, replacement = excluded.replacement;
-
--- name: upsert_parts*!
-INSERT INTO order_parts (order_id, line_id, part_no, warehouse_id, source, qty, released_qty, ship_by,
-                         estimated_delivery)
-VALUES (:order_id, :line_id, :part_no, :warehouse_id, :source, :qty, :released_qty, :ship_by, :estimated_delivery)
-ON CONFLICT (order_id, line_id, part_no) DO UPDATE
-SET released_qty = excluded.released_qty, ship_by = excluded.ship_by,
-    estimated_delivery = excluded.estimated_delivery;
+-- name: update_orders$
+WITH orders_saved AS (
+    UPDATE orders o SET status = r.status, tags = r.tags, decided_at = r.decided_at,
+                        reject_reason = r.reject_reason, updated_at = now()
+    FROM jsonb_to_recordset(:orders::jsonb) AS r(
+        order_id text, status text, tags text[], decided_at timestamptz, reject_reason text)
+    WHERE o.order_id = r.order_id
+), lines AS (
+    -- late_at is written by the SLA clock only, never here.
+    INSERT INTO order_lines (order_id, line_id, position, sku_id, qty, seller_id, state, seller_region,
+                             seller_timezone, handling_days, due_at, shipped_at, tracking_number, delivered_at,
+                             cancelled_at, cancel_reason, replacement)
+    SELECT order_id, line_id, position, sku_id, qty, seller_id, state, seller_region, seller_timezone, handling_days,
+           due_at, shipped_at, tracking_number, delivered_at, cancelled_at, cancel_reason, replacement
+    FROM jsonb_to_recordset(:lines::jsonb) AS r(
+        order_id text, line_id text, position int, sku_id text, qty int, seller_id text, state text,
+        seller_region text, seller_timezone text, handling_days int, due_at timestamptz, shipped_at timestamptz,
+        tracking_number text, delivered_at timestamptz, cancelled_at timestamptz, cancel_reason text,
+        replacement text)
+    ON CONFLICT (order_id, line_id) DO UPDATE
+    SET seller_id = excluded.seller_id, state = excluded.state, seller_region = excluded.seller_region,
+        seller_timezone = excluded.seller_timezone, handling_days = excluded.handling_days,
+        due_at = excluded.due_at, shipped_at = excluded.shipped_at, tracking_number = excluded.tracking_number,
+        delivered_at = excluded.delivered_at, cancelled_at = excluded.cancelled_at,
+        cancel_reason = excluded.cancel_reason, replacement = excluded.replacement
+), parts AS (
+    INSERT INTO order_parts (order_id, line_id, part_no, warehouse_id, source, qty, released_qty, ship_by,
+                             estimated_delivery)
+    SELECT order_id, line_id, part_no, warehouse_id, source, qty, released_qty, ship_by, estimated_delivery
+    FROM jsonb_to_recordset(:parts::jsonb) AS r(
+        order_id text, line_id text, part_no int, warehouse_id text, source text, qty int, released_qty int,
+        ship_by date, estimated_delivery date)
+    ON CONFLICT (order_id, line_id, part_no) DO UPDATE
+    SET released_qty = excluded.released_qty, ship_by = excluded.ship_by,
+        estimated_delivery = excluded.estimated_delivery
+)
+SELECT 1;
 
 -- name: correlation_of$
 SELECT correlation_id FROM orders WHERE order_id = :order_id;
