@@ -95,6 +95,13 @@ class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]
             await self.on_assigned(assigned)
 
 
+async def _raw_records_only(message: Any) -> None:
+    """The batch's body as FastStream would hand it to the handler: nothing. The runtime decodes the
+    raw records itself (``on_batch``), so FastStream's default, a message object and a JSON parse per
+    record (6 us each, measured), is skipped."""
+    return None
+
+
 def wire_broker(
     definition: ServiceDefinition, settings: ServiceSettings, runtime: ConsumerRuntime[Any], readiness: Readiness
 ) -> tuple[KafkaBroker, Callable[..., Awaitable[Any]], Any]:
@@ -123,6 +130,7 @@ def wire_broker(
         heartbeat_interval_ms=settings.kafka.heartbeat_interval_ms,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         listener=listener,
+        decoder=_raw_records_only,
         include_in_schema=False,
     )
     subscriber.join_listener = listener  # type: ignore[attr-defined]
