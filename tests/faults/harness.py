@@ -382,8 +382,9 @@ async def decision_figures(stack: Stack, client: PlatformClient, orders: Iterabl
     verdict.republished_decisions = sum(n - 1 for n in copies.values())
     verdict.accepted = sum(1 for r in rows.values() if r["status"] not in ("rejected", "cancelled", "pending"))
     verdict.rejected = sum(1 for r in rows.values() if r["status"] == "rejected")
-    backordered = {o.payload["order_id"] for o in client.observed
-                   if o.type == "OrderAccepted" and "back_order" in o.payload.get("tags", [])}
+    backordered = {o.payload.get("order_id") for o in client.observed
+                   if o.topic == "orders.events" and o.type == "OrderAccepted"
+                   and "back_order" in o.payload.get("tags", [])}
     verdict.backordered = len(backordered & set(wanted))
     wanted_set = set(wanted)
     verdict.cancelled = len({o.payload["order_id"] for o in client.observed
