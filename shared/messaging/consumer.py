@@ -119,6 +119,8 @@ def decode(record: ConsumerRecord[bytes, bytes], subscription: Subscription) -> 
     if not isinstance(data, dict):
         inbound.dead_letter = ("invalid_envelope", "the message is not a JSON object")
         return inbound
+    if _someone_elses(data.get("type"), subscription):
+        return inbound  # neither validated nor claimed: the groups that handle it judge it
     try:
         raw = RawEnvelope.model_validate(data)
     except ValidationError as exc:
@@ -137,6 +139,15 @@ def decode(record: ConsumerRecord[bytes, bytes], subscription: Subscription) -> 
     cause = Cause(raw.event_id, raw.correlation_id, raw.principal, raw.type, raw.occurred_at)
     inbound.message = Message(payload, cause)
     return inbound
+
+
+def _someone_elses(message_type: object, subscription: Subscription) -> bool:
+    """A type the topic carries that this group has no handler for (an event topic is read by several
+    services, each for some of its types): it is skipped unread. Validating it here would only cost
+    time (most of a consumer's decoding, on a busy event topic) and dead-letter another service's
+    message in every group that reads the topic."""
+    return (isinstance(message_type, str) and not subscription.handles(message_type)
+            and subscription.topic.payload_model(message_type) is not None)
 
 
 class _RunFailed(Exception):

@@ -72,3 +72,18 @@ def test_an_order_placed_without_a_time_zone_is_dead_lettered() -> None:
                      subscription)
     assert inbound.dead_letter is not None and inbound.dead_letter[0] == "invalid_payload"
     assert "timezone" in inbound.dead_letter[1]
+
+
+def test_another_services_event_is_skipped_unread_not_dead_lettered() -> None:
+    """An event topic is read by several groups, each for some of its types: a type this group does not
+    handle is neither validated (a broken one is the handling group's to dead-letter) nor claimed."""
+    from shared.contract.topics import ORDERS_EVENTS_TOPIC
+
+    subscription = Subscription(ORDERS_EVENTS_TOPIC, handlers={"OrderPlaced": lambda *_: None})  # type: ignore[arg-type,return-value]
+    broken = {**valid(), "type": "OrderAccepted", "payload": {"order_id": 1}}
+    skipped = decode(ConsumerRecord("orders.events", 0, 0, 0, 0, b"o-1", orjson.dumps(broken), None, 1, 1, ()),
+                     subscription)
+    assert skipped.message is None and skipped.dead_letter is None
+    unknown = decode(ConsumerRecord("orders.events", 0, 1, 0, 0, b"o-1",
+                                    orjson.dumps({**broken, "type": "DropTables"}), None, 1, 1, ()), subscription)
+    assert unknown.dead_letter is not None and unknown.dead_letter[0] == "unknown_type"
