@@ -22,7 +22,6 @@ from aiohttp import web
 from aiokafka import ConsumerRebalanceListener
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from faststream.specification import AsyncAPI
 from pydantic import Field, create_model
@@ -95,11 +94,13 @@ class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]
             await self.on_assigned(assigned)
 
 
-async def _raw_records_only(message: Any) -> None:
-    """The batch's body as FastStream would hand it to the handler: nothing. The runtime decodes the
-    raw records itself (``on_batch``), so FastStream's default, a message object and a JSON parse per
-    record (6 us each, measured), is skipped."""
-    return None
+async def _raw_records(message: Any) -> Any:
+    """The batch's body as FastStream hands it to the handler: the raw records, which the runtime decodes
+    itself. FastStream's default, a message object and a JSON parse per record (6 us each, measured), is
+    skipped, and so is a ``KafkaMessage`` parameter, which FastDepends resolves in a worker thread (a
+    thread hand-off per batch, measured at 4% of a service's CPU)."""
+    raw = message.raw_message
+    return raw if isinstance(raw, tuple) else (raw,)
 
 
 def wire_broker(
@@ -130,14 +131,13 @@ def wire_broker(
         heartbeat_interval_ms=settings.kafka.heartbeat_interval_ms,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         listener=listener,
-        decoder=_raw_records_only,
+        decoder=_raw_records,
         include_in_schema=False,
     )
     subscriber.join_listener = listener  # type: ignore[attr-defined]
 
     @subscriber
-    async def on_batch(message: KafkaMessage) -> None:
-        records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
+    async def on_batch(records: Any) -> None:
         await runtime.handle_records(records)
 
     async def send(topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]) -> Any:
