@@ -10,7 +10,8 @@ One round:
    them ``sending`` with a claim token and a lease, and counting the attempt. Concurrent
    senders (any number of instances) take disjoint batches; a claim whose sender died is
    due again when its lease ends;
-3. send them one by one, and record each result at once, in its own transaction: ``sent``
+3. send them over up to ``email_sessions`` SMTP sessions at once (one message at a time on each), and
+   record each result at once, in its own transaction: ``sent``
    (+ ``NotificationSent{email}`` in the outbox), ``pending`` again with backoff, or
    ``failed`` (+ ``NotificationFailed``) on a 5xx reply or after the last attempt. Claimed
    emails not tried (the session broke, the lease is running out) go back untouched.
@@ -141,7 +142,7 @@ class EmailSender:
         async with self.pool.acquire() as conn:
             if not await NotificationsRepository(conn).any_email_due():
                 return 0
-        session = await self.transport.connect()
+        sessions = [await self.transport.connect()]
         self._smtp_up()
         token = uuid.uuid4()
         claimed: list[OutgoingEmail] = []
@@ -151,18 +152,37 @@ class EmailSender:
                 claimed = await NotificationsRepository(conn).claim_emails(
                     token, self.settings.email_batch, self.settings.email_lease_s
                 )
-            # never start a message whose claim could be taken over before its result is recorded
-            last_start = self.settings.email_lease_s - self.settings.smtp_timeout_s - _RECORD_BUDGET_S
-            for email in claimed:
-                if time.monotonic() - started > last_start:
-                    break
-                if await self._shielded(self._deliver(session, email, token)) == "connection_lost":
-                    break
+            sessions += await self._more_sessions(min(self.settings.email_sessions, len(claimed)) - 1)
+            # each session takes every n-th email: one reply waited for at a time per session, n at once
+            await asyncio.gather(*(self._deliver_in_turn(session, claimed[i::len(sessions)], token, started)
+                                   for i, session in enumerate(sessions)))
             return len(claimed)
         finally:
             if claimed:
                 await self._shielded(self._release(token))
-            await session.close()
+            for session in sessions:
+                await session.close()
+
+    async def _more_sessions(self, wanted: int) -> list[MailSession]:
+        """Up to ``wanted`` more sessions; a server that refuses them leaves the batch to those open."""
+        sessions: list[MailSession] = []
+        for _ in range(max(0, wanted)):
+            try:
+                sessions.append(await self.transport.connect())
+            except SmtpUnavailable as exc:
+                log.info("smtp_extra_session_refused", error=str(exc), open=len(sessions) + 1)
+                break
+        return sessions
+
+    async def _deliver_in_turn(self, session: MailSession, emails: list[OutgoingEmail], token: uuid.UUID,
+                               started: float) -> None:
+        # never start a message whose claim could be taken over before its result is recorded
+        last_start = self.settings.email_lease_s - self.settings.smtp_timeout_s - _RECORD_BUDGET_S
+        for email in emails:
+            if time.monotonic() - started > last_start:
+                return
+            if await self._shielded(self._deliver(session, email, token)) == "connection_lost":
+                return  # the rest of this session's share goes back with the claim's release
 
     async def _release(self, token: uuid.UUID) -> None:
         async with self.pool.acquire() as conn:

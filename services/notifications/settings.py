@@ -29,7 +29,13 @@ class NotificationsSettings(ServiceSettings):
                            description="Where the buyer sees (and may cancel) an order")
 
     # the email queue
-    email_batch: int = Field(default=20, ge=1, le=1000, description="Emails claimed per round")
+    email_batch: int = Field(default=40, ge=1, le=1000, description="Emails claimed per round")
+    email_sessions: int = Field(
+        default=4, ge=1, le=32,
+        description="SMTP sessions a sender uses at once: a session waits for each reply, so one session sends "
+                    "at the pace of the server's round trips (in the benchmark's open loop, one session fell "
+                    "behind its 57 backorder emails/s: their median latency grew to 12 s)",
+    )
     email_poll_s: float = Field(default=1.0, gt=0)
     email_lease_s: float = Field(default=120.0, gt=0, description="A claim older than this is taken over")
     email_max_attempts: int = Field(default=8, ge=1, le=100)

@@ -34,6 +34,7 @@ class Catcher:
 
     def __init__(self) -> None:
         self.messages: list[bytes] = []
+        self.peers: list[Any] = []  # the client end of the session each message came over
         self.rcpt_reply: str | None = None
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
@@ -45,6 +46,7 @@ class Catcher:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(envelope.original_content or envelope.content)
+        self.peers.append(session.peer)
         return "250 OK"
 
     def message_ids(self) -> list[str]:
@@ -151,6 +153,19 @@ async def test_r22_two_senders_never_send_the_same_email(pool: asyncpg.Pool, smt
     assert all(r["attempts"] == 1 for r in await emails(pool))
     sent = [p for p in await outbox(pool, "NotificationSent") if p["channel"] == "email"]
     assert len(sent) == 40 and {p["ship_by"] for p in sent} == {"2026-12-04"}
+
+
+async def test_r22_one_round_sends_its_claim_over_several_sessions_each_email_once(
+        pool: asyncpg.Pool, smtp: tuple[Catcher, int]) -> None:
+    catcher, port = smtp
+    settings = settings_for(port, email_batch=12, email_sessions=3)
+    await queue_orders(pool, settings, 12)
+    assert await sender(pool, settings).send_due() == 12
+    ids = catcher.message_ids()
+    assert len(ids) == 12 and len(set(ids)) == 12
+    assert len(set(catcher.peers)) == 3 and all(catcher.peers.count(p) == 4 for p in set(catcher.peers))
+    assert [r["status"] for r in await emails(pool)] == ["sent"] * 12
+    assert len([p for p in await outbox(pool, "NotificationSent") if p["channel"] == "email"]) == 12
 
 
 async def test_r22_transient_rejection_is_retried_then_failed_and_reported(
