@@ -210,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         "oversold": burst["oversold"] + open_loop["oversold"] + (scale_out["oversold"] if scale_out else 0),
         "duplicates": burst["duplicates"] + open_loop["duplicates"] + (scale_out["duplicates"] if scale_out else 0),
         "rss_mb": peak_rss(burst, scale_out, open_loop),
+        "cpu_ms_per_order": {"burst": burst["cpu_ms_per_order"], "open_loop": open_loop["cpu_ms_per_order"]},
         "ceilings": ceilings,
         "runs": {"burst": burst, "scale_out_2_instances": scale_out, "open_loop": open_loop},
         "targets": TARGETS,

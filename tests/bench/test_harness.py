@@ -37,5 +37,10 @@ def test_the_harness_runs_a_tiny_flash_sale_and_reports_every_figure(tmp_path: P
     assert (result["oversold"], result["duplicates"]) == (0, 0)
     assert set(result["rss_mb"]) == {"catalog", "inventory", "orders", "notifications"}
     assert all(mb > 0 for mb in result["rss_mb"].values())
+    for run in ("burst", "open_loop"):  # where the cores went: every process on an order's path used some
+        used = result["cpu_ms_per_order"][run]
+        on_the_path = {"inventory-0", "orders-0", "notifications-0", "kafka", "bench"}
+        assert on_the_path | {"catalog-0", "smtp"} <= set(used)
+        assert all(used[name] > 0 for name in on_the_path)
     assert (out / "latest.png").stat().st_size > 0
     assert history.read_text().count("\n") == 3  # the table's header, its rule and this run
