@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -309,6 +310,7 @@ async def serve(definition: ServiceDefinition) -> None:
         asyncio.create_task(_watch_database(pool, readiness), name="db-watch"),
         *(asyncio.create_task(job(context), name=getattr(job, "__name__", "job")) for job in definition.background),
     ]
+    _tune_garbage_collector()
     log.info("service_started", service=definition.name)
     await stop.wait()
 
@@ -325,6 +327,22 @@ async def serve(definition: ServiceDefinition) -> None:
     await http.cleanup()
     await pool.close()
     log.info("service_stopped")
+
+
+#: allocations between two young-generation collections (CPython's default: 700)
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def _tune_garbage_collector() -> None:
+    """Fewer collections for a process that makes and drops tens of thousands of small objects a batch.
+
+    What start-up built (modules, models, the pool) lives as long as the process: ``gc.freeze`` takes it
+    out of every later collection. At CPython's default threshold a batch set off collections by the
+    hundred, and the old generation's were scans of everything alive; measured on the open loop at 200
+    orders/s, raising it cut the median decision latency by 15-25%."""
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 async def _connect_with_retry(broker: KafkaBroker, settings: ServiceSettings) -> None:
