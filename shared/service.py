@@ -12,7 +12,7 @@ import contextlib
 import gc
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -37,7 +37,7 @@ from shared.messaging.outbox import OutboxRelay
 from shared.messaging.topics import TopicGuard, ensure_topics
 from shared.observability.http import Readiness, Route, build_http_app
 from shared.observability.logging import configure_logging
-from shared.persistence.db import TRANSIENT_DB_ERRORS, create_pool
+from shared.persistence.db import DATABASE_DOWN, TRANSIENT_DB_ERRORS, Conn, create_pool
 from shared.persistence.migrate import migrate
 from shared.persistence.uow import Clock, UnitOfWork
 from shared.settings import ServiceSettings
@@ -53,7 +53,7 @@ class ServiceContext:
     pool: asyncpg.Pool
     clock: Clock
     readiness: Readiness
-    uow_factory: Callable[[asyncpg.Connection], UnitOfWork]
+    uow_factory: Callable[[Conn], UnitOfWork]
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,8 @@ class ServiceDefinition:
     subscriptions: Sequence[Subscription]
     publishes: Sequence[Topic]
     #: ``make_uow(settings, clock) -> (conn -> UnitOfWork)``
-    make_uow: Callable[[Any, Clock], Callable[[asyncpg.Connection], UnitOfWork]]
-    background: Sequence[Callable[[ServiceContext], Awaitable[None]]] = ()
+    make_uow: Callable[[Any, Clock], Callable[[Conn], UnitOfWork]]
+    background: Sequence[Callable[[ServiceContext], Coroutine[Any, Any, None]]] = ()
     routes: Callable[[ServiceContext], list[Route]] = field(default=lambda ctx: [])
 
     @property
@@ -229,7 +229,7 @@ def _documented_envelope(model: type[Payload]) -> Any:
     return create_model(
         f"{name}Envelope",
         __base__=Envelope[model],  # type: ignore[valid-type]
-        type=(Literal[name], Field(description="Message type", examples=[name])),  # type: ignore[valid-type]
+        type=(Literal[name], Field(description="Message type", examples=[name])),  # type: ignore[valid-type,arg-type]
     )
 
 
@@ -247,11 +247,16 @@ async def _watch_database(pool: asyncpg.Pool, readiness: Readiness, every_s: flo
             async with pool.acquire(timeout=2) as conn:
                 await conn.fetchval("SELECT 1", timeout=2)
             readiness.database_ok = True
-        except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
+        except DATABASE_DOWN as exc:
             if readiness.database_ok:
                 log.warning("database_unavailable", error=repr(exc))
             readiness.database_ok = False
         await asyncio.sleep(every_s)
+
+
+#: the server is not up yet, or the service's database is not created yet
+_DATABASE_NOT_READY: tuple[type[BaseException], ...] = (
+    *TRANSIENT_DB_ERRORS, asyncpg.exceptions.InvalidCatalogNameError)
 
 
 async def _wait_for_database(dsn: str, service_migrations: Path) -> None:
@@ -260,7 +265,7 @@ async def _wait_for_database(dsn: str, service_migrations: Path) -> None:
             applied = await migrate(dsn, service_migrations)
             log.info("migrations_applied", applied=applied)
             return
-        except (*TRANSIENT_DB_ERRORS, asyncpg.exceptions.InvalidCatalogNameError) as exc:
+        except _DATABASE_NOT_READY as exc:
             log.warning("database_not_ready", attempt=attempt, error=repr(exc))
             await asyncio.sleep(min(5.0, 0.2 * attempt))
     raise RuntimeError("database never became available")

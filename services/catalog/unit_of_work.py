@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-import asyncpg
-
 from services.catalog.domain import Caps, HandlingPolicy
 from services.catalog.ports import CatalogPolicy
 from services.catalog.repository import CatalogRepository
 from services.catalog.settings import CatalogSettings
+from shared.persistence.db import Conn
 from shared.persistence.uow import Clock, UnitOfWork
 
 
@@ -26,7 +25,7 @@ def policy_from(settings: CatalogSettings) -> CatalogPolicy:
 class CatalogUnitOfWork(UnitOfWork):
     """``ports.CatalogUow`` on PostgreSQL."""
 
-    def __init__(self, conn: asyncpg.Connection, policy: CatalogPolicy, clock: Clock) -> None:
+    def __init__(self, conn: Conn, policy: CatalogPolicy, clock: Clock) -> None:
         super().__init__(conn, producer="catalog", clock=clock)
         self.catalog = CatalogRepository(conn)
         self.policy = policy
@@ -35,6 +34,6 @@ class CatalogUnitOfWork(UnitOfWork):
         return self.clock.now()
 
 
-def make_uow(settings: CatalogSettings, clock: Clock) -> Callable[[asyncpg.Connection], CatalogUnitOfWork]:
+def make_uow(settings: CatalogSettings, clock: Clock) -> Callable[[Conn], CatalogUnitOfWork]:
     policy = policy_from(settings)
     return lambda conn: CatalogUnitOfWork(conn, policy, clock)

@@ -2,18 +2,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import asyncpg
-
 from services.inventory.repository import InventoryRepository
 from services.inventory.settings import InventorySettings
+from shared.persistence.db import Conn
 from shared.persistence.uow import Clock, UnitOfWork
 
 
 class InventoryUnitOfWork(UnitOfWork):
-    def __init__(self, conn: asyncpg.Connection, settings: InventorySettings, clock: Clock | None = None) -> None:
+    def __init__(self, conn: Conn, settings: InventorySettings, clock: Clock | None = None) -> None:
         super().__init__(conn, producer="inventory", clock=clock)
         self.inventory = InventoryRepository(conn, settings.warehouse_priority)
 
 
-def make_uow(settings: InventorySettings, clock: Clock) -> Callable[[asyncpg.Connection], InventoryUnitOfWork]:
+def make_uow(settings: InventorySettings, clock: Clock) -> Callable[[Conn], InventoryUnitOfWork]:
     return lambda conn: InventoryUnitOfWork(conn, settings, clock)

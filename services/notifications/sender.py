@@ -51,7 +51,7 @@ from services.notifications.unit_of_work import NotificationsUnitOfWork
 from shared.contract.notifications import NotificationFailed, NotificationSent
 from shared.contract.topics import NOTIFICATIONS_EVENTS_TOPIC as EVENTS
 from shared.observability.http import Readiness
-from shared.persistence.db import TRANSIENT_DB_ERRORS
+from shared.persistence.db import DATABASE_DOWN, Conn
 from shared.persistence.uow import Cause, transaction
 
 log = structlog.get_logger(__name__)
@@ -59,7 +59,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 CHANNEL = "notification_email"
 _RECORD_BUDGET_S = 5.0  # time kept in hand on a lease to record a result
-_DB_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError)
+_DB_ERRORS = DATABASE_DOWN
 
 
 def _cause(caused_by: uuid.UUID | None, correlation_id: uuid.UUID | None) -> Cause | None:
@@ -71,7 +71,7 @@ class EmailSender:
         self,
         pool: asyncpg.Pool,
         settings: NotificationsSettings,
-        uow_factory: Callable[[asyncpg.Connection], NotificationsUnitOfWork],
+        uow_factory: Callable[[Conn], NotificationsUnitOfWork],
         transport: MailTransport,
         *,
         readiness: Readiness | None = None,
@@ -325,5 +325,5 @@ def sender_from(ctx: Any, transport: MailTransport | None = None) -> EmailSender
     from services.notifications.mail import SmtpTransport
 
     settings = cast(NotificationsSettings, ctx.settings)
-    factory = cast(Callable[[asyncpg.Connection], NotificationsUnitOfWork], ctx.uow_factory)
+    factory = cast(Callable[[Conn], NotificationsUnitOfWork], ctx.uow_factory)
     return EmailSender(ctx.pool, settings, factory, transport or SmtpTransport(settings), readiness=ctx.readiness)

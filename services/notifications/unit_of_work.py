@@ -2,16 +2,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import asyncpg
-
 from services.notifications.rendering import Renderer
 from services.notifications.repository import NotificationsRepository
 from services.notifications.settings import NotificationsSettings
+from shared.persistence.db import Conn
 from shared.persistence.uow import Clock, UnitOfWork
 
 
 class NotificationsUnitOfWork(UnitOfWork):
-    def __init__(self, conn: asyncpg.Connection, settings: NotificationsSettings, clock: Clock,
+    def __init__(self, conn: Conn, settings: NotificationsSettings, clock: Clock,
                  renderer: Renderer) -> None:
         super().__init__(conn, producer="notifications", clock=clock)
         self.notifications = NotificationsRepository(conn)
@@ -20,6 +19,6 @@ class NotificationsUnitOfWork(UnitOfWork):
 
 
 def make_uow(settings: NotificationsSettings, clock: Clock
-             ) -> Callable[[asyncpg.Connection], NotificationsUnitOfWork]:
+             ) -> Callable[[Conn], NotificationsUnitOfWork]:
     renderer = Renderer(settings.order_url)  # templates are loaded and compiled once per process
     return lambda conn: NotificationsUnitOfWork(conn, settings, clock, renderer)

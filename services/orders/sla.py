@@ -26,13 +26,14 @@ from services.orders.settings import OrdersSettings
 from services.orders.unit_of_work import OrdersUnitOfWork
 from shared.contract.orders import OrderShipmentLate
 from shared.contract.topics import ORDERS_EVENTS_TOPIC
+from shared.persistence.db import Conn
 from shared.persistence.uow import UnitOfWork, transaction
 from shared.service import ServiceContext
 
 log = structlog.get_logger(__name__)
 
 
-async def fire_due(pool: asyncpg.Pool, uow_factory: Callable[[asyncpg.Connection], UnitOfWork], now: datetime,
+async def fire_due(pool: asyncpg.Pool, uow_factory: Callable[[Conn], UnitOfWork], now: datetime,
                    limit: int) -> int:
     """Fire the lines due at ``now`` (at most ``limit``); return how many fired."""
     async with transaction(pool, uow_factory) as base:
@@ -52,7 +53,7 @@ async def fire_due(pool: asyncpg.Pool, uow_factory: Callable[[asyncpg.Connection
     return len(late)
 
 
-async def _seconds_to_next_due(pool: asyncpg.Pool, uow_factory: Callable[[asyncpg.Connection], UnitOfWork],
+async def _seconds_to_next_due(pool: asyncpg.Pool, uow_factory: Callable[[Conn], UnitOfWork],
                                now: datetime, cap: float) -> float:
     async with pool.acquire() as conn:
         next_due = await OrderStore(conn).next_due()

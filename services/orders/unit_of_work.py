@@ -6,8 +6,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-import asyncpg
-
 from services.orders.dates import DatingPolicy
 from services.orders.repository import (
     CatalogPort,
@@ -20,6 +18,7 @@ from services.orders.repository import (
 from services.orders.settings import OrdersSettings
 from shared.contract.envelope import Envelope, Payload
 from shared.contract.topics import Topic
+from shared.persistence.db import Conn
 from shared.persistence.uow import Cause, Clock, UnitOfWork, build_record
 
 
@@ -57,7 +56,7 @@ class OrdersUoW(Protocol):
 
 
 class OrdersUnitOfWork(UnitOfWork):
-    def __init__(self, conn: asyncpg.Connection, settings: OrdersSettings, clock: Clock) -> None:
+    def __init__(self, conn: Conn, settings: OrdersSettings, clock: Clock) -> None:
         super().__init__(conn, producer="orders", clock=clock)
         self.order_store = OrderStore(conn)
         self.orders: OrderStorePort = self.order_store
@@ -77,5 +76,5 @@ class OrdersUnitOfWork(UnitOfWork):
         return envelope
 
 
-def make_uow(settings: OrdersSettings, clock: Clock) -> Callable[[asyncpg.Connection], OrdersUnitOfWork]:
+def make_uow(settings: OrdersSettings, clock: Clock) -> Callable[[Conn], OrdersUnitOfWork]:
     return lambda conn: OrdersUnitOfWork(conn, settings, clock)

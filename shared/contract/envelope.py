@@ -107,5 +107,5 @@ class Envelope(BaseModel, Generic[P]):
         return _check_text(value)  # type: ignore[no-any-return]
 
 
-class RawEnvelope(Envelope[dict[str, Any]]):
+class RawEnvelope(Envelope[dict[str, Any]]):  # type: ignore[type-var]  # a payload not validated yet: a dict
     """The envelope with its payload not yet validated against a message type."""

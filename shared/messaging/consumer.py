@@ -42,7 +42,7 @@ from shared.contract.envelope import Payload, RawEnvelope, utcnow
 from shared.contract.topics import Topic
 from shared.domain import Rejection
 from shared.observability import metrics
-from shared.persistence.db import TRANSIENT_DB_ERRORS
+from shared.persistence.db import TRANSIENT_DB_ERRORS, Conn
 from shared.persistence.uow import Cause, UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -186,7 +186,7 @@ class ConsumerRuntime(Generic[U]):
         group_id: str,
         subscriptions: Sequence[Subscription],
         pool: asyncpg.Pool,
-        uow_factory: Callable[[asyncpg.Connection], U],
+        uow_factory: Callable[[Conn], U],
         max_attempts: int = 3,
         retry_base_s: float = 0.05,
         on_db_state: Callable[[bool], None] | None = None,
@@ -260,7 +260,7 @@ class ConsumerRuntime(Generic[U]):
             item.message_id = f"{item.message_id}/replay/{offset}"
         return item
 
-    async def _claim(self, conn: asyncpg.Connection, inbound: list[_Inbound]) -> dict[str, bool]:
+    async def _claim(self, conn: Conn, inbound: list[_Inbound]) -> dict[str, bool]:
         """Insert the batch's ids into the inbox; return the ones that were not there yet."""
         wanted = [
             i.message_id

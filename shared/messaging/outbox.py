@@ -25,10 +25,11 @@ from typing import Any
 
 import asyncpg
 import structlog
+from asyncpg.pool import PoolConnectionProxy
 
 from shared.messaging.topics import TopicGuard
 from shared.observability import metrics
-from shared.persistence.db import TRANSIENT_DB_ERRORS
+from shared.persistence.db import DATABASE_DOWN
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +58,7 @@ class OutboxRelay:
         self.retention_h = retention_h
         self._wake = asyncio.Event()
         self._next_report = 0.0
-        self._listener: asyncpg.Connection | None = None
+        self._listener: PoolConnectionProxy | None = None
         self._stopping = False
 
     async def run(self) -> None:
@@ -136,6 +137,7 @@ class OutboxRelay:
                 """SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age
                    FROM outbox WHERE published_at IS NULL"""
             )
+        assert row is not None  # an aggregate always returns its row
         metrics.OUTBOX_BACKLOG.set(row["n"])
         metrics.OUTBOX_OLDEST_AGE.set(float(row["age"]))
 
@@ -150,14 +152,14 @@ class OutboxRelay:
     async def _ensure_listener(self) -> None:
         if self._listener is not None and not self._listener.is_closed():
             return
-        self._listener = await self.pool.acquire(timeout=30)
-        await self._listener.add_listener("outbox", self._on_notify)
+        listener = self._listener = await self.pool.acquire(timeout=30)
+        await listener.add_listener("outbox", self._on_notify)
 
     async def _drop_listener(self) -> None:
         listener, self._listener = self._listener, None
         if listener is None:
             return
-        with contextlib.suppress(*TRANSIENT_DB_ERRORS, asyncpg.PostgresError):
+        with contextlib.suppress(*DATABASE_DOWN):
             await listener.remove_listener("outbox", self._on_notify)
         with contextlib.suppress(Exception):
             await self.pool.release(listener)

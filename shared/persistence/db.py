@@ -8,6 +8,7 @@ from typing import Any
 import aiosql
 import asyncpg
 import orjson
+from asyncpg.pool import PoolConnectionProxy
 
 # Errors after which the same work may succeed later: retry the batch, never dead-letter it.
 # Deadlocks and serialization failures belong here too: the whole transaction is rolled
@@ -24,6 +25,13 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
 )
+
+
+#: what the pool hands out: a connection, or the pool's proxy of one (both run the same queries)
+Conn = asyncpg.Connection | PoolConnectionProxy
+
+#: the database is down or refused: ``TRANSIENT_DB_ERRORS`` and any server error
+DATABASE_DOWN: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

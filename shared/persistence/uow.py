@@ -20,6 +20,7 @@ import orjson
 
 from shared.contract.envelope import Envelope, Payload, Principal, utcnow
 from shared.contract.topics import Topic
+from shared.persistence.db import Conn
 
 
 class Clock(Protocol):
@@ -107,7 +108,7 @@ class Emitter:
     def rewind(self, mark: int) -> None:
         del self.pending[mark:]
 
-    async def flush(self, conn: asyncpg.Connection) -> int:
+    async def flush(self, conn: Conn) -> int:
         """Write the staged messages to the outbox, in order, and wake the relays at commit: one statement."""
         if not self.pending:
             return 0
@@ -135,7 +136,7 @@ class UnitOfWork:
     fakes of the service's own port instead.
     """
 
-    def __init__(self, conn: asyncpg.Connection, producer: str, clock: Clock | None = None) -> None:
+    def __init__(self, conn: Conn, producer: str, clock: Clock | None = None) -> None:
         self.conn = conn
         self.clock: Clock = clock or SystemClock()
         self.outbox = Emitter(producer)
@@ -160,11 +161,11 @@ U = TypeVar("U", bound=UnitOfWork)
 
 
 class UnitOfWorkFactory(Protocol, Generic[U]):  # type: ignore[misc]
-    def __call__(self, conn: asyncpg.Connection) -> U: ...
+    def __call__(self, conn: Conn) -> U: ...
 
 
 @asynccontextmanager
-async def transaction(pool: asyncpg.Pool, factory: Callable[[asyncpg.Connection], U]) -> AsyncIterator[U]:
+async def transaction(pool: asyncpg.Pool, factory: Callable[[Conn], U]) -> AsyncIterator[U]:
     """A unit of work for timers and jobs. It rolls back unless the block called ``uow.commit()``."""
     async with pool.acquire() as conn:
         tx = conn.transaction()
