@@ -59,7 +59,6 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 CHANNEL = "notification_email"
 _RECORD_BUDGET_S = 5.0  # time kept in hand on a lease to record a result
-_DB_ERRORS = DATABASE_DOWN
 
 
 def _cause(caused_by: uuid.UUID | None, correlation_id: uuid.UUID | None) -> Cause | None:
@@ -108,7 +107,7 @@ class EmailSender:
                         await asyncio.wait_for(self._wake.wait(), self.settings.email_poll_s)
                 except SmtpUnavailable as exc:
                     await asyncio.sleep(self._smtp_down(str(exc)))
-                except _DB_ERRORS as exc:
+                except DATABASE_DOWN as exc:
                     failures += 1
                     delay = min(5.0, 0.1 * 2 ** min(failures, 6))
                     log.warning("email_sender_retry", error=repr(exc), retry_in_s=delay)
@@ -154,14 +153,25 @@ class EmailSender:
                 )
             sessions += await self._more_sessions(min(self.settings.email_sessions, len(claimed)) - 1)
             # each session takes every n-th email: one reply waited for at a time per session, n at once
-            await asyncio.gather(*(self._deliver_in_turn(session, claimed[i::len(sessions)], token, started)
-                                   for i, session in enumerate(sessions)))
+            await self._all_finished([
+                asyncio.ensure_future(self._deliver_in_turn(session, claimed[i::len(sessions)], token, started))
+                for i, session in enumerate(sessions)])
             return len(claimed)
         finally:
             if claimed:
                 await self._shielded(self._release(token))
             for session in sessions:
                 await session.close()
+
+    @staticmethod
+    async def _all_finished(deliveries: list[asyncio.Future[None]]) -> None:
+        """Wait for every session's share, whatever happens to one of them or to this task: the claim is
+        released after this, and a message still in flight then could be claimed and sent again. (A
+        cancelled ``gather`` waits for its children too: on a stop each finishes its message in flight.)"""
+        outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _more_sessions(self, wanted: int) -> list[MailSession]:
         """Up to ``wanted`` more sessions; a server that refuses them leaves the batch to those open."""
@@ -278,7 +288,7 @@ class EmailSender:
                     await work(uow)
                     uow.commit()
                 return
-            except _DB_ERRORS as exc:
+            except DATABASE_DOWN as exc:
                 if attempt == tries:
                     # the claim's lease will bring it back: a possible duplicate, same Message-ID
                     log.error(what, order_id=email.order_id, notification_id=email.notification_id,
@@ -312,7 +322,7 @@ class EmailSender:
         listener, self._listener = self._listener, None
         if listener is None:
             return
-        with contextlib.suppress(*_DB_ERRORS):
+        with contextlib.suppress(*DATABASE_DOWN):
             await listener.remove_listener(CHANNEL, self._on_notify)
         with contextlib.suppress(Exception):
             await self.pool.release(listener)

@@ -36,6 +36,7 @@ class Catcher:
         self.messages: list[bytes] = []
         self.peers: list[Any] = []  # the client end of the session each message came over
         self.rcpt_reply: str | None = None
+        self.data_delay_s = 0.0
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
@@ -45,6 +46,7 @@ class Catcher:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(self.data_delay_s)
         self.messages.append(envelope.original_content or envelope.content)
         self.peers.append(session.peer)
         return "250 OK"
@@ -166,6 +168,32 @@ async def test_r22_one_round_sends_its_claim_over_several_sessions_each_email_on
     assert len(set(catcher.peers)) == 3 and all(catcher.peers.count(p) == 4 for p in set(catcher.peers))
     assert [r["status"] for r in await emails(pool)] == ["sent"] * 12
     assert len([p for p in await outbox(pool, "NotificationSent") if p["channel"] == "email"]) == 12
+
+
+async def test_r22_a_stop_mid_round_lets_every_session_record_its_message_and_none_is_sent_twice(
+        pool: asyncpg.Pool, smtp: tuple[Catcher, int]) -> None:
+    catcher, port = smtp
+    catcher.data_delay_s = 0.3  # the stop comes while each session waits for its first 250
+    settings = settings_for(port, email_batch=8, email_sessions=4)
+    await queue_orders(pool, settings, 8)
+    one = sender(pool, settings)
+    round_ = asyncio.create_task(one.send_due())
+    await asyncio.sleep(0.15)
+    round_.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await round_
+    first = set(catcher.message_ids())
+    assert len(first) == 4  # the four messages in flight went out
+    sent = [r for r in await emails(pool) if r["status"] == "sent"]
+    assert len(sent) == 4  # ... and were recorded before the claim was released
+    catcher.data_delay_s = 0.0
+    await drain(one, until=lambda: _all_sent(pool))
+    ids = catcher.message_ids()
+    assert len(ids) == 8 and len(set(ids)) == 8
+
+
+async def _all_sent(pool: asyncpg.Pool) -> bool:
+    return all(r["status"] == "sent" for r in await emails(pool))
 
 
 async def test_r22_transient_rejection_is_retried_then_failed_and_reported(
