@@ -294,6 +294,7 @@ async def serve(definition: ServiceDefinition) -> None:
     context = ServiceContext(settings, pool, clock, readiness, uow_factory)
     guard = TopicGuard(settings.kafka, service_topics(definition), check_s=settings.kafka_check_s)
     guard.on_lost_state = rewinder(subscriber, guard)
+    guard.on_broker_state = readiness.set_kafka
     relay = OutboxRelay(pool, send, batch_size=settings.outbox_batch, poll_s=settings.outbox_poll_s,
                         retention_h=settings.outbox_retention_h, guard=guard)
 

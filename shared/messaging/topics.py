@@ -99,13 +99,16 @@ class TopicGuard:
 
     def __init__(self, settings: KafkaSettings, topics: Iterable[str], *, provision: bool | None = None,
                  check_s: float = 1.0, rewind_s: float = 30.0,
-                 on_lost_state: Callable[[], Awaitable[None]] | None = None) -> None:
+                 on_lost_state: Callable[[], Awaitable[None]] | None = None,
+                 on_broker_state: Callable[[bool], None] | None = None) -> None:
         self.settings = settings
         self.wanted = frozenset(topics)
         self.provision = provisioning_enabled() if provision is None else provision
         self.check_s = check_s
         self.rewind_s = rewind_s
         self.on_lost_state = on_lost_state
+        #: told after every periodic check whether the broker answered (readiness reports it)
+        self.on_broker_state = on_broker_state
         self.broker_ok = False
         self.incarnation: str | None = None
         self.lost_state = 0
@@ -131,6 +134,8 @@ class TopicGuard:
                     log.warning("kafka_unavailable", error=repr(exc))
                 self.broker_ok = False
                 await self._close_admin()
+            if self.on_broker_state is not None:
+                self.on_broker_state(self.broker_ok)
             await asyncio.sleep(self.check_s)
 
     async def check(self) -> str | None:

@@ -18,7 +18,15 @@ class Readiness:
     database_ok: bool = False
     consumers_joined: bool = False
     stopping: bool = False
+    #: whether the broker answered the last periodic check (None: not checked yet). Reported, not part of
+    #: ``ready``: a broker outage stops every consumer anyway, and a pod taken out of its Service would
+    #: no longer be scraped by Prometheus, just when its metrics matter
+    kafka_ok: bool | None = None
     details: dict[str, str] = field(default_factory=dict)
+
+    def set_kafka(self, ok: bool) -> None:
+        self.kafka_ok = ok
+        metrics.KAFKA_UP.set(1 if ok else 0)
 
     @property
     def ready(self) -> bool:
@@ -41,6 +49,7 @@ def build_http_app(service: str, readiness: Readiness, routes: list[Route]) -> w
             "ready": readiness.ready,
             "database": readiness.database_ok,
             "consumers_joined": readiness.consumers_joined,
+            "kafka": readiness.kafka_ok,
             "stopping": readiness.stopping,
         }
         return web.json_response(body, status=200 if readiness.ready else 503)

@@ -22,6 +22,7 @@ DEAD_LETTERED = Counter("backorder_dead_lettered_total", "Messages sent to a DLQ
 OUTBOX_PUBLISHED = Counter("backorder_outbox_published_total", "Outbox rows published", ["topic"])
 OUTBOX_BACKLOG = Gauge("backorder_outbox_backlog", "Outbox rows not yet published")
 OUTBOX_OLDEST_AGE = Gauge("backorder_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row")
+KAFKA_UP = Gauge("backorder_kafka_up", "1 when the broker answered the service's last periodic check")
 READY = Gauge("backorder_ready", "1 when the service is ready (database answers, consumers joined)")
 SMTP_SEND_FAILURES = Counter(
     "backorder_smtp_send_failures_total",

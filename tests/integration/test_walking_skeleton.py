@@ -65,3 +65,14 @@ def _long_date(iso: str) -> str:
 
     d = date.fromisoformat(iso)
     return f"{d.strftime('%B')} {d.day}, {d.year}"
+
+
+def test_every_service_reports_itself_ready_with_the_broker_answering(stack: Stack) -> None:
+    import json
+    import urllib.request
+
+    for service in stack.services.values():
+        with urllib.request.urlopen(f"{service.url}/readyz", timeout=5) as response:
+            body = json.load(response)
+        assert (body["ready"], body["database"], body["consumers_joined"], body["kafka"]) == (True, True, True, True), \
+            (service.name, body)

@@ -1,0 +1,44 @@
+"""What ``/readyz`` reports: the database, the consumer group and, reported only, the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from devstack.processes import free_port
+from shared.messaging.topics import TopicGuard
+from shared.observability.http import Readiness, build_http_app
+from shared.settings import KafkaSettings
+
+
+async def readyz(readiness: Readiness) -> tuple[int, dict[str, object]]:
+    async with TestClient(TestServer(build_http_app("orders", readiness, []))) as client:
+        response = await client.get("/readyz")
+        return response.status, await response.json()
+
+
+async def test_readyz_reports_a_broker_the_topic_guard_cannot_reach_without_failing_readiness() -> None:
+    readiness = Readiness(database_ok=True, consumers_joined=True)
+    nobody = f"127.0.0.1:{free_port()}"  # a closed port: no broker answers there
+    guard = TopicGuard(KafkaSettings(bootstrap_servers=nobody), ["orders.events"], provision=False, check_s=0.1,
+                       on_broker_state=readiness.set_kafka)
+    task = asyncio.create_task(guard.run())
+    try:
+        for _ in range(100):
+            if readiness.kafka_ok is not None:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await guard.close()
+    status, body = await readyz(readiness)
+    assert body["kafka"] is False and body["ready"] is True and status == 200
+
+
+async def test_readyz_fails_while_the_database_is_down() -> None:
+    status, body = await readyz(Readiness(database_ok=False, consumers_joined=True, kafka_ok=True))
+    assert status == 503 and body["database"] is False and body["kafka"] is True
