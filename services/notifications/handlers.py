@@ -42,10 +42,13 @@ async def tell(uow: NotificationsUnitOfWork, notice: Notice | None) -> None:
     """Store the notice on both channels, once (R22): app delivered now, email queued for the sender."""
     if notice is None:
         return
-    await _tell(uow, notice, await uow.notifications.buyer(notice.order_id), uow.cause)
+    if await _tell(uow, notice, await uow.notifications.buyer(notice.order_id), uow.cause):
+        await uow.notifications.wake_senders()
 
 
-async def _tell(uow: NotificationsUnitOfWork, notice: Notice, buyer: Buyer | None, cause: Cause | None) -> None:
+async def _tell(uow: NotificationsUnitOfWork, notice: Notice, buyer: Buyer | None, cause: Cause | None) -> bool:
+    """Store the notice on both channels; True when an email was queued (the caller wakes the senders,
+    once per transaction)."""
     repo = uow.notifications
     rendered = uow.renderer.render(notice, buyer)
     locale = buyer.locale if buyer else DEFAULT_LOCALE
@@ -71,12 +74,13 @@ async def _tell(uow: NotificationsUnitOfWork, notice: Notice, buyer: Buyer | Non
             metrics.NOTIFICATIONS.labels("email", notice.kind, "failed").inc()
             bound.warning("notification_failed", channel="email", notification_id=email_id, error=UNKNOWN_BUYER)
     elif await repo.add(notice, "email", rendered, locale=locale, status="pending", cause=cause):
-        await repo.wake_senders()
         metrics.NOTIFICATIONS.labels("email", notice.kind, "created").inc()
         bound.info("notification_queued", channel="email", notification_id=email_id)
+        return True
     else:
         metrics.NOTIFICATIONS.labels("email", notice.kind, "duplicate").inc()
         bound.info("notification_already_told", channel="email", notification_id=email_id)
+    return False
 
 
 def _as_of(uow: NotificationsUnitOfWork, cause: Cause | None = None) -> datetime:
@@ -122,8 +126,10 @@ async def placed_and_accepted(messages: list[Message[o.OrderPlaced | o.OrderAcce
     stored = await repo.buyers([notice.order_id for notice, _, _ in notices])
     await repo.save_buyers(buyers)
     await repo.save_lines_of(lines)
-    for notice, placed_in_run, cause in notices:
-        await _tell(uow, notice, stored.get(notice.order_id) or placed_in_run, cause)
+    queued = [await _tell(uow, notice, stored.get(notice.order_id) or placed_in_run, cause)
+              for notice, placed_in_run, cause in notices]
+    if any(queued):
+        await repo.wake_senders()
 
 
 async def lines_released(event: o.LinesReleased, uow: NotificationsUnitOfWork) -> None:
