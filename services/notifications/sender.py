@@ -25,7 +25,8 @@ retried on transient database errors, a stop signal lets the message in flight f
 recorded (the send and its record are shielded from cancellation), and a message is never
 started on a lease that could run out before it is recorded. The resent copy carries the
 same ``Message-ID`` (derived from the notification id), so a mail system that deduplicates
-on it drops it.
+on it drops it. With ``email_sessions`` above 1, each session has its own message in the window:
+a crash may then send up to that many emails twice, which is why the default is one.
 """
 
 from __future__ import annotations
