@@ -8,14 +8,17 @@ outbox and the email queued for the sender are durable together or not at all.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import structlog
 
 from services.notifications import domain, metrics
-from services.notifications.domain import Buyer, LineState, Notice
+from services.notifications.domain import Buyer, Channel, LineState, Notice
 from services.notifications.localization import DEFAULT_LOCALE
 from services.notifications.rendering import Rendered
+from services.notifications.repository import NotificationsRepository
 from services.notifications.unit_of_work import NotificationsUnitOfWork
 from shared.contract import orders as o
 from shared.contract.envelope import utcnow
@@ -42,45 +45,71 @@ async def tell(uow: NotificationsUnitOfWork, notice: Notice | None) -> None:
     """Store the notice on both channels, once (R22): app delivered now, email queued for the sender."""
     if notice is None:
         return
-    if await _tell(uow, notice, await uow.notifications.buyer(notice.order_id), uow.cause):
+    await tell_all(uow, [(notice, await uow.notifications.buyer(notice.order_id), uow.cause)])
+
+
+async def tell_all(uow: NotificationsUnitOfWork, notices: list[tuple[Notice, Buyer | None, Cause | None]]) -> None:
+    """``tell`` for several notices: their notifications are stored in one statement, then each notice
+    is announced as if told alone, in order (a notice repeated in the list is told once)."""
+    told = [_Told(notice, buyer, cause, uow.renderer.render(notice, buyer)) for notice, buyer, cause in notices]
+    stored = await uow.notifications.add_all([row for t in told for row in t.rows()])
+    if any([t.announce(uow, stored) for t in told]):  # every notice announced, then one wake
         await uow.notifications.wake_senders()
 
 
-async def _tell(uow: NotificationsUnitOfWork, notice: Notice, buyer: Buyer | None, cause: Cause | None) -> bool:
-    """Store the notice on both channels; True when an email was queued (the caller wakes the senders,
-    once per transaction)."""
-    repo = uow.notifications
-    rendered = uow.renderer.render(notice, buyer)
-    locale = buyer.locale if buyer else DEFAULT_LOCALE
-    bound = log.bind(order_id=notice.order_id, kind=notice.kind)
+@dataclass(frozen=True)
+class _Told:
+    """One notice on its way: what it stores on each channel, and what it says once stored."""
 
-    if await repo.add(notice, "app", rendered, locale=locale, status="sent", cause=cause):
-        uow.emit(EVENTS, app_sent_event(notice, rendered), key=notice.order_id, cause=cause)
-        metrics.NOTIFICATIONS.labels("app", notice.kind, "sent").inc()
-        bound.info("notification_sent", channel="app", notification_id=notice.notification_id("app"))
-    else:
-        metrics.NOTIFICATIONS.labels("app", notice.kind, "duplicate").inc()
-        bound.info("notification_already_told", channel="app", notification_id=notice.notification_id("app"))
+    notice: Notice
+    buyer: Buyer | None
+    cause: Cause | None
+    rendered: Rendered
 
-    email_id = notice.notification_id("email")
-    if buyer is None:
-        # Without an address there is nothing to retry: record it failed and say so.
-        if await repo.add(notice, "email", rendered, locale=locale, status="failed", cause=cause,
-                          error=UNKNOWN_BUYER):
+    @property
+    def locale(self) -> str:
+        return self.buyer.locale if self.buyer else DEFAULT_LOCALE
+
+    def rows(self) -> list[dict[str, Any]]:
+        def row(channel: Channel, status: str, error: str | None = None) -> dict[str, Any]:
+            return NotificationsRepository.new_row(self.notice, channel, self.rendered, locale=self.locale,
+                                                   status=status, cause=self.cause, error=error)
+
+        if self.buyer is None:  # without an address there is nothing to retry: recorded failed, and said so
+            return [row("app", "sent"), row("email", "failed", UNKNOWN_BUYER)]
+        return [row("app", "sent"), row("email", "pending")]
+
+    def announce(self, uow: NotificationsUnitOfWork, stored: set[str]) -> bool:
+        """Emit and count what was stored now (each id once: ``stored`` loses it); True if an email was
+        queued for the sender."""
+        notice, cause = self.notice, self.cause
+        bound = log.bind(order_id=notice.order_id, kind=notice.kind)
+        app_id, email_id = notice.notification_id("app"), notice.notification_id("email")
+        if app_id in stored:
+            stored.discard(app_id)
+            uow.emit(EVENTS, app_sent_event(notice, self.rendered), key=notice.order_id, cause=cause)
+            metrics.NOTIFICATIONS.labels("app", notice.kind, "sent").inc()
+            bound.info("notification_sent", channel="app", notification_id=app_id)
+        else:
+            metrics.NOTIFICATIONS.labels("app", notice.kind, "duplicate").inc()
+            bound.info("notification_already_told", channel="app", notification_id=app_id)
+        if email_id not in stored:
+            if self.buyer is not None:
+                metrics.NOTIFICATIONS.labels("email", notice.kind, "duplicate").inc()
+                bound.info("notification_already_told", channel="email", notification_id=email_id)
+            return False
+        stored.discard(email_id)
+        if self.buyer is None:
             uow.emit(EVENTS, NotificationFailed(
                 notification_id=email_id, order_id=notice.order_id, buyer_id=notice.buyer_id, channel="email",
                 kind=notice.kind, attempts=0, error=UNKNOWN_BUYER,
             ), key=notice.order_id, cause=cause)
             metrics.NOTIFICATIONS.labels("email", notice.kind, "failed").inc()
             bound.warning("notification_failed", channel="email", notification_id=email_id, error=UNKNOWN_BUYER)
-    elif await repo.add(notice, "email", rendered, locale=locale, status="pending", cause=cause):
+            return False
         metrics.NOTIFICATIONS.labels("email", notice.kind, "created").inc()
         bound.info("notification_queued", channel="email", notification_id=email_id)
         return True
-    else:
-        metrics.NOTIFICATIONS.labels("email", notice.kind, "duplicate").inc()
-        bound.info("notification_already_told", channel="email", notification_id=email_id)
-    return False
 
 
 def _as_of(uow: NotificationsUnitOfWork, cause: Cause | None = None) -> datetime:
@@ -126,10 +155,8 @@ async def placed_and_accepted(messages: list[Message[o.OrderPlaced | o.OrderAcce
     stored = await repo.buyers([notice.order_id for notice, _, _ in notices])
     await repo.save_buyers(buyers)
     await repo.save_lines_of(lines)
-    queued = [await _tell(uow, notice, stored.get(notice.order_id) or placed_in_run, cause)
-              for notice, placed_in_run, cause in notices]
-    if any(queued):
-        await repo.wake_senders()
+    await tell_all(uow, [(notice, stored.get(notice.order_id) or placed_in_run, cause)
+                         for notice, placed_in_run, cause in notices])
 
 
 async def lines_released(event: o.LinesReleased, uow: NotificationsUnitOfWork) -> None:

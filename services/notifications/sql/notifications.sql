@@ -29,15 +29,20 @@ FROM order_lines WHERE order_id = :order_id ORDER BY line_id;
 
 -- ------------------------------------------------------------ notifications
 
--- name: insert_notification<!
--- Returns nothing when the notification exists already: it was told before (R22).
+-- name: insert_notifications
+-- Notifications given as a JSON array of rows; returns the ids of those inserted. An id that exists
+-- already (told before, R22) is skipped, and one named twice in the array is inserted once.
 INSERT INTO notifications (notification_id, order_id, buyer_id, channel, kind, line_ids, revision, ship_by,
                            estimated_delivery, locale, subject, body_text, body_html, data, status, attempts,
                            next_attempt_at, last_error, caused_by, correlation_id, sent_at, failed_at)
-VALUES (:notification_id, :order_id, :buyer_id, :channel, :kind, :line_ids, :revision, :ship_by,
-        :estimated_delivery, :locale, :subject, :body_text, :body_html, :data, :status, 0,
-        CASE WHEN :status = 'pending' THEN now() END, :last_error, :caused_by, :correlation_id,
-        CASE WHEN :status = 'sent' THEN now() END, CASE WHEN :status = 'failed' THEN now() END)
+SELECT n.notification_id, n.order_id, n.buyer_id, n.channel, n.kind, n.line_ids, n.revision, n.ship_by,
+       n.estimated_delivery, n.locale, n.subject, n.body_text, n.body_html, n.data, n.status, 0,
+       CASE WHEN n.status = 'pending' THEN now() END, n.last_error, n.caused_by, n.correlation_id,
+       CASE WHEN n.status = 'sent' THEN now() END, CASE WHEN n.status = 'failed' THEN now() END
+FROM jsonb_to_recordset(:rows::jsonb) AS n(
+    notification_id uuid, order_id text, buyer_id text, channel text, kind text, line_ids text[], revision text,
+    ship_by date, estimated_delivery date, locale text, subject text, body_text text, body_html text, data jsonb,
+    status text, last_error text, caused_by uuid, correlation_id uuid)
 ON CONFLICT (notification_id) DO NOTHING
 RETURNING notification_id;
 

@@ -131,6 +131,22 @@ async def test_r22_handling_the_same_event_twice_queues_one_email_and_one_app_me
     assert [p["channel"] for p in await outbox(pool, "NotificationSent")] == ["app"]
 
 
+async def test_r22_a_notice_named_twice_in_one_run_is_stored_and_told_once(pool: asyncpg.Pool) -> None:
+    from services.notifications import domain
+
+    settings = NotificationsSettings()
+    async with transaction(pool, make_uow(settings, SystemClock())) as uow:
+        await handlers.order_placed(f.placed("o-1"), uow)
+        notice = domain.notice_accepted(f.accepted("o-1"))
+        assert notice is not None
+        buyer = await uow.notifications.buyer("o-1")
+        await handlers.tell_all(uow, [(notice, buyer, None), (notice, buyer, None)])
+        uow.commit()
+    rows = await pool.fetch("SELECT channel, status FROM notifications ORDER BY channel")
+    assert [(r["channel"], r["status"]) for r in rows] == [("app", "sent"), ("email", "pending")]
+    assert [p["channel"] for p in await outbox(pool, "NotificationSent")] == ["app"]
+
+
 async def test_r22_two_senders_never_send_the_same_email(pool: asyncpg.Pool, smtp: tuple[Catcher, int]) -> None:
     catcher, port = smtp
     settings = settings_for(port)
