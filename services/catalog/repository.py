@@ -6,22 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-from asyncpg.pool import PoolConnectionProxy
-
 from services.catalog.domain import BackorderUsage, Listing, Seller, Sku, WarehouseStock
-from shared.persistence.db import load_queries
+from shared.persistence.db import Conn, fetch_all, load_queries
 
 queries = load_queries(Path(__file__).parent / "sql")
-
-#: a connection, or one borrowed from a pool
-Connection = asyncpg.Connection | PoolConnectionProxy
-
-
-async def fetch_all(query: Any, conn: Connection, **params: Any) -> list[asyncpg.Record]:
-    """The rows of a streaming aiosql SELECT (``shared``'s helper is typed for bare connections only)."""
-    return [row async for row in query(conn, **params)]
-
 
 def _seller(row: Any) -> Seller | None:
     if row is None:
@@ -42,7 +30,7 @@ def _sku(row: Any) -> Sku:
 class CatalogRepository:
     """``ports.CatalogStore`` on one asyncpg connection (inside the unit of work's transaction)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Conn) -> None:
         self.conn = conn
 
     async def seller(self, seller_id: str, *, lock: bool = False) -> Seller | None:
@@ -105,7 +93,7 @@ class CatalogRepository:
 class CatalogQueries:
     """The read side behind the HTTP routes the operator CLI calls."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Conn) -> None:
         self.conn = conn
 
     async def listings(self, seller_id: str, *, back_order_only: bool) -> list[dict[str, Any]]:

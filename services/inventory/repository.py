@@ -13,8 +13,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-
 from services.inventory.domain import (
     DEFAULT_WAREHOUSE_PRIORITY,
     HeldPart,
@@ -24,7 +22,7 @@ from services.inventory.domain import (
     WaitingPart,
 )
 from shared.domain import Rejection
-from shared.persistence.db import fetch_all, load_queries
+from shared.persistence.db import Conn, fetch_all, load_queries
 
 queries = load_queries(Path(__file__).parent / "sql")
 
@@ -99,9 +97,8 @@ class Locked:
 
 
 class InventoryRepository:
-    def __init__(self, conn: Any, warehouse_priority: Mapping[str, int] | None = None) -> None:
-        #: an ``asyncpg.Connection`` or the pool's proxy of one
-        self.conn: asyncpg.Connection = conn
+    def __init__(self, conn: Conn, warehouse_priority: Mapping[str, int] | None = None) -> None:
+        self.conn = conn
         self.warehouse_priority = dict(warehouse_priority or {})
 
     def _level(self, row: Any) -> Level:

@@ -5,10 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
-
-import asyncpg
-from asyncpg.pool import PoolConnectionProxy
+from typing import Any
 
 from services.notifications.domain import (
     Buyer,
@@ -19,18 +16,10 @@ from services.notifications.domain import (
     OutgoingEmail,
 )
 from services.notifications.rendering import Rendered
-from shared.persistence.db import fetch_all, load_queries
+from shared.persistence.db import Conn, fetch_all, load_queries
 from shared.persistence.uow import Cause
 
 queries = load_queries(Path(__file__).parent / "sql")
-
-Connection = asyncpg.Connection | PoolConnectionProxy
-
-
-async def _fetch(query: Any, conn: Connection, **params: Any) -> list[asyncpg.Record]:
-    # shared fetch_all is typed for a bare Connection; a pooled one behaves the same
-    return await fetch_all(query, cast(asyncpg.Connection, conn), **params)
-
 
 def _line(row: Any) -> LineState:
     return LineState(row["line_id"], row["sku_id"], row["qty"], row["backorder_qty"], row["ship_by"],
@@ -61,7 +50,7 @@ def _view(row: Any) -> dict[str, Any]:
 
 
 class NotificationsRepository:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Conn) -> None:
         self.conn = conn
 
     # ------------------------------------------------------------ orders
@@ -82,7 +71,7 @@ class NotificationsRepository:
     async def buyers(self, order_ids: Sequence[str]) -> dict[str, Buyer]:
         if not order_ids:
             return {}
-        rows = await _fetch(queries.get_buyer_orders, self.conn, order_ids=sorted(set(order_ids)))
+        rows = await fetch_all(queries.get_buyer_orders, self.conn, order_ids=sorted(set(order_ids)))
         return {r["order_id"]: Buyer(r["buyer_id"], r["buyer_email"], r["region"], r["locale"], r["timezone"],
                                      r["placed_at"]) for r in rows}
 
@@ -108,7 +97,7 @@ class NotificationsRepository:
             await self.conn.executemany(queries.save_line.sql, rows)
 
     async def lines(self, order_id: str) -> dict[str, LineState]:
-        return {r["line_id"]: _line(r) for r in await _fetch(queries.get_lines, self.conn, order_id=order_id)}
+        return {r["line_id"]: _line(r) for r in await fetch_all(queries.get_lines, self.conn, order_id=order_id)}
 
     # ------------------------------------------------------------ notifications
 
@@ -132,7 +121,7 @@ class NotificationsRepository:
         already: they were told before (R22)."""
         if not rows:
             return set()
-        stored = await _fetch(queries.insert_notifications, self.conn, rows=list(rows))
+        stored = await fetch_all(queries.insert_notifications, self.conn, rows=list(rows))
         return {str(r["notification_id"]) for r in stored}
 
     async def wake_senders(self) -> None:
@@ -142,7 +131,7 @@ class NotificationsRepository:
         return bool(await queries.any_email_due(self.conn))
 
     async def claim_emails(self, token: uuid.UUID, limit: int, lease_s: float) -> list[OutgoingEmail]:
-        rows = await _fetch(queries.claim_emails, self.conn, token=token, limit=limit, lease_s=lease_s)
+        rows = await fetch_all(queries.claim_emails, self.conn, token=token, limit=limit, lease_s=lease_s)
         return sorted((_email(r) for r in rows), key=lambda e: e.created_at)
 
     async def mark_sent(self, notification_id: str, token: uuid.UUID) -> bool:
@@ -161,7 +150,7 @@ class NotificationsRepository:
         await queries.release_claim(self.conn, token=token)
 
     async def expire_emails(self, max_age_s: float) -> list[ExpiredEmail]:
-        rows = await _fetch(queries.expire_emails, self.conn, max_age_s=max_age_s)
+        rows = await fetch_all(queries.expire_emails, self.conn, max_age_s=max_age_s)
         return [ExpiredEmail(str(r["notification_id"]), r["order_id"], r["buyer_id"], r["kind"], r["attempts"],
                              r["last_error"], r["caused_by"], r["correlation_id"]) for r in rows]
 
@@ -179,12 +168,12 @@ class NotificationsRepository:
 
     async def list_by_buyer(self, buyer_id: str, *, channel: str | None = None, status: str | None = None,
                             unread_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
-        rows = await _fetch(queries.list_by_buyer, self.conn, buyer_id=buyer_id, channel=channel, status=status,
+        rows = await fetch_all(queries.list_by_buyer, self.conn, buyer_id=buyer_id, channel=channel, status=status,
                                unread_only=unread_only, limit=limit)
         return [_view(r) for r in rows]
 
     async def list_by_order(self, order_id: str, limit: int = 500) -> list[dict[str, Any]]:
-        return [_view(r) for r in await _fetch(queries.list_by_order, self.conn, order_id=order_id, limit=limit)]
+        return [_view(r) for r in await fetch_all(queries.list_by_order, self.conn, order_id=order_id, limit=limit)]
 
     async def get(self, notification_id: str) -> dict[str, Any] | None:
         row = await queries.get_notification(self.conn, notification_id=notification_id)

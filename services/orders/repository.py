@@ -17,28 +17,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Protocol, cast
-
-import asyncpg
-from asyncpg.pool import PoolConnectionProxy
+from typing import Any, Protocol
 
 from services.orders.dates import DEFAULT_TIMEZONES
 from services.orders.domain import Line, Order, Part, SkuTerms
 from services.orders.kpis import KpiCounts
-from shared.persistence.db import fetch_all, load_queries
+from shared.persistence.db import Conn, fetch_all, load_queries
 
 queries = load_queries(Path(__file__).parent / "sql")
 
 #: the ``sku_stock`` warehouse id under which a SKU-wide available-to-promise is kept
 SKU_WIDE = "*"
-
-#: a connection, or one borrowed from a pool
-Conn = asyncpg.Connection | PoolConnectionProxy
-
-
-async def _fetch(query: Any, conn: Conn, **params: Any) -> list[asyncpg.Record]:
-    return await fetch_all(query, cast(asyncpg.Connection, conn), **params)
-
 
 @dataclass(frozen=True)
 class LateLine:
@@ -181,13 +170,13 @@ class OrderStore:
         ids = sorted(set(order_ids))
         if not ids:
             return {}
-        rows = await _fetch(queries.lock_orders if lock else queries.get_orders, self.conn, order_ids=ids)
+        rows = await fetch_all(queries.lock_orders if lock else queries.get_orders, self.conn, order_ids=ids)
         if not rows:
             return {}
         # parts are dated at acceptance, which decides the order: an undecided order has none
         decided = sorted({r["order_id"] for r in rows if r["decided_at"] is not None})
         parts: dict[tuple[str, str], list[Part]] = {}
-        for part_row in await _fetch(queries.get_parts, self.conn, order_ids=decided) if decided else []:
+        for part_row in await fetch_all(queries.get_parts, self.conn, order_ids=decided) if decided else []:
             parts.setdefault((part_row["order_id"], part_row["line_id"]), []).append(_part(part_row))
         firsts: dict[str, Any] = {}
         lines: dict[str, list[Line]] = {}
@@ -232,7 +221,7 @@ class OrderStore:
         return value if isinstance(value, uuid.UUID) else None
 
     async def orders_waiting_for(self, sku_id: str) -> list[str]:
-        return [r["order_id"] for r in await _fetch(queries.orders_waiting_for_sku, self.conn, sku_id=sku_id)]
+        return [r["order_id"] for r in await fetch_all(queries.orders_waiting_for_sku, self.conn, sku_id=sku_id)]
 
     async def record_release(self, order_id: str, line_id: str, warehouse_id: str, receipt_id: str, qty: int,
                              at: datetime) -> bool:
@@ -245,7 +234,7 @@ class OrderStore:
 
     # the SLA clock
     async def fire_due(self, now: datetime, limit: int) -> list[LateLine]:
-        rows = await _fetch(queries.fire_due_lines, self.conn, now=now, limit=limit)
+        rows = await fetch_all(queries.fire_due_lines, self.conn, now=now, limit=limit)
         return [
             LateLine(r["order_id"], r["line_id"], r["sku_id"], r["seller_id"], r["buyer_id"], r["ship_by"],
                      r["estimated_delivery"], r["due_at"], r["correlation_id"])
@@ -259,7 +248,7 @@ class OrderStore:
     # read side
     async def seller_orders(self, seller_id: str, *, tag: str | None, status: str | None, late: bool | None,
                             after: tuple[datetime, str] | None, limit: int) -> list[dict[str, Any]]:
-        rows = await _fetch(
+        rows = await fetch_all(
             queries.seller_orders, self.conn, seller_id=seller_id, tag=tag, status=status, late=late,
             after_placed_at=after[0] if after else None, after_order_id=after[1] if after else None, limit=limit,
         )
@@ -297,7 +286,7 @@ class CatalogView:
 
     async def terms(self, sku_ids: Sequence[str]) -> dict[str, SkuTerms]:
         """Seller, region, zone and handling time of the SKUs orders has heard of."""
-        rows = await _fetch(queries.sku_terms, self.conn, sku_ids=list(sku_ids))
+        rows = await fetch_all(queries.sku_terms, self.conn, sku_ids=list(sku_ids))
         return {
             r["sku_id"]: SkuTerms(
                 seller_id=r["seller_id"], region=r["region"] or "", timezone=r["timezone"] or "",

@@ -61,6 +61,6 @@ def load_queries(sql_dir: Path) -> Any:
     return aiosql.from_path(sql_dir, "asyncpg", mandatory_parameters=False)
 
 
-async def fetch_all(query: Any, conn: Any, **params: Any) -> list[asyncpg.Record]:
+async def fetch_all(query: Any, conn: Conn, **params: Any) -> list[asyncpg.Record]:
     """Run a plain (streaming) aiosql SELECT and return its rows as a list."""
     return [row async for row in query(conn, **params)]
