@@ -192,13 +192,13 @@ class OrderStore:
         """Insert new orders with their lines, in one statement whatever their number."""
         if not orders:
             return
-        await queries.insert_orders(
-            self.conn,
-            orders=[{"order_id": order.order_id, "buyer_id": order.buyer_id, "buyer_email": order.buyer_email,
-                     "region": order.region, "locale": order.locale, "timezone": order.timezone,
-                     "placed_at": order.placed_at, "status": order.status, "tags": order.tags,
-                     "correlation_id": correlation_id}
-                    for order, correlation_id in orders],
+        await queries.save_orders(
+            self.conn, changed_orders=[],
+            new_orders=[{"order_id": order.order_id, "buyer_id": order.buyer_id, "buyer_email": order.buyer_email,
+                         "region": order.region, "locale": order.locale, "timezone": order.timezone,
+                         "placed_at": order.placed_at, "status": order.status, "tags": order.tags,
+                         "correlation_id": correlation_id}
+                        for order, correlation_id in orders],
             **_lines_and_parts([order for order, _ in orders]),
         )
 
@@ -209,10 +209,11 @@ class OrderStore:
         """Write changed orders back with their lines and parts, in one statement whatever their number."""
         if not orders:
             return
-        await queries.update_orders(
-            self.conn,
-            orders=[{"order_id": order.order_id, "status": order.status, "tags": order.tags,
-                     "decided_at": order.decided_at, "reject_reason": order.reject_reason} for order in orders],
+        await queries.save_orders(
+            self.conn, new_orders=[],
+            changed_orders=[{"order_id": order.order_id, "status": order.status, "tags": order.tags,
+                             "decided_at": order.decided_at, "reject_reason": order.reject_reason}
+                            for order in orders],
             **_lines_and_parts(orders),
         )
 

@@ -28,51 +28,20 @@ FROM order_parts WHERE order_id = any(:order_ids) ORDER BY order_id, line_id, pa
 
 -- Orders are written with their lines and parts in one statement, whatever their number: the rows
 -- travel as JSON arrays (one parameter each). Each order appears once, each line and part once.
+-- ``new_orders`` are inserted (an order that exists already is an error), ``changed_orders`` updated.
 
--- name: insert_orders$
+-- name: save_orders$
 WITH orders_added AS (
     INSERT INTO orders (order_id, buyer_id, buyer_email, region, locale, timezone, placed_at, status, tags,
                         correlation_id)
     SELECT order_id, buyer_id, buyer_email, region, locale, timezone, placed_at, status, tags, correlation_id
-    FROM jsonb_to_recordset(:orders::jsonb) AS r(
+    FROM jsonb_to_recordset(:new_orders::jsonb) AS r(
         order_id text, buyer_id text, buyer_email text, region text, locale text, timezone text,
         placed_at timestamptz, status text, tags text[], correlation_id uuid)
-), lines AS (
-    -- late_at is written by the SLA clock only, never here.
-    INSERT INTO order_lines (order_id, line_id, position, sku_id, qty, seller_id, state, seller_region,
-                             seller_timezone, handling_days, due_at, shipped_at, tracking_number, delivered_at,
-                             cancelled_at, cancel_reason, replacement)
-    SELECT order_id, line_id, position, sku_id, qty, seller_id, state, seller_region, seller_timezone, handling_days,
-           due_at, shipped_at, tracking_number, delivered_at, cancelled_at, cancel_reason, replacement
-    FROM jsonb_to_recordset(:lines::jsonb) AS r(
-        order_id text, line_id text, position int, sku_id text, qty int, seller_id text, state text,
-        seller_region text, seller_timezone text, handling_days int, due_at timestamptz, shipped_at timestamptz,
-        tracking_number text, delivered_at timestamptz, cancelled_at timestamptz, cancel_reason text,
-        replacement text)
-    ON CONFLICT (order_id, line_id) DO UPDATE
-    SET seller_id = excluded.seller_id, state = excluded.state, seller_region = excluded.seller_region,
-        seller_timezone = excluded.seller_timezone, handling_days = excluded.handling_days,
-        due_at = excluded.due_at, shipped_at = excluded.shipped_at, tracking_number = excluded.tracking_number,
-        delivered_at = excluded.delivered_at, cancelled_at = excluded.cancelled_at,
-        cancel_reason = excluded.cancel_reason, replacement = excluded.replacement
-), parts AS (
-    INSERT INTO order_parts (order_id, line_id, part_no, warehouse_id, source, qty, released_qty, ship_by,
-                             estimated_delivery)
-    SELECT order_id, line_id, part_no, warehouse_id, source, qty, released_qty, ship_by, estimated_delivery
-    FROM jsonb_to_recordset(:parts::jsonb) AS r(
-        order_id text, line_id text, part_no int, warehouse_id text, source text, qty int, released_qty int,
-        ship_by date, estimated_delivery date)
-    ON CONFLICT (order_id, line_id, part_no) DO UPDATE
-    SET released_qty = excluded.released_qty, ship_by = excluded.ship_by,
-        estimated_delivery = excluded.estimated_delivery
-)
-SELECT 1;
-
--- name: update_orders$
-WITH orders_saved AS (
+), orders_saved AS (
     UPDATE orders o SET status = r.status, tags = r.tags, decided_at = r.decided_at,
                         reject_reason = r.reject_reason, updated_at = now()
-    FROM jsonb_to_recordset(:orders::jsonb) AS r(
+    FROM jsonb_to_recordset(:changed_orders::jsonb) AS r(
         order_id text, status text, tags text[], decided_at timestamptz, reject_reason text)
     WHERE o.order_id = r.order_id
 ), lines AS (
