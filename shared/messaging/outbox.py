@@ -34,6 +34,13 @@ from shared.persistence.db import DATABASE_DOWN
 log = structlog.get_logger(__name__)
 
 _RELAY_LOCK = 0x6F7574626F78  # "outbox"
+#: every wait for a connection is bounded: after a database restart a wait without end could stop the
+#: relay for good (its loop retries what fails, not what never returns); the backlog gauge is read with
+#: no claim connection held
+_ACQUIRE_TIMEOUT_S = 30.0
+#: and a round as a whole (a connection, the claim, the sends and their acknowledgements, the update) is
+#: bounded too, far above what a round takes, so that whatever else hangs the relay retries
+_ROUND_LIMIT_S = 150.0
 
 Send = Callable[[str, bytes, bytes | None, list[tuple[str, bytes]]], Awaitable[Awaitable[Any]]]
 """``send(topic, value, key, headers)`` enqueues a record and returns its delivery future."""
@@ -68,7 +75,7 @@ class OutboxRelay:
             try:
                 await self._ensure_listener()
                 self._wake.clear()  # before the round: a commit notified during it wakes the next one at once
-                published = await self.publish_once()
+                published = await asyncio.wait_for(self.publish_once(), _ROUND_LIMIT_S)
                 failures = 0
                 rounds += 1
                 if rounds % purge_every == 0:
@@ -93,7 +100,12 @@ class OutboxRelay:
 
     async def publish_once(self) -> int:
         """Publish one batch of unpublished rows; return how many were published."""
-        async with self.pool.acquire(timeout=30) as conn, conn.transaction():
+        published = await self._publish_batch()
+        await self._maybe_report_backlog()
+        return published
+
+    async def _publish_batch(self) -> int:
+        async with self.pool.acquire(timeout=_ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
             # the lock is taken by the statement, once (a one-time filter): when another relay holds
             # it, the outbox is not even scanned
             rows = await conn.fetch(
@@ -103,7 +115,6 @@ class OutboxRelay:
                 self.batch_size, _RELAY_LOCK,
             )
             if not rows:
-                await self._maybe_report_backlog()
                 return 0
             topics = {row["topic"] for row in rows}
             incarnation = await self.guard.before_send(topics) if self.guard is not None else None
@@ -123,7 +134,6 @@ class OutboxRelay:
             )
             for row in rows:
                 metrics.OUTBOX_PUBLISHED.labels(row["topic"]).inc()
-        await self._maybe_report_backlog()
         return len(rows)
 
     async def _maybe_report_backlog(self) -> None:
@@ -132,7 +142,7 @@ class OutboxRelay:
             await self._report_backlog()
 
     async def _report_backlog(self) -> None:
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire(timeout=_ACQUIRE_TIMEOUT_S) as conn:
             row = await conn.fetchrow(
                 """SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age
                    FROM outbox WHERE published_at IS NULL"""
@@ -143,7 +153,7 @@ class OutboxRelay:
 
     async def purge(self) -> int:
         """Delete published rows older than the retention (they only serve debugging)."""
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire(timeout=_ACQUIRE_TIMEOUT_S) as conn:
             status = await conn.execute(
                 "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)", self.retention_h * 3600
             )
@@ -152,7 +162,7 @@ class OutboxRelay:
     async def _ensure_listener(self) -> None:
         if self._listener is not None and not self._listener.is_closed():
             return
-        listener = self._listener = await self.pool.acquire(timeout=30)
+        listener = self._listener = await self.pool.acquire(timeout=_ACQUIRE_TIMEOUT_S)
         await listener.add_listener("outbox", self._on_notify)
 
     async def _drop_listener(self) -> None:
@@ -162,7 +172,7 @@ class OutboxRelay:
         with contextlib.suppress(*DATABASE_DOWN):
             await listener.remove_listener("outbox", self._on_notify)
         with contextlib.suppress(Exception):
-            await self.pool.release(listener)
+            await self.pool.release(listener, timeout=5)
 
     def _on_notify(self, *_: Any) -> None:
         self._wake.set()
