@@ -150,6 +150,12 @@ def _someone_elses(message_type: object, subscription: Subscription) -> bool:
             and subscription.topic.payload_model(message_type) is not None)
 
 
+def _claimable(item: _Inbound) -> bool:
+    """A message this group handles, or one it dead-letters: either is claimed in its inbox."""
+    return item.dead_letter is not None or (
+        item.message is not None and item.subscription.handles(item.message.cause.message_type))
+
+
 class _RunFailed(Exception):
     """A run failed in a batch's first pass, which takes no savepoint: its transaction is rolled back
     and the batch done again carefully. ``failed_at``: the message to blame, when there is one (it
@@ -243,7 +249,10 @@ class ConsumerRuntime(Generic[U]):
     async def _transaction(self, inbound: list[_Inbound], careful: _RunFailed | None) -> None:
         """The batch in one transaction. ``careful`` is None the first time: runs take no savepoint, and
         one that fails aborts the transaction (``_RunFailed``). Then the batch is done again with a
-        savepoint per run and, in the run that failed, per message (see ``_run_batch``)."""
+        savepoint per run and, in the run that failed, per message (see ``_run_batch``). A batch with
+        nothing for this group (another service's events only) takes no transaction at all."""
+        if not any(_claimable(i) for i in inbound):
+            return
         async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
             uow = self.uow_factory(conn)
             fresh = await self._claim(conn, inbound)
@@ -262,11 +271,7 @@ class ConsumerRuntime(Generic[U]):
 
     async def _claim(self, conn: Conn, inbound: list[_Inbound]) -> dict[str, bool]:
         """Insert the batch's ids into the inbox; return the ones that were not there yet."""
-        wanted = [
-            i.message_id
-            for i in inbound
-            if i.dead_letter or (i.message and i.subscription.handles(i.message.cause.message_type))
-        ]
+        wanted = [i.message_id for i in inbound if _claimable(i)]
         if not wanted:
             return {}
         rows = await conn.fetch(
