@@ -87,3 +87,18 @@ def build_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
         request_timeout_ms=15_000,
         logger=None,
     )
+
+
+def producer_connections(broker: KafkaBroker) -> tuple[object, ...]:
+    """The broker's producer's open connections (aiokafka connection objects), in a fixed order.
+
+    A connection that is still the same object and still open has not seen its broker restart (a
+    restart breaks it; aiokafka opens a new object): the topic guard uses that to skip a metadata
+    request per outbox batch. Empty when the producer is not started or aiokafka changed its insides,
+    which only costs the request again."""
+    state = getattr(getattr(broker.config, "producer", None), "_producer", None)
+    producer = getattr(state, "producer", None) if state else None
+    conns = getattr(getattr(producer, "client", None), "_conns", None)
+    if not isinstance(conns, dict):
+        return ()
+    return tuple(conn for _, conn in sorted(conns.items(), key=lambda item: repr(item[0])) if conn.connected())

