@@ -31,7 +31,7 @@ from shared.clock import clock_from_env
 from shared.contract.dlq import DeadLetter
 from shared.contract.envelope import Envelope, Payload
 from shared.contract.topics import Topic
-from shared.messaging.broker import build_broker, forbid_topic_auto_creation
+from shared.messaging.broker import build_broker, forbid_topic_auto_creation, producer_connections
 from shared.messaging.consumer import ConsumerRuntime, Subscription
 from shared.messaging.outbox import OutboxRelay
 from shared.messaging.topics import TopicGuard, ensure_topics
@@ -104,6 +104,22 @@ async def _raw_records(message: Any) -> Any:
     return raw if isinstance(raw, tuple) else (raw,)
 
 
+def _poll_without_nap(subscriber: Any) -> Callable[[Any], Coroutine[Any, Any, tuple[Any, ...]]]:
+    """The batch subscriber's poll, without the nap FastStream (0.7) takes after an empty one.
+
+    ``getmany`` already waits up to ``batch_timeout_ms`` for a first record and returns as soon as one
+    comes; FastStream then sleeps as long again, blind, when none came, so the first message after a
+    quiet moment waited up to that long for nothing (measured at 10 orders/s: the p99 of the first
+    hop was 155 ms against a median of 21)."""
+    timeout_ms, max_records = subscriber.batch_timeout_ms, subscriber.max_records
+
+    async def get_msg(consumer: Any) -> tuple[Any, ...]:
+        batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        return tuple(record for records in batches.values() for record in records)
+
+    return get_msg
+
+
 def wire_broker(
     definition: ServiceDefinition, settings: ServiceSettings, runtime: ConsumerRuntime[Any], readiness: Readiness
 ) -> tuple[KafkaBroker, Callable[..., Awaitable[Any]], Any]:
@@ -136,6 +152,7 @@ def wire_broker(
         include_in_schema=False,
     )
     subscriber.join_listener = listener  # type: ignore[attr-defined]
+    subscriber.get_msg = _poll_without_nap(subscriber)  # type: ignore[method-assign,assignment]
 
     @subscriber
     async def on_batch(records: Any) -> None:
@@ -295,6 +312,7 @@ async def serve(definition: ServiceDefinition) -> None:
     guard = TopicGuard(settings.kafka, service_topics(definition), check_s=settings.kafka_check_s)
     guard.on_lost_state = rewinder(subscriber, guard)
     guard.on_broker_state = readiness.set_kafka
+    guard.producer_connections = lambda: producer_connections(broker)
     relay = OutboxRelay(pool, send, batch_size=settings.outbox_batch, poll_s=settings.outbox_poll_s,
                         retention_h=settings.outbox_retention_h, guard=guard)
 
