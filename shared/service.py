@@ -23,6 +23,7 @@ from aiohttp import web
 from aiokafka import ConsumerRebalanceListener
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
+from faststream.kafka.message import KafkaAckableMessage
 from faststream.middlewares import AckPolicy
 from faststream.specification import AsyncAPI
 from pydantic import Field, create_model
@@ -33,6 +34,7 @@ from shared.contract.envelope import Envelope, Payload
 from shared.contract.topics import Topic
 from shared.messaging.broker import build_broker, forbid_topic_auto_creation, producer_connections
 from shared.messaging.consumer import ConsumerRuntime, Subscription
+from shared.messaging.offsets import OffsetCommitter
 from shared.messaging.outbox import OutboxRelay
 from shared.messaging.topics import TopicGuard, ensure_topics
 from shared.observability.http import Readiness, Route, build_http_app
@@ -84,9 +86,12 @@ class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]
         self.readiness = readiness
         #: called with the assigned partitions (the topic guard rewinds them after the broker lost its state)
         self.on_assigned: Callable[[Any], Awaitable[None]] | None = None
+        #: called before partitions go to another member (the handled batches' offsets are committed)
+        self.on_revoked: Callable[[], Awaitable[None]] | None = None
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        return None
+        if self.on_revoked is not None:
+            await self.on_revoked()
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self.readiness.consumers_joined = True
@@ -118,6 +123,34 @@ def _poll_without_nap(subscriber: Any) -> Callable[[Any], Coroutine[Any, Any, tu
         return tuple(record for records in batches.values() for record in records)
 
     return get_msg
+
+
+def _acknowledged_through(committer: OffsetCommitter) -> type[KafkaAckableMessage]:
+    """FastStream's batch message, acknowledged through ``committer``: its offsets are noted and
+    committed with the next commit due, not each batch at once. A nack still rewinds its partitions."""
+
+    class Acknowledged(KafkaAckableMessage):
+        async def ack(self) -> None:
+            if not self.committed:
+                raw = self.raw_message
+                committer.handled(raw if isinstance(raw, tuple) else (raw,))
+                try:
+                    await committer.maybe_commit(self.consumer)
+                except Exception as exc:  # noted again: the next commit carries it (the inbox makes a re-read harmless)
+                    log.warning("offset_commit_failed", error=repr(exc))
+            await super(KafkaAckableMessage, self).ack()
+
+    return Acknowledged
+
+
+async def _commit_offsets(committer: OffsetCommitter, subscriber: Any) -> None:
+    """What a consumer that went quiet has handled is committed too, an interval later."""
+    while True:
+        await asyncio.sleep(committer.interval_s or 1.0)
+        try:
+            await committer.commit(getattr(subscriber, "consumer", None))
+        except Exception as exc:
+            log.warning("offset_commit_failed", error=repr(exc))
 
 
 def wire_broker(
@@ -152,6 +185,17 @@ def wire_broker(
         include_in_schema=False,
     )
     subscriber.join_listener = listener  # type: ignore[attr-defined]
+    committer = OffsetCommitter(settings.consumer_commit_interval_ms / 1000)
+    subscriber.committer = committer  # type: ignore[attr-defined]
+    subscriber.parser.msg_class = _acknowledged_through(committer)
+
+    async def commit_before_revoke() -> None:
+        try:
+            await committer.commit(getattr(subscriber, "consumer", None))
+        except Exception as exc:
+            log.warning("offset_commit_failed", error=repr(exc))
+
+    listener.on_revoked = commit_before_revoke
     subscriber.get_msg = _poll_without_nap(subscriber)  # type: ignore[method-assign,assignment]
 
     @subscriber
@@ -332,6 +376,7 @@ async def serve(definition: ServiceDefinition) -> None:
         asyncio.create_task(relay.run(), name="outbox-relay"),
         asyncio.create_task(guard.run(), name="topic-guard"),
         asyncio.create_task(_watch_database(pool, readiness), name="db-watch"),
+        asyncio.create_task(_commit_offsets(subscriber.committer, subscriber), name="offset-commits"),
         *(asyncio.create_task(job(context), name=getattr(job, "__name__", "job")) for job in definition.background),
     ]
     _tune_garbage_collector()
@@ -340,6 +385,10 @@ async def serve(definition: ServiceDefinition) -> None:
 
     log.info("service_stopping")
     readiness.stopping = True
+    committer: OffsetCommitter = subscriber.committer
+    committer.interval_s = 0.0  # the batch in hand commits its offsets at once
+    with contextlib.suppress(Exception):
+        await committer.commit(getattr(subscriber, "consumer", None))
     await broker.stop()  # stops the consumer after its current batch; nothing uncommitted is acked
     with contextlib.suppress(Exception):
         await asyncio.wait_for(relay.publish_once(), 5)

@@ -62,6 +62,9 @@ class ServiceSettings(BaseSettings):
     #: 10 ms -> 200 ms halved each service's idle CPU and cut the open-loop p99 by a quarter)
     consumer_batch_timeout_ms: int = Field(default=200, ge=1, le=5000)
     consumer_fetch_max_wait_ms: int = Field(default=50, ge=1, le=5000)
+    #: handled batches' offsets are committed at most this often (0: after every batch). Later is safe:
+    #: a consumer that restarts reads again what its inbox skips (see ``shared/messaging/offsets.py``)
+    consumer_commit_interval_ms: int = Field(default=100, ge=0, le=10_000)
     handler_max_attempts: int = Field(default=3, ge=1, le=20, description="Tries before a message is dead-lettered")
     handler_retry_base_s: float = 0.05
     # a group id suffix lets a test or an operator start a fresh consumer group (replay)
