@@ -17,7 +17,7 @@ from services.notifications.domain import (
 )
 from services.notifications.rendering import Rendered
 from shared.persistence.db import Conn, fetch_all, load_queries
-from shared.persistence.uow import Cause
+from shared.persistence.uow import Cause, OutboxRecord
 
 queries = load_queries(Path(__file__).parent / "sql")
 
@@ -134,8 +134,14 @@ class NotificationsRepository:
         rows = await fetch_all(queries.claim_emails, self.conn, token=token, limit=limit, lease_s=lease_s)
         return sorted((_email(r) for r in rows), key=lambda e: e.created_at)
 
-    async def mark_sent(self, notification_id: str, token: uuid.UUID) -> bool:
-        return await queries.mark_sent(self.conn, notification_id=notification_id, token=token) is not None
+    async def mark_sent_announced(self, notification_id: str, token: uuid.UUID, announcement: OutboxRecord) -> bool:
+        """Mark an email sent and write its ``announcement`` to the outbox, in one statement (its own
+        transaction): False, and nothing written, when the claim was lost."""
+        written = await queries.mark_sent_announced(
+            self.conn, notification_id=notification_id, token=token, event_id=announcement.event_id,
+            topic=announcement.topic, message_key=announcement.key, message_type=announcement.message_type,
+            value=announcement.value, headers=announcement.headers)
+        return bool(written)
 
     async def mark_retry(self, notification_id: str, token: uuid.UUID, error: str, delay_s: float) -> bool:
         done = await queries.mark_retry(self.conn, notification_id=notification_id, token=token, error=error,

@@ -11,8 +11,8 @@ One round:
    senders (any number of instances) take disjoint batches; a claim whose sender died is
    due again when its lease ends;
 3. send them over up to ``email_sessions`` SMTP sessions at once (one message at a time on each), and
-   record each result at once, in its own transaction: ``sent``
-   (+ ``NotificationSent{email}`` in the outbox), ``pending`` again with backoff, or
+   record each result at once, in its own transaction: ``sent`` (+ ``NotificationSent{email}`` in
+   the outbox, one statement), ``pending`` again with backoff, or
    ``failed`` (+ ``NotificationFailed``) on a 5xx reply or after the last attempt. Claimed
    emails not tried (the session broke, the lease is running out) go back untouched.
 
@@ -53,7 +53,7 @@ from shared.contract.notifications import NotificationFailed, NotificationSent
 from shared.contract.topics import NOTIFICATIONS_EVENTS_TOPIC as EVENTS
 from shared.observability.http import Readiness
 from shared.persistence.db import DATABASE_DOWN, Conn
-from shared.persistence.uow import Cause, transaction
+from shared.persistence.uow import Cause, Emitter, transaction
 
 log = structlog.get_logger(__name__)
 
@@ -238,20 +238,26 @@ class EmailSender:
         return "sent"
 
     async def _record_sent(self, email: OutgoingEmail, token: uuid.UUID) -> None:
-        async def record(uow: NotificationsUnitOfWork) -> None:
-            if not await uow.notifications.mark_sent(email.notification_id, token):
+        """One statement (one round trip, the smallest window): marked sent, and announced."""
+        announcement = Emitter("notifications")
+        announcement.emit(EVENTS, NotificationSent(
+            notification_id=email.notification_id, order_id=email.order_id, buyer_id=email.buyer_id,
+            channel="email", kind=email.kind, ship_by=email.ship_by, estimated_delivery=email.estimated_delivery,
+            line_ids=list(email.line_ids), title=email.subject[:500],
+        ), key=email.order_id, cause=_cause(email.caused_by, email.correlation_id))
+
+        async def record() -> None:
+            async with self.pool.acquire() as conn:
+                marked = await NotificationsRepository(conn).mark_sent_announced(
+                    email.notification_id, token, announcement.pending[0])
+            if not marked:
                 metrics.EMAIL_LEASE_LOST.inc()
                 log.error("email_sent_after_claim_lost", order_id=email.order_id,
                           notification_id=email.notification_id)
                 return
-            uow.emit(EVENTS, NotificationSent(
-                notification_id=email.notification_id, order_id=email.order_id, buyer_id=email.buyer_id,
-                channel="email", kind=email.kind, ship_by=email.ship_by, estimated_delivery=email.estimated_delivery,
-                line_ids=list(email.line_ids), title=email.subject[:500],
-            ), key=email.order_id, cause=_cause(email.caused_by, email.correlation_id))
             metrics.NOTIFICATIONS.labels("email", email.kind, "sent").inc()
 
-        await self._in_transaction(record, what="email_sent_not_recorded", email=email)
+        await self._retrying(record, what="email_sent_not_recorded", email=email)
 
     async def _record_failure(self, email: OutgoingEmail, token: uuid.UUID, error: str, *, permanent: bool) -> str:
         outcome = domain.after_failure(email.attempts, self.settings.email_max_attempts, permanent)
@@ -281,13 +287,20 @@ class EmailSender:
                     attempts=attempts, error=error)
 
     async def _in_transaction(self, work: Callable[[NotificationsUnitOfWork], Awaitable[None]], *, what: str,
-                              email: OutgoingEmail, tries: int = 5) -> None:
+                              email: OutgoingEmail) -> None:
+        async def once() -> None:
+            async with transaction(self.pool, self.uow_factory) as uow:
+                await work(uow)
+                uow.commit()
+
+        await self._retrying(once, what=what, email=email)
+
+    async def _retrying(self, record: Callable[[], Awaitable[None]], *, what: str, email: OutgoingEmail,
+                        tries: int = 5) -> None:
         """Record a result, riding out a short database outage (every try made here shrinks the window)."""
         for attempt in range(1, tries + 1):
             try:
-                async with transaction(self.pool, self.uow_factory) as uow:
-                    await work(uow)
-                    uow.commit()
+                await record()
                 return
             except DATABASE_DOWN as exc:
                 if attempt == tries:

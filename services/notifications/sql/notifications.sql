@@ -73,11 +73,20 @@ RETURNING n.notification_id, n.order_id, n.buyer_id, n.kind, n.line_ids, n.local
           n.ship_by, n.estimated_delivery, n.attempts, n.caused_by, n.correlation_id, n.created_at,
           (SELECT b.buyer_email FROM buyer_orders b WHERE b.order_id = n.order_id) AS recipient;
 
--- name: mark_sent<!
-UPDATE notifications
-SET status = 'sent', sent_at = now(), claim_token = NULL, next_attempt_at = NULL, last_error = NULL
-WHERE notification_id = :notification_id AND claim_token = :token AND status = 'sending'
-RETURNING notification_id;
+-- name: mark_sent_announced$
+-- One statement, so one round trip and its own transaction: the email is marked sent and its
+-- NotificationSent written to the outbox (the relays woken at commit), or neither when the claim was lost.
+WITH sent AS (
+    UPDATE notifications
+    SET status = 'sent', sent_at = now(), claim_token = NULL, next_attempt_at = NULL, last_error = NULL
+    WHERE notification_id = :notification_id AND claim_token = :token AND status = 'sending'
+    RETURNING notification_id
+), written AS (
+    INSERT INTO outbox (event_id, topic, message_key, message_type, value, headers)
+    SELECT :event_id, :topic, :message_key, :message_type, :value, CAST(:headers AS jsonb) FROM sent
+    RETURNING 1
+)
+SELECT count(*) FROM (SELECT pg_notify('outbox', '') FROM written) AS woken;
 
 -- name: mark_retry<!
 UPDATE notifications

@@ -101,7 +101,12 @@ async def emails(pool: asyncpg.Pool) -> list[asyncpg.Record]:
 
 
 async def outbox(pool: asyncpg.Pool, message_type: str) -> list[dict[str, Any]]:
-    rows = await pool.fetch("SELECT value FROM outbox WHERE message_type = $1 ORDER BY id", message_type)
+    """The payloads of the outbox's messages of a type; each row's headers are what the relay sends."""
+    rows = await pool.fetch("SELECT value, headers FROM outbox WHERE message_type = $1 ORDER BY id", message_type)
+    for row in rows:
+        envelope = orjson.loads(row["value"])
+        assert row["headers"] == {"type": message_type, "event_id": envelope["event_id"],
+                                  "correlation_id": envelope["correlation_id"]}
     return [orjson.loads(r["value"])["payload"] for r in rows]
 
 
