@@ -4,8 +4,9 @@
   that also holds a transaction-level advisory lock, so one relay per service database
   publishes at a time and messages with the same key keep their order even with several
   service instances running.
-* A row is marked published only after the broker acknowledged it (``acks=all``). A
-  crash in between publishes it again: delivery is at-least-once, and every consumer
+* A row is marked published in the statement that claims it, and the mark is committed only
+  after the broker acknowledged it (``acks=all``); a failure or a crash in between rolls it
+  back and publishes the row again: delivery is at-least-once, and every consumer
   deduplicates on ``event_id`` through its inbox.
 * The relay wakes on ``NOTIFY outbox`` (sent by the writing transaction at commit) and
   polls as a fallback, so a lost notification only costs the poll interval.
@@ -44,6 +45,10 @@ _ROUND_LIMIT_S = 150.0
 
 Send = Callable[[str, bytes, bytes | None, list[tuple[str, bytes]]], Awaitable[Awaitable[Any]]]
 """``send(topic, value, key, headers)`` enqueues a record and returns its delivery future."""
+
+
+def _row_id(row: asyncpg.Record) -> int:
+    return int(row["id"])
 
 
 class OutboxRelay:
@@ -108,14 +113,19 @@ class OutboxRelay:
         async with self.pool.acquire(timeout=_ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
             # the lock is taken by the statement, once (a one-time filter): when another relay holds
             # it, the outbox is not even scanned
-            rows = await conn.fetch(
-                """SELECT id, topic, message_key, value, headers FROM outbox
-                   WHERE published_at IS NULL AND (SELECT pg_try_advisory_xact_lock($2))
-                   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
+            # claimed and marked in one statement; the mark is committed only after the acknowledgements
+            # (anything that fails before rolls it back), which saves the round trip of a second update
+            claimed = await conn.fetch(
+                """UPDATE outbox SET published_at = now()
+                   WHERE id IN (SELECT id FROM outbox
+                                WHERE published_at IS NULL AND (SELECT pg_try_advisory_xact_lock($2))
+                                ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+                   RETURNING id, topic, message_key, value, headers""",
                 self.batch_size, _RELAY_LOCK,
             )
-            if not rows:
+            if not claimed:
                 return 0
+            rows = sorted(claimed, key=_row_id)  # RETURNING keeps no order; records go out in id order
             topics = {row["topic"] for row in rows}
             incarnation = await self.guard.before_send(topics) if self.guard is not None else None
             deliveries = []
@@ -129,9 +139,6 @@ class OutboxRelay:
                 raise failed[0]
             if self.guard is not None:
                 await self.guard.after_acks(topics, incarnation)
-            await conn.execute(
-                "UPDATE outbox SET published_at = now() WHERE id = any($1::bigint[])", [r["id"] for r in rows]
-            )
             for row in rows:
                 metrics.OUTBOX_PUBLISHED.labels(row["topic"]).inc()
         return len(rows)
