@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+import time
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiosmtplib
 
@@ -50,6 +52,10 @@ class SmtpUnavailable(Exception):
     """No session with the server (refused, timed out, TLS or authentication failed): nothing was sent."""
 
 
+class NotSent(Exception):
+    """The message was not sent, and not tried: it goes back to the queue untouched."""
+
+
 class DeliveryError(Exception):
     """One message was not accepted."""
 
@@ -78,7 +84,8 @@ def classify(exc: BaseException) -> DeliveryError:
 
 
 class MailSession(Protocol):
-    async def send(self, message: EmailMessage) -> None: ...
+    async def send(self, message: EmailMessage, send_by: float | None = None) -> None: ...
+    def recorded(self) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -86,18 +93,59 @@ class MailTransport(Protocol):
     async def connect(self) -> MailSession: ...
 
 
+class _WindowedSMTP(aiosmtplib.SMTP):
+    """aiosmtplib's client, whose ``DATA`` first takes the sender's *window*: the lock held from the DATA
+    command, through the server's ``250``, until the sender recorded the result (``leave_window``).
+
+    Between that ``250`` and the record a crash would send the email again (R22): with the window, a
+    sender's sessions prepare their messages side by side (envelope, ``MAIL``, ``RCPT``) but only one at a
+    time is ever in that stretch, so several sessions put no more emails at risk than one."""
+
+    def __init__(self, *args: Any, window: asyncio.Lock, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.window = window
+        self.in_window = False
+        #: ``time.monotonic()`` after which the message in hand must not be sent (its claim's lease)
+        self.send_by: float | None = None
+
+    async def data(self, message: str | bytes, /, *, timeout: Any = aiosmtplib.smtp.Default.token
+                   ) -> aiosmtplib.SMTPResponse:
+        if not self.in_window:
+            await self.window.acquire()
+            self.in_window = True
+        if self.send_by is not None and time.monotonic() > self.send_by:
+            self.leave_window()
+            raise NotSent("its turn came too late to be recorded within the claim's lease")
+        return await super().data(message, timeout=timeout)
+
+    def leave_window(self) -> None:
+        if self.in_window:
+            self.in_window = False
+            self.window.release()
+
+
 class _AioSmtpSession:
-    def __init__(self, client: aiosmtplib.SMTP, timeout: float) -> None:
+    def __init__(self, client: _WindowedSMTP, timeout: float) -> None:
         self.client = client
         self.timeout = timeout
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: EmailMessage, send_by: float | None = None) -> None:
+        """Send; the session is then in the sender's window (if it got as far as DATA) until ``recorded``.
+        ``NotSent`` when the turn for DATA came after ``send_by``."""
+        self.client.send_by = send_by
         try:
             await self.client.send_message(message, timeout=self.timeout)
+        except NotSent:
+            raise
         except Exception as exc:
             raise classify(exc) from exc
 
+    def recorded(self) -> None:
+        """The result of the message sent last is recorded: another session may send its own."""
+        self.client.leave_window()
+
     async def close(self) -> None:
+        self.client.leave_window()
         try:
             await self.client.quit(timeout=min(self.timeout, 2.0))
         except Exception:
@@ -109,8 +157,10 @@ class SmtpTransport:
 
     def __init__(self, settings: NotificationsSettings) -> None:
         self.settings = settings
+        #: shared by every session this transport opens (see ``_WindowedSMTP``)
+        self.window = asyncio.Lock()
 
-    def client(self) -> aiosmtplib.SMTP:
+    def client(self) -> _WindowedSMTP:
         s = self.settings
         credentials = bool(s.smtp_username)
         start_tls: bool | None = None  # auto: upgrade when the server offers it
@@ -119,7 +169,8 @@ class SmtpTransport:
         elif s.smtp_starttls == "required" or credentials:
             start_tls = True  # never send a password in plain text
         context = ssl.create_default_context(cafile=s.smtp_cafile) if s.smtp_cafile else None
-        return aiosmtplib.SMTP(
+        return _WindowedSMTP(
+            window=self.window,
             hostname=s.smtp_host, port=s.smtp_port, use_tls=s.smtp_implicit_tls, start_tls=start_tls,
             validate_certs=s.smtp_validate_certs, tls_context=context, timeout=s.smtp_timeout_s,
             username=s.smtp_username, password=s.smtp_password.get_secret_value() if s.smtp_password else None,

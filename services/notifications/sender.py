@@ -10,9 +10,10 @@ One round:
    them ``sending`` with a claim token and a lease, and counting the attempt. Concurrent
    senders (any number of instances) take disjoint batches; a claim whose sender died is
    due again when its lease ends;
-3. send them over up to ``email_sessions`` SMTP sessions at once (one message at a time on each), and
-   record each result at once, in its own transaction: ``sent`` (+ ``NotificationSent{email}`` in
-   the outbox, one statement), ``pending`` again with backoff, or
+3. send them over up to ``email_sessions`` SMTP sessions at once (one message at a time on each, and
+   one ``DATA`` at a time over all of them: the window, below), and record each result at once, in
+   its own transaction: ``sent`` (+ ``NotificationSent{email}`` in the outbox, one statement),
+   ``pending`` again with backoff, or
    ``failed`` (+ ``NotificationFailed``) on a 5xx reply or after the last attempt. Claimed
    emails not tried (the session broke, the lease is running out) go back untouched.
 
@@ -25,8 +26,9 @@ retried on transient database errors, a stop signal lets the message in flight f
 recorded (the send and its record are shielded from cancellation), and a message is never
 started on a lease that could run out before it is recorded. The resent copy carries the
 same ``Message-ID`` (derived from the notification id), so a mail system that deduplicates
-on it drops it. With ``email_sessions`` above 1, each session has its own message in the window:
-a crash may then send up to that many emails twice, which is why the default is one.
+on it drops it. Several SMTP sessions do not widen it: they prepare their messages side by side
+(envelope, ``MAIL``, ``RCPT``) but take turns from ``DATA`` to the record (``mail._WindowedSMTP``),
+so one email at most is ever between the server's ``250`` and its record.
 """
 
 from __future__ import annotations
@@ -45,7 +47,14 @@ from asyncpg.pool import PoolConnectionProxy
 
 from services.notifications import domain, metrics
 from services.notifications.domain import OutgoingEmail
-from services.notifications.mail import DeliveryError, MailSession, MailTransport, SmtpUnavailable, build_message
+from services.notifications.mail import (
+    DeliveryError,
+    MailSession,
+    MailTransport,
+    NotSent,
+    SmtpUnavailable,
+    build_message,
+)
 from services.notifications.repository import NotificationsRepository
 from services.notifications.settings import NotificationsSettings
 from services.notifications.unit_of_work import NotificationsUnitOfWork
@@ -187,12 +196,14 @@ class EmailSender:
 
     async def _deliver_in_turn(self, session: MailSession, emails: list[OutgoingEmail], token: uuid.UUID,
                                started: float) -> None:
-        # never start a message whose claim could be taken over before its result is recorded
-        last_start = self.settings.email_lease_s - self.settings.smtp_timeout_s - _RECORD_BUDGET_S
+        # never send a message whose claim could be taken over before its result is recorded: checked
+        # before it starts, and again when its turn for DATA comes (it may wait behind other sessions)
+        send_by = started + self.settings.email_lease_s - self.settings.smtp_timeout_s - _RECORD_BUDGET_S
         for email in emails:
-            if time.monotonic() - started > last_start:
+            if time.monotonic() > send_by:
                 return
-            if await self._shielded(self._deliver(session, email, token)) == "connection_lost":
+            if await self._shielded(self._deliver(session, email, token, send_by)) in ("connection_lost",
+                                                                                        "not_sent"):
                 return  # the rest of this session's share goes back with the claim's release
 
     async def _release(self, token: uuid.UUID) -> None:
@@ -209,7 +220,8 @@ class EmailSender:
                 await asyncio.wait_for(task, self.settings.smtp_timeout_s + _RECORD_BUDGET_S)
             raise
 
-    async def _deliver(self, session: MailSession, email: OutgoingEmail, token: uuid.UUID) -> str:
+    async def _deliver(self, session: MailSession, email: OutgoingEmail, token: uuid.UUID,
+                       send_by: float | None = None) -> str:
         bound = log.bind(order_id=email.order_id, notification_id=email.notification_id, kind=email.kind,
                          attempt=email.attempts)
         if email.recipient is None:
@@ -222,16 +234,22 @@ class EmailSender:
         message = build_message(email, self.settings)
         started = time.perf_counter()
         try:
-            await session.send(message)
-        except DeliveryError as err:
-            result = "permanent" if err.permanent else "connection" if err.connection_lost else "transient"
-            metrics.EMAIL_ATTEMPTS.labels(result).inc()
-            bound.warning("email_attempt_failed", error=err.error, permanent=err.permanent)
-            outcome = await self._record_failure(email, token, err.error, permanent=err.permanent)
-            return "connection_lost" if err.connection_lost else outcome
-        # ---- the window opens: the server has the message, the database does not know yet
-        await self._record_sent(email, token)
-        # ---- and closes
+            try:
+                await session.send(message, send_by)
+            except NotSent as why:
+                bound.info("email_not_sent", reason=str(why))
+                return "not_sent"  # untried: back to the queue with the claim's release
+            except DeliveryError as err:
+                result = "permanent" if err.permanent else "connection" if err.connection_lost else "transient"
+                metrics.EMAIL_ATTEMPTS.labels(result).inc()
+                bound.warning("email_attempt_failed", error=err.error, permanent=err.permanent)
+                outcome = await self._record_failure(email, token, err.error, permanent=err.permanent)
+                return "connection_lost" if err.connection_lost else outcome
+            # ---- the window opens: the server has the message, the database does not know yet
+            await self._record_sent(email, token)
+            # ---- and closes
+        finally:
+            session.recorded()  # the next session may send its DATA (one email in the window at a time)
         metrics.EMAIL_ATTEMPTS.labels("ok").inc()
         metrics.EMAIL_SEND_SECONDS.observe(time.perf_counter() - started)
         bound.info("notification_sent", channel="email")

@@ -6,6 +6,7 @@ Handlers queue the emails exactly as the consumer would; senders drain the queue
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -37,6 +38,14 @@ class Catcher:
         self.peers: list[Any] = []  # the client end of the session each message came over
         self.rcpt_reply: str | None = None
         self.data_delay_s = 0.0
+        # accepted messages whose sender has not recorded them yet (R22's window), now and at most;
+        # the server runs in a thread of its own
+        self.unrecorded = self.most_unrecorded = 0
+        self.lock = threading.Lock()
+
+    def recorded(self) -> None:
+        with self.lock:
+            self.unrecorded -= 1
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
@@ -49,6 +58,9 @@ class Catcher:
         await asyncio.sleep(self.data_delay_s)
         self.messages.append(envelope.original_content or envelope.content)
         self.peers.append(session.peer)
+        with self.lock:
+            self.unrecorded += 1
+            self.most_unrecorded = max(self.most_unrecorded, self.unrecorded)
         return "250 OK"
 
     def message_ids(self) -> list[str]:
@@ -191,10 +203,30 @@ async def test_r22_one_round_sends_its_claim_over_several_sessions_each_email_on
     assert len([p for p in await outbox(pool, "NotificationSent") if p["channel"] == "email"]) == 12
 
 
+async def test_r22_several_sessions_put_one_email_at_a_time_between_the_servers_250_and_its_record(
+        pool: asyncpg.Pool, smtp: tuple[Catcher, int]) -> None:
+    catcher, port = smtp
+    catcher.data_delay_s = 0.02  # long enough for the sessions' DATA to overlap if they may
+    settings = settings_for(port, email_batch=12, email_sessions=4)
+    await queue_orders(pool, settings, 12)
+    one = sender(pool, settings)
+    record = one._record_sent
+
+    async def record_and_count(email: Any, token: uuid.UUID) -> None:
+        await record(email, token)
+        catcher.recorded()
+
+    one._record_sent = record_and_count  # type: ignore[method-assign]
+    assert await one.send_due() == 12
+    assert len(set(catcher.peers)) == 4 and len(set(catcher.message_ids())) == 12
+    assert catcher.unrecorded == 0
+    assert catcher.most_unrecorded == 1  # a crash could send one email twice, not one per session
+
+
 async def test_r22_a_stop_mid_round_lets_every_session_record_its_message_and_none_is_sent_twice(
         pool: asyncpg.Pool, smtp: tuple[Catcher, int]) -> None:
     catcher, port = smtp
-    catcher.data_delay_s = 0.3  # the stop comes while each session waits for its first 250
+    catcher.data_delay_s = 0.3  # the stop comes while one session waits for its 250, the others for their turn
     settings = settings_for(port, email_batch=8, email_sessions=4)
     await queue_orders(pool, settings, 8)
     one = sender(pool, settings)
@@ -290,6 +322,18 @@ async def test_r22_a_claim_too_short_to_finish_is_released_untried(
     assert await sender(pool, settings).send_due() == 2
     assert catcher.messages == []
     assert [(r["status"], r["attempts"], r["claim_token"]) for r in await emails(pool)] == [("pending", 0, None)] * 2
+
+
+async def test_r22_a_message_whose_turn_for_data_comes_too_late_for_the_lease_is_released_untried(
+        pool: asyncpg.Pool, smtp: tuple[Catcher, int]) -> None:
+    catcher, port = smtp
+    catcher.data_delay_s = 0.5  # the first session's DATA holds the turn past the second one's last moment
+    settings = settings_for(port, email_batch=2, email_sessions=2, smtp_timeout_s=1.0, email_lease_s=6.3)
+    await queue_orders(pool, settings, 2)
+    assert await sender(pool, settings).send_due() == 2
+    assert len(catcher.messages) == 1
+    assert sorted((r["status"], r["attempts"], r["claim_token"]) for r in await emails(pool)) == [
+        ("pending", 0, None), ("sent", 1, None)]
 
 
 async def test_r22_emails_unsent_for_too_long_are_failed_and_reported(pool: asyncpg.Pool) -> None:
