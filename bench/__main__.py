@@ -30,7 +30,7 @@ from typing import Any
 import asyncpg
 
 from bench.ceilings import per_order_transactions, transport_round_trip
-from bench.flash_sale import FlashSale, Shape
+from bench.flash_sale import FlashSale, Shape, hop_latencies
 from devstack.stack import SERVICES, Stack, database_name
 
 HERE = Path(__file__).parent
@@ -82,11 +82,15 @@ def fresh_stack(root: Path, postgres_url: str, instances: int = 0, partitions: i
 
 
 def flash_sale(stack: Stack, shape: Shape, rate: float | None = None, seconds: float | None = None) -> dict[str, Any]:
-    """A flash sale on its own seller and SKUs: the burst, or ``rate`` orders/s for ``seconds``."""
+    """A flash sale on its own seller and SKUs: the burst, or ``rate`` orders/s for ``seconds`` (with the
+    decision latency's breakdown per hop)."""
     sale = FlashSale(stack, shape)
     asyncio.run(sale.seed())
     count = int(rate * seconds) if rate and seconds else shape.orders
-    return asyncio.run(sale.run(sale.orders(count), rate_per_s=rate))
+    figures = asyncio.run(sale.run(sale.orders(count), rate_per_s=rate))
+    if rate:
+        figures["hops_ms"] = asyncio.run(hop_latencies(stack.kafka_bootstrap, set(sale.obs.decided_at)))
+    return figures
 
 
 def open_loop_shape(shape: Shape, rate: float, seconds: float) -> Shape:
@@ -211,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         "duplicates": burst["duplicates"] + open_loop["duplicates"] + (scale_out["duplicates"] if scale_out else 0),
         "rss_mb": peak_rss(burst, scale_out, open_loop),
         "cpu_ms_per_order": {"burst": burst["cpu_ms_per_order"], "open_loop": open_loop["cpu_ms_per_order"]},
+        "open_loop_hops_ms": open_loop["hops_ms"],
         "ceilings": ceilings,
         "runs": {"burst": burst, "scale_out_2_instances": scale_out, "open_loop": open_loop},
         "targets": TARGETS,

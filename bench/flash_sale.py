@@ -12,6 +12,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -284,6 +285,47 @@ class FlashSale:
             "duplicate_decisions": sum(n - 1 for n in obs.decisions.values() if n > 1),
             "rss_mb": {k: round(v, 1) for k, v in sorted(self.rss_peak.items())},
         }
+
+
+#: an order's way to its decision: each step is a consume (the record's timestamp to the next service's
+#: event, stamped in its transaction) and then a relay (that event's stamp to its record's timestamp)
+HOPS = (("PlaceOrder", "OrderPlaced"), ("OrderPlaced", "StockAllocated"), ("StockAllocated", "OrderAccepted"))
+
+
+async def hop_latencies(bootstrap: str, order_ids: set[str]) -> dict[str, dict[str, float | None]]:
+    """Where the decision latency goes, from the logs themselves: per hop of the accepted orders, the
+    time from a record's timestamp (set by its producer) to the event the next service stamped while
+    handling it (``consume``: the fetch, the wait for the consumer, the transaction up to the emit) and
+    from that stamp to the event's own record (``relay``: the commit, the relay's wake-up and send).
+    One machine, one clock; across machines clock skew would enter these figures."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(t, p) for t in ("orders.commands", "orders.events", "inventory.events")
+                      for p in (consumer.partitions_for_topic(t) or [])]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        wanted = {kind for hop in HOPS for kind in hop}
+        seen: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)  # order -> type -> (stamp, record)
+        while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
+            for records in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
+                for r in records:
+                    value = orjson.loads(r.value)
+                    order_id = value.get("payload", {}).get("order_id")
+                    if value.get("type") in wanted and order_id in order_ids:
+                        stamp = datetime.fromisoformat(value["occurred_at"]).timestamp() * 1000
+                        seen[order_id][value["type"]] = (stamp, float(r.timestamp))
+    finally:
+        await consumer.stop()
+    spans: dict[str, list[float]] = defaultdict(list)
+    for kinds in seen.values():
+        if not all(k in kinds for k in wanted):
+            continue  # rejected orders stop earlier; accepted ones make every hop
+        for source, target in HOPS:
+            spans[f"consume {source} -> {target}"].append(kinds[target][0] - kinds[source][1])
+            spans[f"relay {target}"].append(kinds[target][1] - kinds[target][0])
+    return {name: percentiles(values) for name, values in spans.items()}
 
 
 def _split(total: int, parts: int) -> list[int]:

@@ -42,5 +42,10 @@ def test_the_harness_runs_a_tiny_flash_sale_and_reports_every_figure(tmp_path: P
         on_the_path = {"inventory-0", "orders-0", "notifications-0", "kafka", "bench"}
         assert on_the_path | {"catalog-0", "smtp"} <= set(used)
         assert all(used[name] > 0 for name in on_the_path)
+    hops = result["open_loop_hops_ms"]  # where the open loop's decision latency went, hop by hop
+    assert set(hops) == {"consume PlaceOrder -> OrderPlaced", "relay OrderPlaced",
+                         "consume OrderPlaced -> StockAllocated", "relay StockAllocated",
+                         "consume StockAllocated -> OrderAccepted", "relay OrderAccepted"}
+    assert all(hop["p50"] is not None and 0 <= hop["p50"] <= hop["p99"] < 60_000 for hop in hops.values())
     assert (out / "latest.png").stat().st_size > 0
     assert history.read_text().count("\n") == 3  # the table's header, its rule and this run
