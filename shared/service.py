@@ -134,10 +134,7 @@ def _acknowledged_through(committer: OffsetCommitter) -> type[KafkaAckableMessag
             if not self.committed:
                 raw = self.raw_message
                 committer.handled(raw if isinstance(raw, tuple) else (raw,))
-                try:
-                    await committer.maybe_commit(self.consumer)
-                except Exception as exc:  # noted again: the next commit carries it (the inbox makes a re-read harmless)
-                    log.warning("offset_commit_failed", error=repr(exc))
+                await committer.maybe_commit(self.consumer)
             await super(KafkaAckableMessage, self).ack()
 
     return Acknowledged
@@ -147,10 +144,7 @@ async def _commit_offsets(committer: OffsetCommitter, subscriber: Any) -> None:
     """What a consumer that went quiet has handled is committed too, an interval later."""
     while True:
         await asyncio.sleep(committer.interval_s or 1.0)
-        try:
-            await committer.commit(getattr(subscriber, "consumer", None))
-        except Exception as exc:
-            log.warning("offset_commit_failed", error=repr(exc))
+        await committer.commit_or_log(getattr(subscriber, "consumer", None))
 
 
 def wire_broker(
@@ -190,10 +184,7 @@ def wire_broker(
     subscriber.parser.msg_class = _acknowledged_through(committer)
 
     async def commit_before_revoke() -> None:
-        try:
-            await committer.commit(getattr(subscriber, "consumer", None))
-        except Exception as exc:
-            log.warning("offset_commit_failed", error=repr(exc))
+        await committer.commit_or_log(getattr(subscriber, "consumer", None))
 
     listener.on_revoked = commit_before_revoke
     subscriber.get_msg = _poll_without_nap(subscriber)  # type: ignore[method-assign,assignment]
@@ -387,8 +378,7 @@ async def serve(definition: ServiceDefinition) -> None:
     readiness.stopping = True
     committer: OffsetCommitter = subscriber.committer
     committer.interval_s = 0.0  # the batch in hand commits its offsets at once
-    with contextlib.suppress(Exception):
-        await committer.commit(getattr(subscriber, "consumer", None))
+    await committer.commit_or_log(getattr(subscriber, "consumer", None))
     await broker.stop()  # stops the consumer after its current batch; nothing uncommitted is acked
     with contextlib.suppress(Exception):
         await asyncio.wait_for(relay.publish_once(), 5)

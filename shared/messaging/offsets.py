@@ -42,7 +42,15 @@ class OffsetCommitter:
 
     async def maybe_commit(self, consumer: Any) -> None:
         if time.monotonic() - self._last_commit >= self.interval_s:
+            await self.commit_or_log(consumer)
+
+    async def commit_or_log(self, consumer: Any) -> None:
+        """``commit``, a failure logged, not raised: what failed goes with the next commit, and until then
+        the inbox makes a re-read harmless."""
+        try:
             await self.commit(consumer)
+        except Exception as exc:
+            log.warning("offset_commit_failed", error=repr(exc))
 
     async def commit(self, consumer: Any) -> None:
         """Commit what is noted, for the partitions still assigned. A commit that fails is noted again
