@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from unittest.mock import patch
 
 import aiosmtplib
 import pytest
 
+from services.notifications import mail
 from services.notifications.domain import OutgoingEmail, notification_id
 from services.notifications.mail import SmtpTransport, build_message, classify, scrub
 from services.notifications.settings import NotificationsSettings
@@ -47,6 +50,17 @@ def test_r20_email_has_a_text_and_an_html_part_that_survive_the_wire() -> None:
     assert "Freitag, 4. Dezember 2026" in parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "4. Dezember" in parsed.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert parsed["Subject"] == "On back order: Freitag, 4. Dezember 2026"
+
+
+def test_r20_email_built_with_header_classes_made_once_is_the_standard_email_byte_for_byte() -> None:
+    def wire(policy_: object) -> bytes:
+        with patch.object(mail, "POLICY", policy_):
+            message = build_message(outgoing(subject="Auf Rückstand: Freitag, 4. Dezember 2026"),
+                                    NotificationsSettings())
+        return re.sub(rb"=+\d+==", b"BOUNDARY", message.as_bytes())  # a MIME boundary is random
+
+    assert wire(mail.POLICY) == wire(policy.default)
+    assert b"Subject: Auf =?utf-8?q?R=C3=BCckstand" in wire(mail.POLICY)  # encoded as the standard one does
 
 
 @pytest.mark.parametrize(("exc", "permanent", "connection_lost"), [
