@@ -57,7 +57,7 @@ from services.notifications.mail import (
 )
 from services.notifications.repository import NotificationsRepository
 from services.notifications.settings import NotificationsSettings
-from services.notifications.unit_of_work import NotificationsUnitOfWork
+from services.notifications.unit_of_work import PRODUCER, NotificationsUnitOfWork
 from shared.contract.notifications import NotificationFailed, NotificationSent
 from shared.contract.topics import NOTIFICATIONS_EVENTS_TOPIC as EVENTS
 from shared.observability.http import Readiness
@@ -257,7 +257,7 @@ class EmailSender:
 
     async def _record_sent(self, email: OutgoingEmail, token: uuid.UUID) -> None:
         """One statement (one round trip, the smallest window): marked sent, and announced."""
-        announcement = Emitter("notifications")
+        announcement = Emitter(PRODUCER)
         announcement.emit(EVENTS, NotificationSent(
             notification_id=email.notification_id, order_id=email.order_id, buyer_id=email.buyer_id,
             channel="email", kind=email.kind, ship_by=email.ship_by, estimated_delivery=email.estimated_delivery,

@@ -8,11 +8,14 @@ from services.notifications.settings import NotificationsSettings
 from shared.persistence.db import Conn
 from shared.persistence.uow import Clock, UnitOfWork
 
+#: the ``producer`` of every envelope notifications emits
+PRODUCER = "notifications"
+
 
 class NotificationsUnitOfWork(UnitOfWork):
     def __init__(self, conn: Conn, settings: NotificationsSettings, clock: Clock,
                  renderer: Renderer) -> None:
-        super().__init__(conn, producer="notifications", clock=clock)
+        super().__init__(conn, producer=PRODUCER, clock=clock)
         self.notifications = NotificationsRepository(conn)
         self.renderer = renderer
         self.settings = settings
