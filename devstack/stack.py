@@ -203,7 +203,8 @@ class Stack:
         while pending and time.monotonic() < deadline:
             for key, service in list(pending.items()):
                 if service.proc.poll() is not None:
-                    raise RuntimeError(f"{key} exited with {service.proc.returncode}; see {service.log}")
+                    raise RuntimeError(f"{key} exited with {service.proc.returncode}; see {service.log}; it ends:\n"
+                                       + _tail(service.log))
                 if _ready(service.url):
                     del pending[key]
             time.sleep(0.1)
@@ -243,6 +244,14 @@ class Stack:
             },
         }
         (self.root / "stack.json").write_text(json.dumps(state, indent=2))
+
+
+def _tail(log: Path, lines: int = 15) -> str:
+    """The last lines of a log, for an error that would otherwise point at a file gone with the test's tmp dir."""
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(unreadable: {exc})"
 
 
 def _ready(url: str) -> bool:
