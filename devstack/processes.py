@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -15,8 +16,45 @@ from pathlib import Path
 _started: list[subprocess.Popen[bytes]] = []
 
 
-def free_port() -> int:
+_handed_out: set[int] = set()
+#: ports below the kernel's ephemeral range and above the well-known services'
+_LOWEST_PORT = 10_000
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32_768, 60_999  # Linux's default
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A port nothing listens on, for a server that binds it a moment later.
+
+    It is taken from below the kernel's ephemeral range: a port from inside it (what binding
+    port 0 gives) can become the source port of any outgoing connection on the machine before
+    the server binds it, and the server then fails to start. A port is never handed out twice
+    by one process, so services started together cannot be given the same one.
+    """
+    low, _ = _ephemeral_range()
+    if low - _LOWEST_PORT >= 1_000:
+        rng = random.SystemRandom()
+        for _ in range(200):
+            port = rng.randrange(_LOWEST_PORT, low)
+            if port not in _handed_out and _bindable(port):
+                _handed_out.add(port)
+                return port
+    with socket.socket() as s:  # no room below the ephemeral range: the kernel's choice
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
