@@ -1,19 +1,22 @@
 """The outbox relay: publishes committed outbox rows to Kafka, then marks them sent.
 
-* Rows are claimed in id order with ``FOR UPDATE SKIP LOCKED`` inside a transaction
-  that also holds a transaction-level advisory lock, so one relay per service database
-  publishes at a time and messages with the same key keep their order even with several
-  service instances running.
-* A row is marked published in the statement that claims it, and the mark is committed only
-  after the broker acknowledged it (``acks=all``); a failure or a crash in between rolls it
-  back and publishes the row again: delivery is at-least-once, and every consumer
-  deduplicates on ``event_id`` through its inbox.
-* The relay wakes on ``NOTIFY outbox`` (sent by the writing transaction at commit) and
-  polls as a fallback, so a lost notification only costs the poll interval.
-* A broker that is down makes a batch fail: nothing is marked, the relay backs off and sends
-  it again. A broker that came back without its topics may acknowledge records sent with stale
-  metadata (the embedded broker does): with a ``TopicGuard``, a batch is sent only to topics that
-  exist and marked only if the broker did not lose its state meanwhile.
+* One relay per service database publishes at a time: the one whose connection holds the session-level
+  advisory lock (the others try again every poll interval and take over when its connection ends). So
+  rows go out in id order and messages with the same key keep their order, however many service
+  instances run.
+* A round is one statement on the leader's own connection: it marks the rows of the previous round,
+  whose records the broker acknowledged (``acks=all``), and reads the next unpublished rows in id order.
+  A row is marked only after its acknowledgement, so a failure or a crash before the mark publishes it
+  again: delivery is at-least-once, and every consumer deduplicates on ``event_id`` through its inbox.
+  (Claiming rows in a transaction held open over the sends, ``FOR UPDATE SKIP LOCKED``, cost three round
+  trips a round instead of one; with a single leader nothing else reads them.)
+* The relay wakes on ``NOTIFY outbox`` (sent by the writing transaction at commit) and polls as a
+  fallback, so a lost notification only costs the poll interval. The rows of an idle relay's last round
+  are marked by the next round, at most a poll interval later, and at stop.
+* A broker that is down makes a batch fail: nothing is marked, the relay lets go of its connection,
+  backs off and sends the batch again. A broker that came back without its topics may acknowledge
+  records sent with stale metadata (the embedded broker does): with a ``TopicGuard``, a batch is sent
+  only to topics that exist and marked only if the broker did not lose its state meanwhile.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from shared.persistence.db import DATABASE_DOWN
 
 log = structlog.get_logger(__name__)
 
-_RELAY_LOCK = 0x6F7574626F78  # "outbox"
+_RELAY_LOCK = 0x6F7574626F78  # "outbox": held by the leading relay's connection
 #: every wait for a connection is bounded: after a database restart a wait without end could stop the
 #: relay for good (its loop retries what fails, not what never returns); the backlog gauge is read with
 #: no claim connection held
@@ -42,13 +45,20 @@ _ACQUIRE_TIMEOUT_S = 30.0
 #: and a round as a whole (a connection, the claim, the sends and their acknowledgements, the update) is
 #: bounded too, far above what a round takes, so that whatever else hangs the relay retries
 _ROUND_LIMIT_S = 150.0
+#: a stop waits this long for a round in progress before it marks the last one's rows
+_STOP_MARK_S = 5.0
+_NOT_MARKED: tuple[type[BaseException], ...] = (TimeoutError, *DATABASE_DOWN)
 
 Send = Callable[[str, bytes, bytes | None, list[tuple[str, bytes]]], Awaitable[Awaitable[Any]]]
 """``send(topic, value, key, headers)`` enqueues a record and returns its delivery future."""
 
 
-def _row_id(row: asyncpg.Record) -> int:
-    return int(row["id"])
+_MARK = "UPDATE outbox SET published_at = now() WHERE id = any($1::bigint[])"
+#: the update's rows are still unpublished in the statement's snapshot: the read leaves them out by id
+_MARK_AND_READ = f"""WITH marked AS ({_MARK})
+    SELECT id, topic, message_key, value, headers FROM outbox
+    WHERE published_at IS NULL AND id <> all($1::bigint[])
+    ORDER BY id LIMIT $2"""
 
 
 class OutboxRelay:
@@ -70,7 +80,10 @@ class OutboxRelay:
         self.retention_h = retention_h
         self._wake = asyncio.Event()
         self._next_report = 0.0
-        self._listener: PoolConnectionProxy | None = None
+        self._conn: PoolConnectionProxy | None = None
+        self._leading = False
+        self._sent: list[int] = []  # acknowledged by the broker, marked by the next round
+        self._round = asyncio.Lock()  # one round at a time on the one connection (a stop's too)
         self._stopping = False
 
     async def run(self) -> None:
@@ -78,7 +91,6 @@ class OutboxRelay:
         purge_every, rounds = 200, 0
         while not self._stopping:
             try:
-                await self._ensure_listener()
                 self._wake.clear()  # before the round: a commit notified during it wakes the next one at once
                 published = await asyncio.wait_for(self.publish_once(), _ROUND_LIMIT_S)
                 failures = 0
@@ -87,60 +99,70 @@ class OutboxRelay:
                     await self.purge()
                 if published >= self.batch_size:
                     continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                if self._leading:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                else:  # commits do not concern a relay that waits to lead: it tries again at the poll
+                    await asyncio.sleep(self.poll_s)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # broker or database down: back off and try again
                 failures += 1
                 delay = min(5.0, 0.1 * 2 ** min(failures, 6))
                 log.warning("outbox_relay_retry", error=repr(exc), retry_in_s=delay)
-                await self._drop_listener()
                 await asyncio.sleep(delay)
 
     async def stop(self) -> None:
+        """Mark what the last round sent, and let go of the connection (and with it the lead)."""
         self._stopping = True
         self._wake.set()
-        await self._drop_listener()
+        try:
+            async with asyncio.timeout(_STOP_MARK_S), self._round:  # a round stuck on the broker is not waited for
+                if self._conn is not None and self._sent:
+                    await self._conn.execute(_MARK, self._sent)
+        except _NOT_MARKED as exc:  # unmarked rows are sent again by the next relay
+            log.warning("outbox_relay_stop_unmarked", error=repr(exc), rows=len(self._sent))
+        await self._let_go()
 
     async def publish_once(self) -> int:
-        """Publish one batch of unpublished rows; return how many were published."""
-        published = await self._publish_batch()
+        """Publish one batch of unpublished rows; return how many were published (0 when not leading)."""
+        async with self._round:
+            if self._stopping:  # a stopped relay holds no connection, and takes none
+                return 0
+            try:
+                published = await self._publish_batch()
+            except BaseException:
+                await self._let_go()  # what was sent and not marked goes out again: consumers deduplicate
+                raise
         await self._maybe_report_backlog()
         return published
 
     async def _publish_batch(self) -> int:
-        async with self.pool.acquire(timeout=_ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-            # the lock is taken by the statement, once (a one-time filter): when another relay holds
-            # it, the outbox is not even scanned
-            # claimed and marked in one statement; the mark is committed only after the acknowledgements
-            # (anything that fails before rolls it back), which saves the round trip of a second update
-            claimed = await conn.fetch(
-                """UPDATE outbox SET published_at = now()
-                   WHERE id IN (SELECT id FROM outbox
-                                WHERE published_at IS NULL AND (SELECT pg_try_advisory_xact_lock($2))
-                                ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-                   RETURNING id, topic, message_key, value, headers""",
-                self.batch_size, _RELAY_LOCK,
-            )
-            if not claimed:
+        conn = await self._connection()
+        if not self._leading:
+            self._leading = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", _RELAY_LOCK))
+            if not self._leading:
                 return 0
-            rows = sorted(claimed, key=_row_id)  # RETURNING keeps no order; records go out in id order
-            topics = {row["topic"] for row in rows}
-            incarnation = await self.guard.before_send(topics) if self.guard is not None else None
-            deliveries = []
-            for row in rows:
-                key = row["message_key"].encode() if row["message_key"] is not None else None
-                headers = [(k, str(v).encode()) for k, v in row["headers"].items()]
-                deliveries.append(await self.send(row["topic"], row["value"], key, headers))
-            outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
-            failed = [r for r in outcomes if isinstance(r, BaseException)]
-            if failed:  # every delivery's outcome is retrieved; the batch is sent again
-                raise failed[0]
-            if self.guard is not None:
-                await self.guard.after_acks(topics, incarnation)
-            for row in rows:
-                metrics.OUTBOX_PUBLISHED.labels(row["topic"]).inc()
+        sent, self._sent = self._sent, []
+        rows = await conn.fetch(_MARK_AND_READ, sent, self.batch_size)
+        if not rows:
+            return 0
+        topics = {row["topic"] for row in rows}
+        incarnation = await self.guard.before_send(topics) if self.guard is not None else None
+        deliveries = []
+        for row in rows:
+            key = row["message_key"].encode() if row["message_key"] is not None else None
+            headers = [(k, str(v).encode()) for k, v in row["headers"].items()]
+            deliveries.append(await self.send(row["topic"], row["value"], key, headers))
+        outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
+        failed = [r for r in outcomes if isinstance(r, BaseException)]
+        if failed:  # every delivery's outcome is retrieved; the batch is sent again
+            raise failed[0]
+        if self.guard is not None:
+            await self.guard.after_acks(topics, incarnation)
+        self._sent = [row["id"] for row in rows]
+        for row in rows:
+            metrics.OUTBOX_PUBLISHED.labels(row["topic"]).inc()
         return len(rows)
 
     async def _maybe_report_backlog(self) -> None:
@@ -166,20 +188,25 @@ class OutboxRelay:
             )
         return int(status.split()[-1])
 
-    async def _ensure_listener(self) -> None:
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        listener = self._listener = await self.pool.acquire(timeout=_ACQUIRE_TIMEOUT_S)
-        await listener.add_listener("outbox", self._on_notify)
+    async def _connection(self) -> PoolConnectionProxy:
+        """The relay's own connection: it listens for commits, holds the lead and runs the rounds."""
+        if self._conn is not None and not self._conn.is_closed():
+            return self._conn
+        await self._let_go()
+        conn = self._conn = await self.pool.acquire(timeout=_ACQUIRE_TIMEOUT_S)
+        await conn.add_listener("outbox", self._on_notify)
+        return conn
 
-    async def _drop_listener(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is None:
+    async def _let_go(self) -> None:
+        """Give the connection back to the pool closed: that ends the lead (a session lock) for sure."""
+        conn, self._conn = self._conn, None
+        self._leading, self._sent = False, []
+        if conn is None:
             return
-        with contextlib.suppress(*DATABASE_DOWN):
-            await listener.remove_listener("outbox", self._on_notify)
         with contextlib.suppress(Exception):
-            await self.pool.release(listener, timeout=5)
+            conn.terminate()
+        with contextlib.suppress(Exception):
+            await self.pool.release(conn, timeout=5)
 
     def _on_notify(self, *_: Any) -> None:
         self._wake.set()

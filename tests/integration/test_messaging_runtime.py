@@ -199,6 +199,7 @@ async def test_outbox_relay_publishes_committed_rows_in_order_and_marks_them(poo
     try:
         published = [await relay.publish_once() for _ in range(4)]
     finally:
+        await relay.stop()
         await producer.stop()
     assert published == [8, 8, 4, 0]
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
@@ -219,6 +220,22 @@ async def test_outbox_relay_publishes_committed_rows_in_order_and_marks_them(poo
     assert sorted(seen) == sorted(f"seller-{n}" for n in range(20))
 
 
+def acknowledged(sent: list[bytes]) -> Any:
+    """A send that the broker acknowledges at once, recording what it was given."""
+
+    async def send(topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]) -> Any:
+        sent.append(value)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+    return send
+
+
+async def unpublished(pool: asyncpg.Pool) -> int:
+    return int(await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+
+
 async def test_outbox_relay_failure_before_marking_publishes_again(pool: asyncpg.Pool) -> None:
     await runtime(pool, Effects()).handle_records([record(command("s9"), 0)])
     sent: list[bytes] = []
@@ -227,15 +244,40 @@ async def test_outbox_relay_failure_before_marking_publishes_again(pool: asyncpg
         sent.append(value)
         raise ConnectionError("broker went away after the send")
 
+    failing = OutboxRelay(pool, failing_send)
     with pytest.raises(ConnectionError):
-        await OutboxRelay(pool, failing_send).publish_once()
-    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 1
+        await failing.publish_once()
+    assert await unpublished(pool) == 1
 
-    async def ok_send(topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]) -> Any:
-        sent.append(value)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return future
-
-    assert await OutboxRelay(pool, ok_send).publish_once() == 1
+    relay = OutboxRelay(pool, acknowledged(sent))  # the failed relay let go of the lead: another takes it
+    try:
+        assert await relay.publish_once() == 1
+    finally:
+        await relay.stop()
+        await failing.stop()
     assert sent[0] == sent[1]  # the same message, same event id: consumers deduplicate it
+    assert await unpublished(pool) == 0
+
+
+async def test_outbox_relay_one_relay_leads_and_another_takes_over_when_it_stops(pool: asyncpg.Pool) -> None:
+    rt = runtime(pool, Effects())
+    await rt.handle_records([record(command("s1"), 0)])
+    first_sent: list[bytes] = []
+    second_sent: list[bytes] = []
+    first, second = OutboxRelay(pool, acknowledged(first_sent)), OutboxRelay(pool, acknowledged(second_sent))
+    try:
+        assert await first.publish_once() == 1
+        await rt.handle_records([record(command("s2"), 1)])
+        assert await second.publish_once() == 0  # the first leads: the second publishes nothing
+        assert await first.publish_once() == 1  # and marks its previous round's row
+        assert await unpublished(pool) == 1
+        await first.stop()  # marks its last round, and gives up the lead
+        assert await unpublished(pool) == 0
+        await rt.handle_records([record(command("s3"), 2)])
+        assert await second.publish_once() == 1
+    finally:
+        await first.stop()
+        await second.stop()
+    sellers = [orjson.loads(v)["payload"]["seller_id"] for v in first_sent + second_sent]
+    assert sellers == ["s1", "s2", "s3"]  # each once, in order
+    assert await unpublished(pool) == 0
