@@ -6,7 +6,10 @@ For each batch of Kafka records a service's consumer group receives:
    bad envelope, a ``type`` the topic does not carry, an invalid payload) becomes a
    dead letter on ``<topic>.dlq`` with the reason and the original bytes;
 2. in one transaction, the message ids are claimed in the inbox (``consumer,
-   message_id`` primary key); ids already there were handled before and are skipped;
+   message_id`` primary key); ids already there were handled before and are skipped.
+   The claim is optimistic: it is written by the statement that writes the outbox at the
+   end (one round trip fewer a batch), and if an id was there already the transaction is
+   rolled back and the batch done again, claiming first;
 3. the new messages run their handlers, a run of consecutive messages of one topic and
    handler at a time (a batch handler gets the whole run), with no savepoint. If anything
    in the batch raises, the transaction is rolled back and the batch done again with a
@@ -158,13 +161,18 @@ def _claimable(item: _Inbound) -> bool:
 
 class _RunFailed(Exception):
     """A run failed in a batch's first pass, which takes no savepoint: its transaction is rolled back
-    and the batch done again carefully. ``failed_at``: the message to blame, when there is one (it
-    has had its first attempt); ``first_id`` names the run."""
+    and the batch done again carefully. ``failed_id``: the message to blame, when there is one (it
+    has had its first attempt); ``first_id`` names the run. Ids, not positions: the careful pass
+    leaves out what the inbox had already, so a run's positions may differ there."""
 
-    def __init__(self, first_id: str, failed_at: int | None) -> None:
-        super().__init__(first_id, failed_at)
+    def __init__(self, first_id: str, failed_id: str | None) -> None:
+        super().__init__(first_id, failed_id)
         self.first_id = first_id
-        self.failed_at = failed_at
+        self.failed_id = failed_id
+
+
+class _SeenBefore(Exception):
+    """A batch's first pass found one of its messages in the inbox already: it is rolled back."""
 
 
 def _topic(record: ConsumerRecord[bytes, bytes]) -> str:
@@ -207,6 +215,9 @@ class ConsumerRuntime(Generic[U]):
         self.on_db_state = on_db_state or (lambda ok: None)
         self._db_failures = 0
         self._batch_failures = 0
+        #: what the transaction in progress did to each message (topic, type, outcome, dead-letter reason),
+        #: reported once it commits; batches are handled one at a time
+        self._outcomes: list[tuple[str, str, str, str | None]] = []
 
     @property
     def topic_names(self) -> list[str]:
@@ -219,10 +230,7 @@ class ConsumerRuntime(Generic[U]):
         inbound = [self._replay_id(decode(r, self.by_topic[r.topic])) for r in sorted(records, key=_topic)]
         started = time.perf_counter()
         try:
-            try:
-                await self._transaction(inbound, careful=None)
-            except _RunFailed as failed:  # rolled back whole: again, this time a savepoint per run
-                await self._transaction(inbound, careful=failed)
+            await self._passes(inbound)
         except TRANSIENT_DB_ERRORS as exc:
             self._db_failures += 1
             self.on_db_state(False)
@@ -246,19 +254,45 @@ class ConsumerRuntime(Generic[U]):
         self.on_db_state(True)
         metrics.HANDLER_LATENCY.labels(self.group_id).observe(time.perf_counter() - started)
 
-    async def _transaction(self, inbound: list[_Inbound], careful: _RunFailed | None) -> None:
-        """The batch in one transaction. ``careful`` is None the first time: runs take no savepoint, and
-        one that fails aborts the transaction (``_RunFailed``). Then the batch is done again with a
-        savepoint per run and, in the run that failed, per message (see ``_run_batch``). A batch with
-        nothing for this group (another service's events only) takes no transaction at all."""
-        if not any(_claimable(i) for i in inbound):
+    async def _passes(self, inbound: list[_Inbound]) -> None:
+        """The first pass assumes every message is new and claims them with the outbox write at the end;
+        a message handled before (a redelivery) rolls it back, and the batch is done again claiming first.
+        A run that fails rolls back a pass too: the batch is done again carefully, claiming first."""
+        careful: _RunFailed | None = None
+        try:
+            await self._transaction(inbound, careful, claim_first=False)
             return
+        except _SeenBefore:
+            pass
+        except _RunFailed as failed:
+            careful = failed
+        try:
+            await self._transaction(inbound, careful, claim_first=True)
+        except _RunFailed as failed:  # raised by a pass that was not careful yet
+            await self._transaction(inbound, failed, claim_first=True)
+
+    async def _transaction(self, inbound: list[_Inbound], careful: _RunFailed | None, claim_first: bool) -> None:
+        """The batch in one transaction. ``careful`` is None at first: runs take no savepoint, and one
+        that fails aborts the transaction (``_RunFailed``). Then the batch is done again with a savepoint
+        per run and, in the run that failed, per message (see ``_run_batch``). A batch with nothing for
+        this group (another service's events only) takes no transaction at all.
+
+        Not ``claim_first``, the inbox claim shares the outbox's statement at the end (one round trip
+        fewer a batch); if any message was claimed before, ``_SeenBefore`` rolls the transaction back."""
+        ids = list(dict.fromkeys(i.message_id for i in inbound if _claimable(i)))  # a batch may repeat one
+        if not ids:
+            return
+        self._outcomes = []
         async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
             uow = self.uow_factory(conn)
-            fresh = await self._claim(conn, inbound)
+            fresh = dict.fromkeys(await self._claim(conn, ids) if claim_first else ids, True)
             await self._dispatch(uow, [i for i in inbound if i.message_id in fresh and fresh.pop(i.message_id)],
                                  careful)
-            await uow.outbox.flush(conn)
+            if claim_first:
+                await uow.outbox.flush(conn)
+            elif await uow.outbox.flush_claiming(conn, self.group_id, ids) != len(ids):
+                raise _SeenBefore
+        self._report_outcomes()  # committed: a pass rolled back counts nothing
 
     def _replay_id(self, item: _Inbound) -> _Inbound:
         """A dead letter replayed for this group gets an inbox id of its own (once per dead letter)."""
@@ -269,18 +303,15 @@ class ConsumerRuntime(Generic[U]):
             item.message_id = f"{item.message_id}/replay/{offset}"
         return item
 
-    async def _claim(self, conn: Conn, inbound: list[_Inbound]) -> dict[str, bool]:
+    async def _claim(self, conn: Conn, ids: list[str]) -> list[str]:
         """Insert the batch's ids into the inbox; return the ones that were not there yet."""
-        wanted = [i.message_id for i in inbound if _claimable(i)]
-        if not wanted:
-            return {}
         rows = await conn.fetch(
             """INSERT INTO inbox (consumer, message_id) SELECT $1, unnest($2::text[])
                ON CONFLICT DO NOTHING RETURNING message_id""",
             self.group_id,
-            wanted,
+            ids,
         )
-        return {r["message_id"]: True for r in rows}
+        return [r["message_id"] for r in rows]
 
     async def _dispatch(self, uow: U, inbound: list[_Inbound], careful: _RunFailed | None = None) -> None:
         run: list[_Inbound] = []
@@ -304,14 +335,15 @@ class ConsumerRuntime(Generic[U]):
             await self._run_optimistically(uow, run, guarded=False)
             return
         if careful.first_id == run[0].message_id:
-            failed_at = careful.failed_at  # this run failed already: straight to one message at a time
+            failed_id = careful.failed_id  # this run failed already: straight to one message at a time
         else:
             failed_at = await self._run_optimistically(uow, run) if len(run) > 1 else None
-        if failed_at == len(run):
-            return
-        for index, item in enumerate(run):
+            if failed_at == len(run):
+                return
+            failed_id = run[failed_at].message_id if failed_at is not None else None
+        for item in run:
             # the message that failed the optimistic pass has had its first attempt already
-            await self._run_one(uow, item, first_attempt=2 if index == failed_at else 1)
+            await self._run_one(uow, item, first_attempt=2 if item.message_id == failed_id else 1)
 
     async def _run_optimistically(self, uow: U, run: list[_Inbound], *, guarded: bool = True) -> int | None:
         """The whole run at once: a batch handler once, or each message's handler in turn.
@@ -344,7 +376,8 @@ class ConsumerRuntime(Generic[U]):
             if not rejected:
                 log.info("run_failed_falling_back_to_single", type=message_type, size=len(run), error=repr(exc))
             if not guarded:
-                raise _RunFailed(run[0].message_id, None if rejected else current) from exc
+                blamed = None if rejected or current is None else run[current].message_id
+                raise _RunFailed(run[0].message_id, blamed) from exc
             uow.outbox.rewind(mark)
             return None if rejected else current
         finally:
@@ -422,10 +455,15 @@ class ConsumerRuntime(Generic[U]):
             failed_at=utcnow(),
         )
         uow.outbox.emit_raw(item.subscription.topic.dlq, _key(record), "DeadLetter", letter.model_dump_json().encode())
-        metrics.DEAD_LETTERED.labels(record.topic, reason).inc()
-        self._count([item], "dead_lettered")
+        self._count([item], "dead_lettered", reason=reason)
         log.warning("dead_lettered", topic=record.topic, offset=record.offset, reason=reason)
 
-    def _count(self, items: list[_Inbound], outcome: str) -> None:
-        for item in items:
-            metrics.MESSAGES_HANDLED.labels(self.group_id, item.record.topic, item.type or "?", outcome).inc()
+    def _count(self, items: list[_Inbound], outcome: str, reason: str | None = None) -> None:
+        self._outcomes += [(item.record.topic, item.type or "?", outcome, reason) for item in items]
+
+    def _report_outcomes(self) -> None:
+        for topic, message_type, outcome, reason in self._outcomes:
+            metrics.MESSAGES_HANDLED.labels(self.group_id, topic, message_type, outcome).inc()
+            if reason is not None:
+                metrics.DEAD_LETTERED.labels(topic, reason).inc()
+        self._outcomes = []

@@ -112,21 +112,41 @@ class Emitter:
         """Write the staged messages to the outbox, in order, and wake the relays at commit: one statement."""
         if not self.pending:
             return 0
-        records = self.pending
-        self.pending = []
-        await conn.execute(
-            """WITH written AS (
-                   INSERT INTO outbox (event_id, topic, message_key, message_type, value, headers)
-                   SELECT event_id, topic, message_key, message_type, value, headers::jsonb
-                   FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[])
-                        WITH ORDINALITY AS m(event_id, topic, message_key, message_type, value, headers, n)
-                   ORDER BY n
-                   RETURNING 1)
-               SELECT pg_notify('outbox', '') WHERE EXISTS (SELECT FROM written)""",
-            [r.event_id for r in records], [r.topic for r in records], [r.key for r in records],
-            [r.message_type for r in records], [r.value for r in records], [dumps(r.headers) for r in records],
-        )
+        records, self.pending = self.pending, []
+        await conn.execute(f"WITH {_WRITE_OUTBOX} SELECT pg_notify('outbox', '') WHERE EXISTS (SELECT FROM written)",
+                           *_columns(records))
         return len(records)
+
+    async def flush_claiming(self, conn: Conn, consumer: str, message_ids: list[str]) -> int:
+        """``flush``, and in the same statement claim ``message_ids`` in ``consumer``'s inbox; return how
+        many of them were not there yet."""
+        records, self.pending = self.pending, []
+        row = await conn.fetchrow(
+            f"""WITH claimed AS (
+                    INSERT INTO inbox (consumer, message_id) SELECT $7, unnest($8::text[])
+                    ON CONFLICT DO NOTHING RETURNING 1),
+                {_WRITE_OUTBOX},
+                woken AS (SELECT pg_notify('outbox', '') WHERE EXISTS (SELECT FROM written))
+                SELECT (SELECT count(*) FROM claimed) AS claimed, (SELECT count(*) FROM woken) AS woken""",
+            *_columns(records), consumer, message_ids,
+        )
+        assert row is not None  # aggregates: always one row
+        return int(row["claimed"])
+
+
+def _columns(records: list[OutboxRecord]) -> tuple[list[Any], ...]:
+    return ([r.event_id for r in records], [r.topic for r in records], [r.key for r in records],
+            [r.message_type for r in records], [r.value for r in records], [dumps(r.headers) for r in records])
+
+
+#: a CTE named ``written``: the staged records ($1..$6, one array per column) inserted in order
+_WRITE_OUTBOX = """written AS (
+    INSERT INTO outbox (event_id, topic, message_key, message_type, value, headers)
+    SELECT event_id, topic, message_key, message_type, value, headers::jsonb
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[])
+         WITH ORDINALITY AS m(event_id, topic, message_key, message_type, value, headers, n)
+    ORDER BY n
+    RETURNING 1)"""
 
 
 class UnitOfWork:

@@ -14,6 +14,7 @@ import asyncpg
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from prometheus_client import REGISTRY
 
 from shared.contract.catalog import RegisterSeller, SellerEligibilityChanged, SellerRegistered
 from shared.contract.envelope import Envelope
@@ -87,6 +88,46 @@ async def test_redelivered_message_has_no_second_effect(pool: asyncpg.Pool) -> N
     assert [o["type"] for o in await outbox(pool)] == ["SellerRegistered"]
 
 
+async def test_a_batch_mixing_handled_and_new_messages_has_each_effect_once(pool: asyncpg.Pool) -> None:
+    # the handler fails on a second effect (as one inserting a new order does): the first pass, which
+    # claims at the end, rolls back, and the message handled before is skipped, never dead-lettered
+    await pool.execute("CREATE UNIQUE INDEX ON effects (seller_id)")
+    effects = Effects()
+    rt = runtime(pool, effects)
+    old = command("s1")
+    await rt.handle_records([record(old, 0)])
+    await rt.handle_records([record(command("s0"), 1), record(old, 2), record(command("s2"), 3)])
+    assert sorted(r["seller_id"] for r in await pool.fetch("SELECT seller_id FROM effects")) == ["s0", "s1", "s2"]
+    assert [m["value"]["payload"]["seller_id"] for m in await outbox(pool)] == ["s1", "s0", "s2"]
+    assert await pool.fetchval("SELECT count(*) FROM inbox") == 3
+
+
+def handled(outcome: str) -> float:
+    labels = {"consumer": "test", "topic": "catalog.commands", "type": "RegisterSeller", "outcome": outcome}
+    return REGISTRY.get_sample_value("backorder_messages_handled_total", labels) or 0.0
+
+
+async def test_a_pass_rolled_back_counts_no_message_as_handled(pool: asyncpg.Pool) -> None:
+    rt = runtime(pool, Effects())
+    before = handled("ok")
+    old = command("s1")
+    await rt.handle_records([record(old, 0)])
+    await rt.handle_records([record(old, 1), record(command("s2"), 2)])  # the first pass is rolled back
+    assert handled("ok") - before == 2  # s1 once, s2 once
+
+
+async def test_a_failing_message_behind_a_redelivered_one_gets_its_attempts_and_no_more(pool: asyncpg.Pool) -> None:
+    effects = Effects()
+    effects.fail_for.add("bad")
+    rt = runtime(pool, effects, max_attempts=3)
+    old = command("s1")
+    await rt.handle_records([record(old, 0)])
+    await rt.handle_records([record(command("s0"), 1), record(old, 2), record(command("bad"), 3)])
+    assert effects.calls.count("bad") == 3  # the first pass's attempt counts, wherever the run lost a message
+    [letter] = [m for m in await outbox(pool) if m["topic"] == "catalog.commands.dlq"]
+    assert letter["value"]["attempts"] == 3
+
+
 async def test_rejection_emits_command_rejected_and_nothing_else(pool: asyncpg.Pool) -> None:
     effects = Effects()
     effects.reject_for.add("s2")
@@ -154,9 +195,10 @@ async def test_poison_message_is_retried_then_dead_lettered_and_the_batch_goes_o
     [letter] = [m for m in messages if m["topic"] == "catalog.commands.dlq"]
     assert letter["value"]["reason"] == "handler_failed" and letter["value"]["attempts"] == 3
     assert "boom" in letter["value"]["error"]
-    # a redelivery of the poison message is not retried again: it was dead-lettered once, for good
+    # a redelivery of the poison message is not retried again: it was dead-lettered once, for good (the
+    # batch's first pass, which claims at the end, runs it once and is rolled back)
     await rt.handle_records([record(poison, 1)])
-    assert effects.calls.count("bad") == 3
+    assert effects.calls.count("bad") == 4
     assert len([m for m in await outbox(pool) if m["topic"] == "catalog.commands.dlq"]) == 1
 
 
