@@ -43,8 +43,9 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """What a released connection needs beyond asyncpg's own clean-up (an open transaction rolled
-    back, listeners dropped): nothing. The services change no session state (no ``SET``, session
-    advisory locks only on their own connection), so the default reset query (``RESET ALL``,
+    back, listeners dropped): nothing. The services change no session state (no ``SET``; the session
+    advisory locks are the migration runner's, on a connection of its own, and the leading outbox relay's,
+    which closes its connection when it lets go), so the default reset query (``RESET ALL``,
     ``UNLISTEN *``, ...) would be a round trip per release for nothing."""
 
 
