@@ -263,7 +263,7 @@ class ConsumerRuntime(Generic[U]):
             await self._transaction(inbound, careful, claim_first=False)
             return
         except _SeenBefore:
-            pass
+            log.info("batch_redelivered_claiming_first", records=len(inbound))
         except _RunFailed as failed:
             careful = failed
         try:
