@@ -39,10 +39,10 @@ log = structlog.get_logger(__name__)
 
 _RELAY_LOCK = 0x6F7574626F78  # "outbox": held by the leading relay's connection
 #: every wait for a connection is bounded: after a database restart a wait without end could stop the
-#: relay for good (its loop retries what fails, not what never returns); the backlog gauge is read with
-#: no claim connection held
+#: relay for good (its loop retries what fails, not what never returns); the backlog gauge is read on a
+#: connection of its own
 _ACQUIRE_TIMEOUT_S = 30.0
-#: and a round as a whole (a connection, the claim, the sends and their acknowledgements, the update) is
+#: and a round as a whole (a connection, the statement, the sends and their acknowledgements) is
 #: bounded too, far above what a round takes, so that whatever else hangs the relay retries
 _ROUND_LIMIT_S = 150.0
 #: a stop waits this long for a round in progress before it marks the last one's rows
