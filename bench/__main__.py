@@ -2,11 +2,16 @@
 line in bench/HISTORY.md. Targets are reported, never asserted here.
 
     python -m bench [--orders N] [--skus N] [--open-loop-rate R] [--open-loop-seconds S] [--skip-scale-out]
-                    [--out DIR] [--history FILE] [--postgres-url URL]
+                    [--out DIR] [--history FILE] [--postgres-url URL] [--kafka-bootstrap HOST:PORT]
 
 Each run (burst, burst on two instances, open loop, ceilings) gets a fresh broker, fresh databases
 and fresh service processes. ``--postgres-url`` puts the databases on that server (each run its
-own, dropped after it) instead of an embedded server per run.
+own, dropped after it) instead of an embedded server per run. ``--kafka-bootstrap`` runs them all
+on that Kafka cluster (Apache Kafka, say, which wakes a waiting fetch when records arrive; the
+embedded broker does not) instead of an embedded broker per run: each run's service processes are
+new, but their consumer groups resume where the previous run's stopped, and each run sells on a
+seller and SKUs of its own, so no run sees another's orders. Topics the cluster has already keep
+their partitions.
 """
 
 from __future__ import annotations
@@ -44,10 +49,10 @@ TARGETS = {"ratio_vs_per_order_tx": 1.5, "open_loop_p99_ms": 150.0, "oversold": 
 PARTITIONS = 2
 
 
-def _stack(root: Path, postgres_url: str, partitions: int) -> Stack:
+def _stack(root: Path, postgres_url: str, partitions: int, kafka_bootstrap: str = "") -> Stack:
     """A fresh stack; on a given PostgreSQL server, databases of its own (``bench<random>_<service>``)."""
-    stack = Stack(root) if not postgres_url else Stack(root, postgres_url=postgres_url,
-                                                       db_prefix=f"bench{uuid.uuid4().hex[:8]}")
+    stack = Stack(root, kafka_bootstrap=kafka_bootstrap) if not postgres_url else Stack(
+        root, kafka_bootstrap=kafka_bootstrap, postgres_url=postgres_url, db_prefix=f"bench{uuid.uuid4().hex[:8]}")
     stack.service_env_extra["KAFKA_TOPIC_PARTITIONS"] = str(partitions)  # the services provision the topics
     return stack
 
@@ -68,9 +73,11 @@ def _drop_databases(stack: Stack) -> None:
 
 
 @contextmanager
-def fresh_stack(root: Path, postgres_url: str, instances: int = 0, partitions: int = PARTITIONS) -> Iterator[Stack]:
-    """A broker, databases and, with ``instances``, that many processes of each service, all new."""
-    stack = _stack(root, postgres_url, partitions)
+def fresh_stack(root: Path, postgres_url: str, instances: int = 0, partitions: int = PARTITIONS,
+                kafka_bootstrap: str = "") -> Iterator[Stack]:
+    """A broker (unless ``kafka_bootstrap`` names one), databases and, with ``instances``, that many
+    processes of each service, all new."""
+    stack = _stack(root, postgres_url, partitions, kafka_bootstrap)
     try:
         stack.start_infra()
         if instances:
@@ -165,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--history", type=Path, default=HERE / "HISTORY.md")
     parser.add_argument("--postgres-url", default="", help="a PostgreSQL server for the runs' databases")
+    parser.add_argument("--kafka-bootstrap", default="", help="a Kafka cluster for every run, instead of "
+                        "an embedded broker per run")
     parser.add_argument("--one-stack", action="store_true",
                         help="the burst, the open loop and the ceilings on one stack (quicker; for trial runs)")
     args = parser.parse_args(argv)
@@ -172,29 +181,30 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="backorder-bench-"))
     shape = Shape(orders=args.orders, skus=args.skus)
     pg = args.postgres_url
+    infra = {"kafka_bootstrap": args.kafka_bootstrap}
     message_size = 600
     rate, seconds = args.open_loop_rate, args.open_loop_seconds
     try:
         with ExitStack() as shared:
-            one = shared.enter_context(fresh_stack(root / "one", pg, instances=1)) if args.one_stack else None
+            one = shared.enter_context(fresh_stack(root / "one", pg, instances=1, **infra)) if args.one_stack else None
             phases: dict[str, float] = {}
             mark = time.monotonic()
             print(f"burst: {shape.orders} orders, 1 instance per service ...", flush=True)
-            with nullcontext(one) if one else fresh_stack(root / "burst", pg, instances=1) as stack:
+            with nullcontext(one) if one else fresh_stack(root / "burst", pg, instances=1, **infra) as stack:
                 burst = flash_sale(stack, shape)
             phases["burst"], mark = round(time.monotonic() - mark, 1), time.monotonic()
             print(f"open loop: {rate}/s for {seconds}s ...", flush=True)
-            with nullcontext(one) if one else fresh_stack(root / "open", pg, instances=1) as stack:
+            with nullcontext(one) if one else fresh_stack(root / "open", pg, instances=1, **infra) as stack:
                 open_loop = flash_sale(stack, open_loop_shape(shape, rate, seconds), rate=rate, seconds=seconds)
             phases["open_loop"], mark = round(time.monotonic() - mark, 1), time.monotonic()
             print("ceilings ...", flush=True)
-            with nullcontext(one) if one else fresh_stack(root / "ceilings", pg) as stack:
+            with nullcontext(one) if one else fresh_stack(root / "ceilings", pg, **infra) as stack:
                 ceilings = measure_ceilings(stack, shape.orders, message_size)
             phases["ceilings"], mark = round(time.monotonic() - mark, 1), time.monotonic()
         scale_out = None
         if not args.skip_scale_out:
             print("burst: 2 instances per service ...", flush=True)
-            with fresh_stack(root / "scale", pg, instances=2) as stack:
+            with fresh_stack(root / "scale", pg, instances=2, **infra) as stack:
                 scale_out = flash_sale(stack, shape)
             phases["scale_out"] = round(time.monotonic() - mark, 1)
     finally:
@@ -220,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": {"burst": burst, "scale_out_2_instances": scale_out, "open_loop": open_loop},
         "targets": TARGETS,
         "partitions_per_topic": PARTITIONS,
+        "broker": args.kafka_bootstrap or "embedded (Tansu), one per run",
         "seconds": round(time.monotonic() - started, 1),
         "phases_s": phases,
     }

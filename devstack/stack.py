@@ -67,6 +67,7 @@ class ServiceProcess:
 @dataclass
 class Stack:
     root: Path
+    #: a Kafka cluster to use instead of KAFKA_BOOTSTRAP_SERVERS or an embedded broker
     kafka_bootstrap: str = ""
     database_url: str = ""
     smtp_host: str = "127.0.0.1"
@@ -97,7 +98,7 @@ class Stack:
     def start_infra(self) -> Stack:
         self.root.mkdir(parents=True, exist_ok=True)
         backend = os.environ.get("TEST_BACKEND", "embedded")
-        self.kafka_bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
+        self.kafka_bootstrap = self.kafka_bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
         self.database_url = self.postgres_url or os.environ.get("DATABASE_URL", "")
         if backend == "containers" and not (self.kafka_bootstrap and self.database_url):
             self._start_containers()

@@ -6,10 +6,13 @@ and are the benchmark's to report, not a test's to judge.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.__main__ import main
 
@@ -49,3 +52,33 @@ def test_the_harness_runs_a_tiny_flash_sale_and_reports_every_figure(tmp_path: P
     assert all(hop["p50"] is not None and 0 <= hop["p50"] <= hop["p99"] < 60_000 for hop in hops.values())
     assert (out / "latest.png").stat().st_size > 0
     assert history.read_text().count("\n") == 3  # the table's header, its rule and this run
+
+
+def test_the_harness_runs_every_run_on_a_given_kafka_cluster_and_each_stays_exact(
+        tmp_path: Path, postgres_server: str, stack: Any) -> None:
+    # the module's broker stands in for an Apache Kafka cluster: the runs' stacks are fresh, the broker
+    # is shared, and no run may see another's orders
+    out, history = tmp_path / "results", tmp_path / "HISTORY.md"
+    assert main(["--orders", "120", "--skus", "20", "--open-loop-seconds", "2", "--skip-scale-out",
+                 "--out", str(out), "--history", str(history), "--postgres-url", postgres_server,
+                 "--kafka-bootstrap", stack.kafka_bootstrap]) == 0
+
+    result = json.loads((out / "latest.json").read_text())
+    assert result["broker"] == stack.kafka_bootstrap
+    for run, orders in (("burst", 120), ("open_loop", 400)):
+        figures = result["runs"][run]
+        assert figures["orders"] == figures["decided"] == orders
+        assert figures["duplicate_decisions"] == figures["oversold"] == figures["duplicates"] == 0
+        assert figures["emails"] == figures["emails_owed"]
+    assert result["transport_msgs_per_s"] > 0 and result["ceiling_per_order_tx_per_s"] > 0
+    topics = asyncio.run(_topics(stack.kafka_bootstrap))  # the runs used this broker, not ones of their own
+    assert "orders.commands" in topics and any(t.startswith("bench-transport-") for t in topics)
+
+
+async def _topics(bootstrap: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return list(await admin.list_topics())
+    finally:
+        await admin.close()
