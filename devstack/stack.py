@@ -192,6 +192,13 @@ class Stack:
         code = stop(service.proc, sig=sig, timeout=30)
         return code
 
+    def remove_service(self, name: str, instance: int) -> int | None:
+        """Stop an instance (if it still runs) and forget it: the stack goes on without it."""
+        code = self.stop_service(name, instance)
+        self.services.pop((name, instance), None)
+        self.write_state()
+        return code
+
     def start_all(self, instances: int = 1) -> None:
         for name in SERVICES:
             for i in range(instances):
