@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import ssl
 import time
 from email.headerregistry import BaseHeader, HeaderRegistry
@@ -81,6 +82,21 @@ class NotSent(Exception):
     """The message was not sent, and not tried: it goes back to the queue untouched."""
 
 
+class SendBy:
+    """Until when a message may still start ``DATA``: a moment (``time.monotonic()``) that leaves time to
+    record the result within the claim's lease, and never once the sender is stopping (a message that
+    has not started then goes back untried, so a stop waits for one message in flight at most)."""
+
+    def __init__(self, at: float = math.inf) -> None:
+        self.at = at
+
+    def passed(self) -> bool:
+        return time.monotonic() > self.at
+
+    def stop(self) -> None:
+        self.at = -math.inf
+
+
 class DeliveryError(Exception):
     """One message was not accepted."""
 
@@ -109,7 +125,7 @@ def classify(exc: BaseException) -> DeliveryError:
 
 
 class MailSession(Protocol):
-    async def send(self, message: EmailMessage, send_by: float | None = None) -> None: ...
+    async def send(self, message: EmailMessage, send_by: SendBy | None = None) -> None: ...
     def recorded(self) -> None: ...
     async def close(self) -> None: ...
 
@@ -130,17 +146,17 @@ class _WindowedSMTP(aiosmtplib.SMTP):
         super().__init__(*args, **kwargs)
         self.window = window
         self.in_window = False
-        #: ``time.monotonic()`` after which the message in hand must not be sent (its claim's lease)
-        self.send_by: float | None = None
+        #: after which the message in hand must not be sent (its claim's lease, or a stop)
+        self.send_by: SendBy | None = None
 
     async def data(self, message: str | bytes, /, *, timeout: Any = aiosmtplib.smtp.Default.token
                    ) -> aiosmtplib.SMTPResponse:
         if not self.in_window:
             await self.window.acquire()
             self.in_window = True
-        if self.send_by is not None and time.monotonic() > self.send_by:
+        if self.send_by is not None and self.send_by.passed():
             self.leave_window()
-            raise NotSent("its turn came too late to be recorded within the claim's lease")
+            raise NotSent("its turn came too late: after the claim's lease left time to record it, or a stop")
         return await super().data(message, timeout=timeout)
 
     def leave_window(self) -> None:
@@ -154,7 +170,7 @@ class _AioSmtpSession:
         self.client = client
         self.timeout = timeout
 
-    async def send(self, message: EmailMessage, send_by: float | None = None) -> None:
+    async def send(self, message: EmailMessage, send_by: SendBy | None = None) -> None:
         """Send; the session is then in the sender's window (if it got as far as DATA) until ``recorded``.
         ``NotSent`` when the turn for DATA came after ``send_by``."""
         self.client.send_by = send_by

@@ -52,6 +52,7 @@ from services.notifications.mail import (
     MailSession,
     MailTransport,
     NotSent,
+    SendBy,
     SmtpUnavailable,
     build_message,
 )
@@ -163,8 +164,11 @@ class EmailSender:
                 )
             sessions += await self._more_sessions(min(self.settings.email_sessions, len(claimed)) - 1)
             # each session takes every n-th email: one reply waited for at a time per session, n at once
+            # never send a message whose claim could be taken over before its result is recorded: checked
+            # before it starts, and again when its turn for DATA comes (it may wait behind other sessions)
+            send_by = SendBy(started + self.settings.email_lease_s - self.settings.smtp_timeout_s - _RECORD_BUDGET_S)
             await self._all_finished([
-                asyncio.ensure_future(self._deliver_in_turn(session, claimed[i::len(sessions)], token, started))
+                asyncio.ensure_future(self._deliver_in_turn(session, claimed[i::len(sessions)], token, send_by))
                 for i, session in enumerate(sessions)])
             return len(claimed)
         finally:
@@ -195,33 +199,34 @@ class EmailSender:
         return sessions
 
     async def _deliver_in_turn(self, session: MailSession, emails: list[OutgoingEmail], token: uuid.UUID,
-                               started: float) -> None:
-        # never send a message whose claim could be taken over before its result is recorded: checked
-        # before it starts, and again when its turn for DATA comes (it may wait behind other sessions)
-        send_by = started + self.settings.email_lease_s - self.settings.smtp_timeout_s - _RECORD_BUDGET_S
+                               send_by: SendBy) -> None:
         for email in emails:
-            if time.monotonic() > send_by:
+            if send_by.passed():
                 return
-            if await self._shielded(self._deliver(session, email, token, send_by)) in ("connection_lost",
-                                                                                        "not_sent"):
+            if await self._shielded(self._deliver(session, email, token, send_by), send_by) in ("connection_lost",
+                                                                                                 "not_sent"):
                 return  # the rest of this session's share goes back with the claim's release
 
     async def _release(self, token: uuid.UUID) -> None:
         async with self.pool.acquire() as conn:
             await NotificationsRepository(conn).release(token)
 
-    async def _shielded(self, work: Awaitable[T]) -> T:
-        """Let a stop signal wait for the message in flight to be sent and recorded (it cannot be undone)."""
+    async def _shielded(self, work: Awaitable[T], send_by: SendBy | None = None) -> T:
+        """Let a stop signal wait for the message in flight to be sent and recorded (it cannot be undone);
+        a message still waiting for its turn for DATA is not sent (``send_by`` stops), so the wait is for
+        the one message in DATA at most, whatever the number of sessions."""
         task = asyncio.ensure_future(work)
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
+            if send_by is not None:
+                send_by.stop()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, self.settings.smtp_timeout_s + _RECORD_BUDGET_S)
             raise
 
     async def _deliver(self, session: MailSession, email: OutgoingEmail, token: uuid.UUID,
-                       send_by: float | None = None) -> str:
+                       send_by: SendBy | None = None) -> str:
         bound = log.bind(order_id=email.order_id, notification_id=email.notification_id, kind=email.kind,
                          attempt=email.attempts)
         if email.recipient is None:

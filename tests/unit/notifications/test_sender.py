@@ -223,7 +223,7 @@ async def test_r22_several_sessions_put_one_email_at_a_time_between_the_servers_
     assert catcher.most_unrecorded == 1  # a crash could send one email twice, not one per session
 
 
-async def test_r22_a_stop_mid_round_lets_every_session_record_its_message_and_none_is_sent_twice(
+async def test_r22_a_stop_mid_round_records_the_message_in_data_sends_no_other_and_none_twice(
         pool: asyncpg.Pool, smtp: tuple[Catcher, int]) -> None:
     catcher, port = smtp
     catcher.data_delay_s = 0.3  # the stop comes while one session waits for its 250, the others for their turn
@@ -236,9 +236,10 @@ async def test_r22_a_stop_mid_round_lets_every_session_record_its_message_and_no
     with pytest.raises(asyncio.CancelledError):
         await round_
     first = set(catcher.message_ids())
-    assert len(first) == 4  # the four messages in flight went out
-    sent = [r for r in await emails(pool) if r["status"] == "sent"]
-    assert len(sent) == 4  # ... and were recorded before the claim was released
+    # the message in DATA went out and was recorded before the claim was released; the three sessions
+    # waiting for their turn sent nothing, so the stop waits for one server reply, not four in a row
+    assert len(first) == 1
+    assert [r["status"] for r in await emails(pool)].count("sent") == 1
     catcher.data_delay_s = 0.0
     await drain(one, until=lambda: _all_sent(pool))
     ids = catcher.message_ids()
