@@ -33,7 +33,6 @@ from asyncpg.pool import PoolConnectionProxy
 
 from shared.messaging.topics import TopicGuard
 from shared.observability import metrics
-from shared.persistence.db import DATABASE_DOWN
 
 log = structlog.get_logger(__name__)
 
@@ -47,7 +46,6 @@ _ACQUIRE_TIMEOUT_S = 30.0
 _ROUND_LIMIT_S = 150.0
 #: a stop waits this long for a round in progress before it marks the last one's rows
 _STOP_MARK_S = 5.0
-_NOT_MARKED: tuple[type[BaseException], ...] = (TimeoutError, *DATABASE_DOWN)
 
 Send = Callable[[str, bytes, bytes | None, list[tuple[str, bytes]]], Awaitable[Awaitable[Any]]]
 """``send(topic, value, key, headers)`` enqueues a record and returns its delivery future."""
@@ -82,7 +80,8 @@ class OutboxRelay:
         self._next_report = 0.0
         self._conn: PoolConnectionProxy | None = None
         self._leading = False
-        self._sent: list[int] = []  # acknowledged by the broker, marked by the next round
+        self._sent: list[int] = []  # acknowledged by the broker, marked by the next round ...
+        self._sent_to: tuple[set[str], str | None] = (set(), None)  # ... if their topics' broker still holds them
         self._round = asyncio.Lock()  # one round at a time on the one connection (a stop's too)
         self._stopping = False
 
@@ -119,8 +118,8 @@ class OutboxRelay:
         try:
             async with asyncio.timeout(_STOP_MARK_S), self._round:  # a round stuck on the broker is not waited for
                 if self._conn is not None and self._sent:
-                    await self._conn.execute(_MARK, self._sent)
-        except _NOT_MARKED as exc:  # unmarked rows are sent again by the next relay
+                    await self._conn.execute(_MARK, await self._still_held())
+        except Exception as exc:  # broker or database away, or a round stuck: the next relay sends them again
             log.warning("outbox_relay_stop_unmarked", error=repr(exc), rows=len(self._sent))
         await self._let_go()
 
@@ -143,7 +142,8 @@ class OutboxRelay:
             self._leading = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", _RELAY_LOCK))
             if not self._leading:
                 return 0
-        sent, self._sent = self._sent, []
+        sent = await self._still_held()
+        self._sent = []
         rows = await conn.fetch(_MARK_AND_READ, sent, self.batch_size)
         if not rows:
             return 0
@@ -160,10 +160,18 @@ class OutboxRelay:
             raise failed[0]
         if self.guard is not None:
             await self.guard.after_acks(topics, incarnation)
-        self._sent = [row["id"] for row in rows]
+        self._sent, self._sent_to = [row["id"] for row in rows], (topics, incarnation)
         for row in rows:
             metrics.OUTBOX_PUBLISHED.labels(row["topic"]).inc()
         return len(rows)
+
+    async def _still_held(self) -> list[int]:
+        """The previous round's rows, once the broker is seen to hold them still: acknowledged records are
+        marked a round later, and a broker that lost its state in between (the embedded one does when it
+        restarts) lost them too. ``TopicsMissing`` then: they are sent again."""
+        if self._sent and self.guard is not None:
+            await self.guard.after_acks(*self._sent_to)
+        return self._sent
 
     async def _maybe_report_backlog(self) -> None:
         if time.monotonic() >= self._next_report:  # a gauge: once a second is plenty, not a query per round
