@@ -158,8 +158,7 @@ class OutboxRelay:
         failed = [r for r in outcomes if isinstance(r, BaseException)]
         if failed:  # every delivery's outcome is retrieved; the batch is sent again
             raise failed[0]
-        if self.guard is not None:
-            await self.guard.after_acks(topics, incarnation)
+        # marked by the next round (or the stop), once the guard sees that the broker still holds them
         self._sent, self._sent_to = [row["id"] for row in rows], (topics, incarnation)
         for row in rows:
             metrics.OUTBOX_PUBLISHED.labels(row["topic"]).inc()
