@@ -22,8 +22,9 @@ database transaction, so there is an instant between the server's ``250`` to ``D
 the commit of ``sent``. A crash (or a database outage that outlasts the retries of the
 ``sent`` update) inside it sends that email again when the lease ends. We keep it as small
 as it can be: the update is the very next thing done after the ``250`` (no batching), it is
-retried on transient database errors, a stop signal lets the message in flight finish and be
-recorded (the send and its record are shielded from cancellation), and a message is never
+retried on transient database errors, a stop signal lets the message in ``DATA`` finish and be
+recorded (the send and its record are shielded from cancellation) while sessions still waiting
+for their turn send nothing (``mail.SendBy``), and a message is never
 started on a lease that could run out before it is recorded. The resent copy carries the
 same ``Message-ID`` (derived from the notification id), so a mail system that deduplicates
 on it drops it. Several SMTP sessions do not widen it: they prepare their messages side by side
