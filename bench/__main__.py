@@ -34,8 +34,8 @@ from typing import Any
 
 import asyncpg
 
-from bench.ceilings import per_order_transactions, transport_round_trip
-from bench.flash_sale import FlashSale, Shape, hop_latencies
+from bench.ceilings import bare_hops_latency, per_order_transactions, transport_round_trip
+from bench.flash_sale import HOPS, OBSERVER_FETCH_WAIT_MS, FlashSale, Shape, hop_latencies, percentiles
 from devstack.stack import SERVICES, Stack, database_name
 
 HERE = Path(__file__).parent
@@ -107,13 +107,20 @@ def open_loop_shape(shape: Shape, rate: float, seconds: float) -> Shape:
     return replace(shape, hot_regular=min(shape.hot_regular, int(hot_orders * 0.6)))
 
 
-def measure_ceilings(stack: Stack, orders: int, message_size: int) -> dict[str, float]:
+#: the latency floor runs this long at most (its percentiles settle within seconds at the open loop's rate)
+FLOOR_SECONDS = 15.0
+
+
+def measure_ceilings(stack: Stack, orders: int, message_size: int, rate: float, seconds: float) -> dict[str, Any]:
     dsn = stack.dsn("inventory")
     one = asyncio.run(per_order_transactions(dsn, orders, 1))
     eight = asyncio.run(per_order_transactions(dsn, orders, 8))
     transport = asyncio.run(transport_round_trip(stack.kafka_bootstrap, orders, message_size))
+    floor = asyncio.run(bare_hops_latency(stack.kafka_bootstrap, hops=len(HOPS), rate_per_s=rate,
+                                          seconds=min(seconds, FLOOR_SECONDS), partitions=PARTITIONS,
+                                          observer_wait_ms=OBSERVER_FETCH_WAIT_MS, size=message_size))
     return {"per_order_tx_1_conn_per_s": round(one, 1), "per_order_tx_8_conn_per_s": round(eight, 1),
-            "transport_msgs_per_s": round(transport, 1)}
+            "transport_msgs_per_s": round(transport, 1), "bare_hops_latency_ms": percentiles(floor)}
 
 
 def peak_rss(*runs: dict[str, Any] | None) -> dict[str, float]:
@@ -124,6 +131,10 @@ def peak_rss(*runs: dict[str, Any] | None) -> dict[str, float]:
             service = process.rsplit("-", 1)[0]
             peaks[service] = max(peaks.get(service, 0.0), mb)
     return dict(sorted(peaks.items()))
+
+
+def _ratio(value: float | None, floor: float | None) -> float | None:
+    return round(value / floor, 2) if value is not None and floor else None
 
 
 def commit() -> str:
@@ -156,6 +167,9 @@ def chart(result: dict[str, Any], path: Path) -> None:
     right.set_yscale("log")
     right.set_ylabel("PlaceOrder -> decision (ms)")
     right.axhline(TARGETS["open_loop_p99_ms"], color="red", linestyle="--", linewidth=1, label="p99 target")
+    floor = result["ceilings"]["bare_hops_latency_ms"]["p99"]
+    if floor:
+        right.axhline(floor, color="gray", linestyle=":", linewidth=1, label="p99 of the bare hops (open loop's rate)")
     right.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -199,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             phases["open_loop"], mark = round(time.monotonic() - mark, 1), time.monotonic()
             print("ceilings ...", flush=True)
             with nullcontext(one) if one else fresh_stack(root / "ceilings", pg, **infra) as stack:
-                ceilings = measure_ceilings(stack, shape.orders, message_size)
+                ceilings = measure_ceilings(stack, shape.orders, message_size, rate, seconds)
             phases["ceilings"], mark = round(time.monotonic() - mark, 1), time.monotonic()
         scale_out = None
         if not args.skip_scale_out:
@@ -226,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         "rss_mb": peak_rss(burst, scale_out, open_loop),
         "cpu_ms_per_order": {"burst": burst["cpu_ms_per_order"], "open_loop": open_loop["cpu_ms_per_order"]},
         "open_loop_hops_ms": open_loop["hops_ms"],
+        # the open loop's p99 over the same hops' p99 with no work in them (the broker's floor, same run)
+        "open_loop_p99_vs_bare_hops": _ratio(open_loop["latency_ms"]["p99"], ceilings["bare_hops_latency_ms"]["p99"]),
         "ceilings": ceilings,
         "runs": {"burst": burst, "scale_out_2_instances": scale_out, "open_loop": open_loop},
         "targets": TARGETS,
@@ -255,8 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     with args.history.open("a") as history:
         history.write(line)
     print(json.dumps({k: result[k] for k in ("orders", "decided_per_s", "ceiling_per_order_tx_per_s",
-                                             "ratio_vs_per_order_tx", "latency_ms", "oversold", "duplicates",
-                                             "rss_mb", "targets_met", "seconds")}, indent=2))
+                                             "ratio_vs_per_order_tx", "latency_ms", "open_loop_p99_vs_bare_hops",
+                                             "oversold", "duplicates", "rss_mb", "targets_met", "seconds")}, indent=2))
     return 0
 
 

@@ -27,6 +27,8 @@ from shared.contract.inventory import SetStock
 from shared.contract.orders import OrderLine, PlaceOrder
 
 WAREHOUSES = ("wh-1", "wh-2", "wh-3")
+#: the observer's wait on an empty fetch (see ``FlashSale.run``); the latency floor's end consumer waits the same
+OBSERVER_FETCH_WAIT_MS = 20
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,7 @@ class FlashSale:
         # 3 ms median, 14 ms at worst, added to the latencies), and a shorter wait made the observer's
         # polling a third of the broker's requests during the open loop
         consumer = AIOKafkaConsumer(bootstrap_servers=self.stack.kafka_bootstrap, enable_auto_commit=False,
-                                    group_id=None, fetch_max_wait_ms=20)
+                                    group_id=None, fetch_max_wait_ms=OBSERVER_FETCH_WAIT_MS)
         await consumer.start()
         partitions = [TopicPartition(t, p) for t in ("orders.events", "notifications.events")
                       for p in (consumer.partitions_for_topic(t) or [])]

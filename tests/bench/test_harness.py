@@ -36,6 +36,9 @@ def test_the_harness_runs_a_tiny_flash_sale_and_reports_every_figure(tmp_path: P
         assert set(result["email_latency_ms"][run]) == {"p50", "p95", "p99"}
     assert result["decided_per_s"] > 0 and result["ceiling_per_order_tx_per_s"] > 0
     assert result["transport_msgs_per_s"] > 0
+    floor = result["ceilings"]["bare_hops_latency_ms"]  # the same hops with no work in them, same run
+    assert 0 < floor["p50"] <= floor["p99"] < 60_000
+    assert result["open_loop_p99_vs_bare_hops"] == round(result["latency_ms"]["open_loop"]["p99"] / floor["p99"], 2)
     assert result["ratio_vs_per_order_tx"] == round(result["decided_per_s"] / result["ceiling_per_order_tx_per_s"], 2)
     assert (result["oversold"], result["duplicates"]) == (0, 0)
     assert set(result["rss_mb"]) == {"catalog", "inventory", "orders", "notifications"}
