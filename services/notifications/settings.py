@@ -8,6 +8,13 @@ from shared.settings import ServiceSettings
 
 
 class NotificationsSettings(ServiceSettings):
+    #: notifications is off the decision path, so its consumer waits longer on an empty fetch than the
+    #: others (50 ms): on the embedded broker, which holds such a fetch for its whole wait, records come
+    #: in fewer, larger batches (measured at 200 orders/s: 0.19 -> 0.08 transactions per order, the
+    #: service's CPU 5-9% lower, emails at most 200 ms later on a p50 of seconds); Apache Kafka answers
+    #: a waiting fetch as soon as records arrive, so there the longer wait costs nothing
+    consumer_fetch_max_wait_ms: int = Field(default=200, ge=1, le=5000)
+
     # SMTP (the stack sets SMTP_HOST and SMTP_PORT)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)
