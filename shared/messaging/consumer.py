@@ -230,7 +230,7 @@ class ConsumerRuntime(Generic[U]):
         inbound = [self._replay_id(decode(r, self.by_topic[r.topic])) for r in sorted(records, key=_topic)]
         started = time.perf_counter()
         try:
-            await self._passes(inbound)
+            touched_database = await self._passes(inbound)
         except TRANSIENT_DB_ERRORS as exc:
             self._db_failures += 1
             self.on_db_state(False)
@@ -249,29 +249,32 @@ class ConsumerRuntime(Generic[U]):
                       positions=sorted({f"{r.topic}/{r.partition}@{r.offset}" for r in records})[:20])
             await asyncio.sleep(delay)
             raise
-        self._db_failures = 0
-        self._batch_failures = 0
-        self.on_db_state(True)
+        if touched_database:
+            # Only a committed transaction says the database is back: a batch with nothing for this group
+            # (redelivered between two failures) must neither reset the backoff nor report it ready.
+            self._db_failures = 0
+            self._batch_failures = 0
+            self.on_db_state(True)
         metrics.HANDLER_LATENCY.labels(self.group_id).observe(time.perf_counter() - started)
 
-    async def _passes(self, inbound: list[_Inbound]) -> None:
+    async def _passes(self, inbound: list[_Inbound]) -> bool:
         """The first pass assumes every message is new and claims them with the outbox write at the end;
         a message handled before (a redelivery) rolls it back, and the batch is done again claiming first.
-        A run that fails rolls back a pass too: the batch is done again carefully, claiming first."""
+        A run that fails rolls back a pass too: the batch is done again carefully, claiming first.
+        Returns whether a transaction was committed (a batch with nothing for this group takes none)."""
         careful: _RunFailed | None = None
         try:
-            await self._transaction(inbound, careful, claim_first=False)
-            return
+            return await self._transaction(inbound, careful, claim_first=False)
         except _SeenBefore:
             log.info("batch_redelivered_claiming_first", records=len(inbound))
         except _RunFailed as failed:
             careful = failed
         try:
-            await self._transaction(inbound, careful, claim_first=True)
+            return await self._transaction(inbound, careful, claim_first=True)
         except _RunFailed as failed:  # raised by a pass that was not careful yet
-            await self._transaction(inbound, failed, claim_first=True)
+            return await self._transaction(inbound, failed, claim_first=True)
 
-    async def _transaction(self, inbound: list[_Inbound], careful: _RunFailed | None, claim_first: bool) -> None:
+    async def _transaction(self, inbound: list[_Inbound], careful: _RunFailed | None, claim_first: bool) -> bool:
         """The batch in one transaction. ``careful`` is None at first: runs take no savepoint, and one
         that fails aborts the transaction (``_RunFailed``). Then the batch is done again with a savepoint
         per run and, in the run that failed, per message (see ``_run_batch``). A batch with nothing for
@@ -281,7 +284,7 @@ class ConsumerRuntime(Generic[U]):
         fewer a batch); if any message was claimed before, ``_SeenBefore`` rolls the transaction back."""
         ids = list(dict.fromkeys(i.message_id for i in inbound if _claimable(i)))  # a batch may repeat one
         if not ids:
-            return
+            return False
         self._outcomes = []
         async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
             uow = self.uow_factory(conn)
@@ -293,6 +296,7 @@ class ConsumerRuntime(Generic[U]):
             elif await uow.outbox.flush_claiming(conn, self.group_id, ids) != len(ids):
                 raise _SeenBefore
         self._report_outcomes()  # committed: a pass rolled back counts nothing
+        return True
 
     def _replay_id(self, item: _Inbound) -> _Inbound:
         """A dead letter replayed for this group gets an inbox id of its own (once per dead letter)."""

@@ -7,6 +7,7 @@ effects, on which every rule that says "once" (R08, R11, R22) relies.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import Any
 
@@ -15,8 +16,14 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
 
-from shared.contract.catalog import RegisterSeller, SellerEligibilityChanged, SellerRegistered
+from shared.contract.catalog import (
+    RegisterSeller,
+    SellerEligibilityChanged,
+    SellerRegistered,
+    SetSellerEligibility,
+)
 from shared.contract.envelope import Envelope
 from shared.contract.topics import CATALOG_COMMANDS_TOPIC, CATALOG_EVENTS_TOPIC
 from shared.domain import Rejection
@@ -226,6 +233,33 @@ async def test_database_failure_rolls_back_the_whole_batch(pool: asyncpg.Pool) -
     assert await pool.fetchval("SELECT count(*) FROM effects") == 0
     assert await pool.fetchval("SELECT count(*) FROM inbox") == 0  # it will be handled on redelivery
     assert await outbox(pool) == []
+
+
+async def test_a_batch_with_nothing_for_the_group_neither_resets_the_backoff_nor_reports_the_database_up(
+        pool: asyncpg.Pool) -> None:
+    """Between two failed batches the consumer may be handed records this group skips (types it has no
+    handler for): they take no transaction, so they say nothing about the database. The fault suite's
+    database restart caught the backoff starting over at 0.2 s that way, and readiness flapping to ready."""
+    effects = Effects()
+    states: list[bool] = []
+    rt = runtime(pool, effects, on_db_state=states.append)
+
+    async def database_down(cmd: RegisterSeller, uow: UnitOfWork) -> None:
+        raise asyncpg.PostgresConnectionError("connection lost")
+
+    rt.subscriptions[0].handlers["RegisterSeller"] = database_down  # type: ignore[index]
+    skipped = Envelope(type="SetSellerEligibility", producer="test",
+                       payload=SetSellerEligibility(seller_id="s1", backorder_eligible=False))
+    with capture_logs() as logs:
+        for batch in ([command("s1")], [skipped.model_dump_json().encode()], [command("s1")]):
+            with contextlib.suppress(asyncpg.PostgresConnectionError):
+                await rt.handle_records([record(value, 0) for value in batch])
+    delays = [e["retry_in_s"] for e in logs if e["event"] == "batch_retry_database_unavailable"]
+    assert delays == [0.2, 0.4], delays
+    assert states == [False, False]
+    rt.subscriptions[0].handlers["RegisterSeller"] = effects.handle  # type: ignore[index]
+    await rt.handle_records([record(command("s2"), 1)])
+    assert states == [False, False, True]
 
 
 async def test_outbox_relay_publishes_committed_rows_in_order_and_marks_them(pool: asyncpg.Pool, stack: Any) -> None:
