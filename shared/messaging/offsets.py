@@ -17,6 +17,7 @@ requests per order, each answered by the broker and handled by the client).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -31,7 +32,9 @@ class OffsetCommitter:
     def __init__(self, interval_s: float) -> None:
         self.interval_s = interval_s
         self.pending: dict[TopicPartition, int] = {}
-        self._last_commit = 0.0
+        # the first commit is due at once: monotonic time starts anywhere (at boot, on Linux), and a
+        # machine up for less than an interval would otherwise hold it back
+        self._last_commit = -math.inf
 
     def handled(self, records: Iterable[ConsumerRecord[Any, Any]]) -> None:
         pending = self.pending

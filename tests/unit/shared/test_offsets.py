@@ -3,8 +3,10 @@ and the inbox makes it harmless (at-least-once delivery, exactly-once effects)."
 
 from __future__ import annotations
 
+import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 
+from shared.messaging import offsets
 from shared.messaging.offsets import OffsetCommitter
 
 A, B = TopicPartition("orders.events", 0), TopicPartition("orders.events", 1)
@@ -45,6 +47,15 @@ async def test_commits_come_at_most_once_an_interval_and_the_last_ones_are_not_l
     assert consumer.commits == [{A: 1}]
     await committer.commit_or_log(consumer)  # ... or for the timer, a revoke or the stop
     assert consumer.commits == [{A: 1}, {A: 2}]
+
+
+async def test_the_first_commit_is_due_at_once_on_a_machine_up_for_less_than_an_interval(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(offsets.time, "monotonic", lambda: 5.0)  # booted 5 s ago (CI's fresh machines)
+    consumer, committer = FakeConsumer({A}), OffsetCommitter(interval_s=3600)
+    committer.handled([record(A, 0)])
+    await committer.maybe_commit(consumer)
+    assert consumer.commits == [{A: 1}]
 
 
 async def test_a_revoked_partition_is_not_committed_and_a_failed_commit_goes_with_the_next() -> None:
