@@ -21,12 +21,6 @@ from aiokafka.structs import RecordMetadata
 from shared.contract.envelope import Envelope, Payload, Principal
 from shared.contract.topics import command_topic_of
 
-KEY_FIELDS = {
-    "catalog.commands": "seller_id",
-    "inventory.commands": "sku_id",
-    "orders.commands": "order_id",
-}
-
 
 @dataclass(frozen=True)
 class Observed:
@@ -133,10 +127,9 @@ class PlatformClient:
     async def send(self, payload: Payload, *, key: str | None = None, principal: Principal | None = None,
                    correlation_id: uuid.UUID | None = None) -> Envelope[Any]:
         """Publish a command on its topic, keyed by its aggregate id; return its envelope."""
-        topic = command_topic_of(payload.message_type).name
+        topic = command_topic_of(payload.message_type)
         envelope = self.envelope(payload, correlation_id=correlation_id, principal=principal)
-        key = key or str(getattr(payload, KEY_FIELDS[topic]))
-        await self.send_raw(topic, envelope.model_dump_json().encode(), key=key)
+        await self.send_raw(topic.name, envelope.model_dump_json().encode(), key=key or topic.key_of(payload))
         return envelope
 
     async def send_raw(self, topic: str, value: bytes, *, key: str | bytes | None = None,

@@ -13,7 +13,7 @@ from services.notifications.repository import NotificationsRepository
 from services.notifications.sender import sender_from
 from services.notifications.settings import NotificationsSettings
 from services.notifications.unit_of_work import make_uow
-from shared.contract.topics import NOTIFICATIONS_EVENTS_TOPIC, ORDERS_EVENTS_TOPIC
+from shared.contract.topics import NOTIFICATIONS_COMMANDS_TOPIC, NOTIFICATIONS_EVENTS_TOPIC, ORDERS_EVENTS_TOPIC
 from shared.messaging.consumer import Subscription
 from shared.observability.http import Route
 from shared.service import ServiceContext, ServiceDefinition
@@ -33,7 +33,12 @@ SUBSCRIPTIONS = [
         },
         # the two of every order, mixed as they arrive, a run at a time; one by one (above) if a run fails
         batch_handlers={"OrderPlaced": handlers.placed_and_accepted, "OrderAccepted": handlers.placed_and_accepted},
-    )
+    ),
+    Subscription(
+        NOTIFICATIONS_COMMANDS_TOPIC,
+        handlers={"MarkNotificationsRead": handlers.mark_read},
+        rejections=NOTIFICATIONS_EVENTS_TOPIC,
+    ),
 ]
 
 CHANNELS = ("app", "email")

@@ -23,7 +23,9 @@ from datetime import date, datetime
 from typing import Any, Literal, get_args
 
 from shared.contract import orders as o
+from shared.contract.envelope import Principal
 from shared.contract.notifications import NotificationKind
+from shared.domain import Rejection
 
 Channel = Literal["app", "email"]
 CHANNELS: tuple[Channel, ...] = ("app", "email")
@@ -296,3 +298,17 @@ class ExpiredEmail:
     error: str
     caused_by: uuid.UUID | None
     correlation_id: uuid.UUID | None
+
+
+# ---------------------------------------------------------------- the buyer's app inbox
+
+
+def check_inbox_owner(principal: Principal | None, buyer_id: str) -> None:
+    """A buyer changes its own inbox only; a seller none. Operators and platform services (no principal,
+    or kind ``operator``/``service``) may change any buyer's, as support does."""
+    if principal is None or principal.kind in ("operator", "service"):
+        return
+    if principal.kind != "buyer":
+        raise Rejection("forbidden", f"a {principal.kind} cannot change a buyer's inbox")
+    if principal.id != buyer_id:
+        raise Rejection("not_owner", f"buyer {principal.id} cannot change the inbox of buyer {buyer_id}")

@@ -1,9 +1,12 @@
-"""orders.events handlers: ``async def handler(event, uow)``.
+"""orders.events and notifications.commands handlers: ``async def handler(message, uow)``.
 
-Each handler keeps what it needs of the order (buyer contact, backordered lines and their
-dates), decides with the domain what to tell, and hands the notice to ``tell``. The runtime
+Each orders.events handler keeps what it needs of the order (buyer contact, backordered lines and
+their dates), decides with the domain what to tell, and hands the notice to ``tell``. The runtime
 commits the transaction: the stored notifications, the app's ``NotificationSent`` in the
 outbox and the email queued for the sender are durable together or not at all.
+
+``mark_read`` is the buyer's app inbox command: the messages become read and ``NotificationsRead``
+is staged in the same transaction, or a ``Rejection`` changes nothing.
 """
 
 from __future__ import annotations
@@ -22,8 +25,14 @@ from services.notifications.repository import NotificationsRepository
 from services.notifications.unit_of_work import NotificationsUnitOfWork
 from shared.contract import orders as o
 from shared.contract.envelope import utcnow
-from shared.contract.notifications import NotificationFailed, NotificationSent
+from shared.contract.notifications import (
+    MarkNotificationsRead,
+    NotificationFailed,
+    NotificationSent,
+    NotificationsRead,
+)
 from shared.contract.topics import NOTIFICATIONS_EVENTS_TOPIC as EVENTS
+from shared.domain import Rejection
 from shared.messaging.consumer import Message
 from shared.persistence.uow import Cause
 
@@ -196,3 +205,22 @@ async def lines_cancelled(event: o.LinesCancelled, uow: NotificationsUnitOfWork)
 async def refund_requested(event: o.RefundRequested, uow: NotificationsUnitOfWork) -> None:
     """R18, R21."""
     await tell(uow, domain.notice_refunded(event, await uow.notifications.lines(event.order_id)))
+
+
+# ---------------------------------------------------------------- the buyer's app inbox
+
+
+async def mark_read(cmd: MarkNotificationsRead, uow: NotificationsUnitOfWork) -> None:
+    """The buyer read app messages (R20's inbox): named ones must all be this buyer's app messages."""
+    domain.check_inbox_owner(uow.cause.principal if uow.cause else None, cmd.buyer_id)
+    named = [str(i) for i in dict.fromkeys(cmd.notification_ids)] if cmd.notification_ids else None
+    if named:
+        foreign = await uow.notifications.foreign_app_ids(cmd.buyer_id, named)
+        if foreign:
+            raise Rejection("unknown_notification",
+                            f"not app messages of buyer {cmd.buyer_id}: {', '.join(sorted(foreign)[:10])}")
+    marked = await uow.notifications.mark_read(cmd.buyer_id, named)
+    if marked:  # marking read messages read again is a no-op, and says nothing
+        uow.emit(EVENTS, NotificationsRead(buyer_id=cmd.buyer_id, notification_ids=marked,
+                                           unread=await uow.notifications.unread_count(cmd.buyer_id)),
+                 key=cmd.buyer_id)

@@ -166,8 +166,15 @@ class NotificationsRepository:
 
     # ------------------------------------------------------------ the inbox and the operators' view
 
-    async def mark_read(self, buyer_id: str, notification_ids: list[str] | None = None) -> int:
-        return int(await queries.mark_read(self.conn, buyer_id=buyer_id, notification_ids=notification_ids))
+    async def foreign_app_ids(self, buyer_id: str, notification_ids: list[str]) -> list[str]:
+        """The ids that are not app messages of this buyer's (unknown, another buyer's, or an email)."""
+        rows = await fetch_all(queries.foreign_app_ids, self.conn, buyer_id=buyer_id, notification_ids=notification_ids)
+        return [str(r["id"]) for r in rows]
+
+    async def mark_read(self, buyer_id: str, notification_ids: list[str] | None = None) -> list[str]:
+        """Mark the buyer's unread app messages read (those named, or all); return the ids it marked."""
+        rows = await fetch_all(queries.mark_read, self.conn, buyer_id=buyer_id, notification_ids=notification_ids)
+        return [str(r["notification_id"]) for r in rows]
 
     async def unread_count(self, buyer_id: str) -> int:
         return int(await queries.unread_count(self.conn, buyer_id=buyer_id))

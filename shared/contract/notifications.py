@@ -1,12 +1,15 @@
-"""notifications.events. Kafka key: order_id."""
+"""notifications.commands (Kafka key: buyer_id) and notifications.events (Kafka key: order_id; buyer_id for
+what concerns a buyer's inbox as a whole: NotificationsRead, and CommandRejected of an inbox command)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
+from .catalog import CommandRejected
 from .common import Id
 from .envelope import Payload
 
@@ -47,4 +50,42 @@ class NotificationFailed(Payload):
     error: str = Field(max_length=1000)
 
 
-NOTIFICATIONS_EVENTS: tuple[type[Payload], ...] = (NotificationSent, NotificationFailed)
+# ---------------------------------------------------------------- the buyer's app inbox
+
+
+class MarkNotificationsRead(Payload):
+    """The buyer read app messages of their inbox (the buyer app sends it when they are opened).
+
+    Refused, changing nothing: ``unknown_notification`` when an id is not an app message of this buyer,
+    ``not_owner`` when a buyer acts on another buyer's inbox, ``forbidden`` for a seller. Marking a message
+    read again is a no-op. No principal means a trusted platform service."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"buyer_id": "buyer-7", "notification_ids": ["0b6f3c52-5d0e-5c59-9d0a-4c3e8f1a2b7d"]},
+        {"buyer_id": "buyer-7", "notification_ids": None},
+    ]})
+
+    buyer_id: Id = Field(examples=["buyer-7"])
+    notification_ids: list[uuid.UUID] | None = Field(
+        default=None, min_length=1, max_length=500,
+        description="The app messages read; null: every unread app message of the buyer's",
+        examples=[["0b6f3c52-5d0e-5c59-9d0a-4c3e8f1a2b7d"]],
+    )
+
+
+class NotificationsRead(Payload):
+    """App messages became read: a push gateway clears them, and the badge, on the buyer's other devices."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"buyer_id": "buyer-7", "notification_ids": ["0b6f3c52-5d0e-5c59-9d0a-4c3e8f1a2b7d"], "unread": 2},
+    ]})
+
+    buyer_id: Id = Field(examples=["buyer-7"])
+    notification_ids: list[str] = Field(max_length=10_000, description="The messages this command marked read")
+    unread: int = Field(ge=0, description="App messages of the buyer's still unread", examples=[2])
+
+
+NOTIFICATIONS_COMMANDS: tuple[type[Payload], ...] = (MarkNotificationsRead,)
+NOTIFICATIONS_EVENTS: tuple[type[Payload], ...] = (
+    NotificationSent, NotificationFailed, NotificationsRead, CommandRejected,
+)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from .catalog import CATALOG_COMMANDS, CATALOG_EVENTS
 from .envelope import Payload
 from .inventory import INVENTORY_COMMANDS, INVENTORY_EVENTS
-from .notifications import NOTIFICATIONS_EVENTS
+from .notifications import NOTIFICATIONS_COMMANDS, NOTIFICATIONS_EVENTS
 from .orders import ORDERS_COMMANDS, ORDERS_EVENTS
 
 DLQ_SUFFIX = ".dlq"
@@ -59,8 +59,12 @@ ORDERS_COMMANDS_TOPIC = Topic(
     "orders.commands", "orders", ORDERS_COMMANDS, description="Buyer and seller order commands", key_field="order_id"
 )
 ORDERS_EVENTS_TOPIC = Topic("orders.events", "orders", ORDERS_EVENTS, description="Order status and dates")
+NOTIFICATIONS_COMMANDS_TOPIC = Topic(
+    "notifications.commands", "notifications", NOTIFICATIONS_COMMANDS, description="Buyers' app inbox commands",
+    key_field="buyer_id",
+)
 NOTIFICATIONS_EVENTS_TOPIC = Topic(
-    "notifications.events", "notifications", NOTIFICATIONS_EVENTS, description="Messages sent to buyers"
+    "notifications.events", "notifications", NOTIFICATIONS_EVENTS, description="Messages sent to buyers, inbox changes"
 )
 
 ALL_TOPICS: tuple[Topic, ...] = (
@@ -70,6 +74,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     INVENTORY_EVENTS_TOPIC,
     ORDERS_COMMANDS_TOPIC,
     ORDERS_EVENTS_TOPIC,
+    NOTIFICATIONS_COMMANDS_TOPIC,
     NOTIFICATIONS_EVENTS_TOPIC,
 )
 TOPICS_BY_NAME: dict[str, Topic] = {t.name: t for t in ALL_TOPICS}

@@ -41,9 +41,9 @@ from tests.faults import harness as h
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
-COMMAND_TOPICS = ("catalog.commands", "inventory.commands", "orders.commands")
+COMMAND_TOPICS = ("catalog.commands", "inventory.commands", "orders.commands", "notifications.commands")
 REJECTIONS = {"catalog.commands": "catalog.events", "inventory.commands": "inventory.events",
-              "orders.commands": "orders.events"}
+              "orders.commands": "orders.events", "notifications.commands": "notifications.events"}
 
 INJECTIONS = [
     "'; DROP TABLE listings; --", "\" OR 1=1 --", "Robert'); DROP TABLE orders;--", "1; SELECT pg_sleep(10)",
@@ -73,9 +73,13 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     "CancelLines": {"order_id": "O", "line_ids": ["l1"], "reason": "buyer_request"},
     "RequestReplacement": {"order_id": "O", "line_id": "l1"},
     "ConfirmDelivery": {"order_id": "O", "tracking_number": "T-1"},
+    "MarkNotificationsRead": {"buyer_id": "B", "notification_ids": ["0b6f3c52-5d0e-5c59-9d0a-4c3e8f1a2b7d"]},
 }
 TOPIC_OF = {t: name for name in COMMAND_TOPICS for t in TEMPLATES if TOPICS_BY_NAME[name].payload_model(t)}
-KEY_FIELD = {"catalog.commands": "seller_id", "inventory.commands": "sku_id", "orders.commands": "order_id"}
+KEY_FIELD = {"catalog.commands": "seller_id", "inventory.commands": "sku_id", "orders.commands": "order_id",
+             "notifications.commands": "buyer_id"}
+#: template fields a command may leave out (a payload without them is valid)
+OPTIONAL = ("timezone", "safety_stock", "reason", "locale", "notification_ids")
 ID_FIELDS = ("seller_id", "listing_id", "sku_id", "order_id", "buyer_id", "receipt_id", "warehouse_id", "category")
 FREE_TEXT = {"title": 200, "tracking_number": 64, "reason": 200}
 BAD_NUMBERS = {"qty": [-5, 0, 10**7, 10**30], "on_hand": [-1, 10**9], "handling_days": [-10**6, 10**6],
@@ -165,7 +169,7 @@ def not_json(draw: st.DrawFn) -> Hostile:
 def not_an_object(draw: st.DrawFn) -> Hostile:
     topic = draw(st.sampled_from(COMMAND_TOPICS))
     value = draw(st.one_of(st.integers(), st.lists(st.integers(), max_size=5), st.text(max_size=50), st.booleans(),
-                           st.none(), st.floats(allow_nan=False)))
+                           st.none(), st.floats(allow_nan=False, allow_infinity=False)))  # Infinity is not JSON
     return message(topic, json.dumps(value).encode(), draw(KEYS), "dlq", {"invalid_envelope"},
                    f"not an envelope (json {type(value).__name__})")
 
@@ -230,7 +234,7 @@ def invalid_payload(draw: st.DrawFn) -> Hostile:
     payload = unknown_ids(TEMPLATES[message_type])
     present = sorted(payload)
     if kind == "missing":
-        required = [f for f in present if f not in ("timezone", "safety_stock", "reason", "locale")]
+        required = [f for f in present if f not in OPTIONAL]
         del payload[draw(st.sampled_from(required))]
     elif kind == "unknown_field":
         payload[draw(st.sampled_from(["is_admin", "price", "__proto__", "sql"]))] = draw(SAFE_TEXT)
@@ -292,6 +296,14 @@ def refused_command(draw: st.DrawFn) -> Hostile:
             principal, reasons = {"kind": "seller", "id": ghost("seller")}, {"forbidden"}
         else:
             principal, reasons = {"kind": "buyer", "id": ghost("buyer")}, {"not_owner"}
+    elif message_type == "MarkNotificationsRead":
+        payload["notification_ids"] = [str(uuid.uuid4())]
+        variant = draw(st.sampled_from(["unknown_notification", "forbidden", "not_owner"]))
+        reasons = {variant}
+        if variant == "forbidden":
+            principal = {"kind": "seller", "id": ghost("seller")}
+        elif variant == "not_owner":
+            principal = {"kind": "buyer", "id": ghost("buyer")}
     else:
         reasons = {"unknown_order"}
     key = draw(st.one_of(st.just(str(payload.get(KEY_FIELD[topic], "")).encode()), KEYS))

@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable
 from datetime import date
 from email.message import EmailMessage
@@ -19,7 +20,8 @@ from devstack.client import Observed, PlatformClient
 from devstack.smtp import read_mail
 from devstack.stack import Stack
 from services.notifications.domain import notification_id
-from shared.contract.envelope import Envelope, Payload
+from shared.contract.envelope import Envelope, Payload, Principal
+from shared.contract.notifications import MarkNotificationsRead
 from tests.unit.notifications import factories as f
 
 pytestmark = pytest.mark.integration
@@ -240,6 +242,82 @@ async def test_r22_redelivered_and_re_emitted_events_send_nothing_twice(client: 
                                     and o.payload.get("kind") == "backorder_accepted")
     assert sorted(o.payload["channel"] for o in accepted_sent) == ["app", "email"]
     assert len(mails_of(stack, "o-twice", "backorder_accepted")) == 1
+
+
+# ---------------------------------------------------------------- R20: the app inbox, read and unread
+
+
+def buyer(buyer_id: str) -> Principal:
+    return Principal(kind="buyer", id=buyer_id)
+
+
+async def inbox(stack: Stack, buyer_id: str) -> tuple[dict[str, str | None], int]:
+    """The buyer's app messages (id: read_at) and the unread count the app shows."""
+    _, rows, headers = await http_get(stack, f"/buyers/{buyer_id}/notifications?channel=app")
+    return {r["notification_id"]: r["read_at"] for r in rows}, int(headers["X-Unread-Count"])
+
+
+async def test_r20_buyer_marks_app_messages_read_through_kafka(client: PlatformClient, stack: Stack) -> None:
+    for order_id in ("o-read-1", "o-read-2", "o-read-3"):
+        await place_and_accept(client, order_id, "buyer-read")
+        await wait_sent(client, order_id, "backorder_accepted", channels=("app",))
+    messages, unread = await inbox(stack, "buyer-read")
+    assert len(messages) == 3 and unread == 3
+    first, *others = sorted(messages)
+
+    read_one = await client.send(MarkNotificationsRead(buyer_id="buyer-read", notification_ids=[first]),
+                                 principal=buyer("buyer-read"))
+    outcome = await client.wait_caused_by(read_one)
+    assert (outcome.type, outcome.key) == ("NotificationsRead", "buyer-read")
+    assert (outcome.payload["notification_ids"], outcome.payload["unread"]) == ([first], 2)
+    messages, unread = await inbox(stack, "buyer-read")
+    assert messages[first] is not None and [messages[o] for o in others] == [None, None] and unread == 2
+
+    again = await client.send(MarkNotificationsRead(buyer_id="buyer-read", notification_ids=[first]),
+                              principal=buyer("buyer-read"))
+    read_all = await client.send(MarkNotificationsRead(buyer_id="buyer-read"), principal=buyer("buyer-read"))
+    outcome = await client.wait_caused_by(read_all)  # behind the repeat on the buyer's partition
+    assert sorted(outcome.payload["notification_ids"]) == others and outcome.payload["unread"] == 0
+    assert client.caused_by(again) == []  # read already: a no-op that says nothing
+    messages, unread = await inbox(stack, "buyer-read")
+    assert all(read_at is not None for read_at in messages.values()) and unread == 0
+    assert (await http_get(stack, "/buyers/buyer-read/notifications?channel=app&unread=1"))[1] == []
+
+
+async def test_r20_inbox_commands_for_another_buyers_or_unknown_messages_are_refused(
+        client: PlatformClient, stack: Stack) -> None:
+    await place_and_accept(client, "o-mine", "buyer-mine")
+    await place_and_accept(client, "o-theirs", "buyer-theirs")
+    await wait_sent(client, "o-mine", "backorder_accepted", channels=("app",))
+    await wait_sent(client, "o-theirs", "backorder_accepted", channels=("app",))
+    (theirs,), _ = await inbox(stack, "buyer-theirs")
+    email_id = notification_id("o-mine", ["l1"], "backorder_accepted", "1", "email")
+    (mine,), _ = await inbox(stack, "buyer-mine")
+
+    refused = {
+        "not_owner": (MarkNotificationsRead(buyer_id="buyer-theirs"), buyer("buyer-mine")),
+        "forbidden": (MarkNotificationsRead(buyer_id="buyer-mine"), Principal(kind="seller", id="seller-1")),
+        # all or nothing: one id that is not an app message of this buyer's refuses the others too
+        "unknown_notification": (MarkNotificationsRead(
+            buyer_id="buyer-mine", notification_ids=[uuid.UUID(mine), uuid.UUID(theirs), uuid.UUID(email_id)]),
+            buyer("buyer-mine")),
+    }
+    outcomes = {}
+    for reason, (command, principal) in refused.items():
+        outcome = await client.wait_caused_by(await client.send(command, principal=principal))
+        assert (outcome.type, outcome.payload["reason"]) == ("CommandRejected", reason), outcome.payload
+        assert outcome.payload["command_type"] == "MarkNotificationsRead"
+        outcomes[reason] = outcome.payload["message"]
+    assert theirs in outcomes["unknown_notification"] and email_id in outcomes["unknown_notification"]
+    assert mine not in outcomes["unknown_notification"]
+    assert (await inbox(stack, "buyer-mine"))[1] == 1 and (await inbox(stack, "buyer-theirs"))[1] == 1
+
+    bad = client.envelope(MarkNotificationsRead(buyer_id="buyer-mine")).model_dump(mode="json")
+    bad["payload"]["notification_ids"] = ["not-a-uuid"]
+    await client.send_raw("notifications.commands", json.dumps(bad).encode(), key="buyer-mine")
+    (letter,) = await client.wait_for(lambda o: o.topic == "notifications.commands.dlq" and o.key == "buyer-mine")
+    assert letter.value["reason"] == "invalid_payload" and "notification_ids" in letter.value["error"]
+    assert (await inbox(stack, "buyer-mine"))[1] == 1
 
 
 async def test_routes_reject_bad_queries(stack: Stack) -> None:

@@ -124,14 +124,17 @@ FROM notifications WHERE channel = 'email' AND status IN ('pending', 'sending');
 
 -- ------------------------------------------------------------ the inbox and the operators' view
 
--- name: mark_read$
-WITH read AS (
-    UPDATE notifications SET read_at = now()
-    WHERE buyer_id = :buyer_id AND channel = 'app' AND read_at IS NULL
-      AND (:notification_ids::uuid[] IS NULL OR notification_id = any(:notification_ids::uuid[]))
-    RETURNING 1
-)
-SELECT count(*) FROM read;
+-- name: foreign_app_ids
+-- the ids among :notification_ids that are not app messages of this buyer's
+SELECT id FROM unnest(:notification_ids::uuid[]) AS given(id)
+WHERE NOT EXISTS (SELECT 1 FROM notifications n
+                  WHERE n.notification_id = given.id AND n.buyer_id = :buyer_id AND n.channel = 'app');
+
+-- name: mark_read
+UPDATE notifications SET read_at = now()
+WHERE buyer_id = :buyer_id AND channel = 'app' AND read_at IS NULL
+  AND (:notification_ids::uuid[] IS NULL OR notification_id = any(:notification_ids::uuid[]))
+RETURNING notification_id;
 
 -- name: list_by_buyer
 SELECT notification_id, order_id, buyer_id, channel, kind, status, attempts, line_ids, ship_by,

@@ -354,6 +354,6 @@ async def test_inbox_unread_until_marked_read(pool: asyncpg.Pool) -> None:
         repo = NotificationsRepository(conn)
         assert await repo.unread_count("buyer-0") == 1
         (app,) = await repo.list_by_buyer("buyer-0", channel="app", unread_only=True)
-        assert await repo.mark_read("buyer-0", [app["notification_id"]]) == 1
+        assert await repo.mark_read("buyer-0", [app["notification_id"]]) == [app["notification_id"]]
         assert await repo.unread_count("buyer-0") == 0
         assert await repo.list_by_buyer("buyer-0", unread_only=True) == []
