@@ -17,7 +17,9 @@ from typing import Any
 from devstack.client import Observed, PlatformClient
 from devstack.smtp import read_mail
 from shared.contract.catalog import ActivateBackorder, RegisterSeller, UpsertListing, WarehouseQty
+from shared.contract.envelope import Principal
 from shared.contract.inventory import ReceiveStock, SetStock
+from shared.contract.notifications import MarkNotificationsRead
 from shared.contract.orders import OrderLine, PlaceOrder, ShipLines
 
 
@@ -69,7 +71,7 @@ class Scenario:
     async def run(self) -> ScenarioResult:
         steps: list[Callable[[], Awaitable[None]]] = [
             self.register_seller, self.activate_backorder, self.set_regular_stock, self.place_orders,
-            self.notify_buyer, self.restock, self.ship,
+            self.notify_buyer, self.buyer_reads_message, self.restock, self.ship,
         ]
         try:
             for step in steps:
@@ -135,6 +137,17 @@ class Scenario:
         self.result.email = _find_email(self.mail_dir, i["order_backorder"])
         if self.result.email is None:
             raise TimeoutError("no email for the backordered order reached the SMTP server")
+
+    async def buyer_reads_message(self) -> None:
+        """The buyer opens the app message; the app marks it read (the inbox's unread count drops)."""
+        i = self.ids
+        (app,) = self.client.matching(lambda o: o.type == "NotificationSent" and o.payload.get("channel") == "app"
+                                      and o.payload.get("order_id") == i["order_backorder"])
+        await self.client.send(MarkNotificationsRead(buyer_id=i["buyer"],
+                                                     notification_ids=[uuid.UUID(app.payload["notification_id"])]),
+                               principal=Principal(kind="buyer", id=i["buyer"]))
+        await self._expect("buyer read the app message", "notifications.events", "NotificationsRead",
+                           lambda p: f"{len(p['notification_ids'])} read, {p['unread']} unread", buyer_id=i["buyer"])
 
     async def restock(self) -> None:
         i = self.ids
