@@ -36,14 +36,14 @@ from devstack.client import PlatformClient
 from devstack.scenario import Scenario
 from devstack.stack import SERVICES, Stack
 from shared.contract.catalog import RegisterSeller, UpsertListing
-from shared.contract.topics import TOPICS_BY_NAME
+from shared.contract.topics import ALL_TOPICS, TOPICS_BY_NAME
 from tests.faults import harness as h
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
-COMMAND_TOPICS = ("catalog.commands", "inventory.commands", "orders.commands", "notifications.commands")
-REJECTIONS = {"catalog.commands": "catalog.events", "inventory.commands": "inventory.events",
-              "orders.commands": "orders.events", "notifications.commands": "notifications.events"}
+#: every command topic of the contract, and where its service answers a refusal (its own events topic)
+COMMAND_TOPICS = tuple(t.name for t in ALL_TOPICS if t.name.endswith(".commands"))
+REJECTIONS = {name: name.removesuffix(".commands") + ".events" for name in COMMAND_TOPICS}
 
 INJECTIONS = [
     "'; DROP TABLE listings; --", "\" OR 1=1 --", "Robert'); DROP TABLE orders;--", "1; SELECT pg_sleep(10)",
@@ -76,8 +76,7 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     "MarkNotificationsRead": {"buyer_id": "B", "notification_ids": ["0b6f3c52-5d0e-5c59-9d0a-4c3e8f1a2b7d"]},
 }
 TOPIC_OF = {t: name for name in COMMAND_TOPICS for t in TEMPLATES if TOPICS_BY_NAME[name].payload_model(t)}
-KEY_FIELD = {"catalog.commands": "seller_id", "inventory.commands": "sku_id", "orders.commands": "order_id",
-             "notifications.commands": "buyer_id"}
+KEY_FIELD = {name: TOPICS_BY_NAME[name].key_field for name in COMMAND_TOPICS}
 #: template fields a command may leave out (a payload without them is valid)
 OPTIONAL = ("timezone", "safety_stock", "reason", "locale", "notification_ids")
 ID_FIELDS = ("seller_id", "listing_id", "sku_id", "order_id", "buyer_id", "receipt_id", "warehouse_id", "category")
