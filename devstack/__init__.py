@@ -1,1 +1,1 @@
-"""The embedded development and test stack: Kafka (Tansu), PostgreSQL, SMTP, the services."""
+"""The embedded development and test stack: Apache Kafka, PostgreSQL, SMTP, the services."""

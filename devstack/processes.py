@@ -101,6 +101,14 @@ def stop(proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM, timeout: f
     return proc.returncode
 
 
+def tail(log: Path, lines: int = 15) -> str:
+    """The last lines of a log, for an error that would otherwise point at a file gone with a test's tmp dir."""
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(unreadable: {exc})"
+
+
 @atexit.register
 def _stop_all() -> None:
     for proc in reversed(list(_started)):

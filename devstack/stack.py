@@ -2,7 +2,8 @@
 
 Given URLs always win: ``KAFKA_BOOTSTRAP_SERVERS``, ``DATABASE_URL`` (a server URL; one
 database per service is created on it) and ``SMTP_HOST``/``SMTP_PORT``. Otherwise the
-embedded default starts Tansu, PostgreSQL and an SMTP catcher under the state directory.
+embedded default starts Apache Kafka (KRaft, one node), PostgreSQL and an SMTP catcher under the
+state directory.
 With ``TEST_BACKEND=containers`` and a reachable Docker engine, testcontainers starts
 ``apache/kafka`` and ``postgres`` instead.
 """
@@ -25,10 +26,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from devstack.broker import EmbeddedKafka
+from devstack.broker import KafkaCluster
 from devstack.postgres import EmbeddedPostgres
-from devstack.processes import free_port, spawn, stop
+from devstack.processes import free_port, spawn, stop, tail
 from devstack.smtp import EmbeddedSmtp
+from devstack.topics import recreate_topics
 
 SERVICES = ("catalog", "inventory", "orders", "notifications")
 
@@ -72,7 +74,7 @@ class Stack:
     database_url: str = ""
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 0
-    kafka: EmbeddedKafka | None = None
+    kafka: KafkaCluster | None = None
     postgres: EmbeddedPostgres | None = None
     smtp: EmbeddedSmtp | None = None
     services: dict[tuple[str, int], ServiceProcess] = field(default_factory=dict)
@@ -87,6 +89,9 @@ class Stack:
     #: (SMTP_PASSWORD in the environment or a file under SECRETS_DIR): the stack never writes it anywhere
     smtp_username: str | None = None
     smtp_password: str | None = field(default=None, repr=False)
+    #: with a given cluster: delete the contract's topics and create them again, empty (a test module's
+    #: clean slate on the test session's broker)
+    fresh_topics: bool = False
     _containers: list[Any] = field(default_factory=list)
 
     @property
@@ -103,8 +108,10 @@ class Stack:
         if backend == "containers" and not (self.kafka_bootstrap and self.database_url):
             self._start_containers()
         if not self.kafka_bootstrap:
-            self.kafka = EmbeddedKafka(self.root).start()
+            self.kafka = KafkaCluster(self.root / "kafka").start()
             self.kafka_bootstrap = self.kafka.bootstrap
+        elif self.fresh_topics:
+            asyncio.run(recreate_topics(self.kafka_bootstrap))
         if not self.database_url:
             self.postgres = EmbeddedPostgres(self.root / "postgres").start()
             self.database_url = self.postgres.url
@@ -212,7 +219,7 @@ class Stack:
             for key, service in list(pending.items()):
                 if service.proc.poll() is not None:
                     raise RuntimeError(f"{key} exited with {service.proc.returncode}; see {service.log}; it ends:\n"
-                                       + _tail(service.log))
+                                       + tail(service.log))
                 if _ready(service.url):
                     del pending[key]
             time.sleep(0.1)
@@ -252,14 +259,6 @@ class Stack:
             },
         }
         (self.root / "stack.json").write_text(json.dumps(state, indent=2))
-
-
-def _tail(log: Path, lines: int = 15) -> str:
-    """The last lines of a log, for an error that would otherwise point at a file gone with the test's tmp dir."""
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError as exc:
-        return f"(unreadable: {exc})"
 
 
 def _ready(url: str) -> bool:

@@ -32,11 +32,12 @@ from shared.clock import clock_from_env
 from shared.contract.dlq import DeadLetter
 from shared.contract.envelope import Envelope, Payload
 from shared.contract.topics import Topic
-from shared.messaging.broker import build_broker, forbid_topic_auto_creation, producer_connections
+from shared.messaging.broker import build_broker
+from shared.messaging.broker_watch import BrokerWatch
 from shared.messaging.consumer import ConsumerRuntime, Subscription
 from shared.messaging.offsets import OffsetCommitter
 from shared.messaging.outbox import OutboxRelay
-from shared.messaging.topics import TopicGuard, ensure_topics
+from shared.messaging.topics import ensure_topics
 from shared.observability.http import Readiness, Route, build_http_app
 from shared.observability.logging import configure_logging
 from shared.persistence.db import DATABASE_DOWN, TRANSIENT_DB_ERRORS, Conn, create_pool
@@ -84,8 +85,6 @@ def _envelope_of(messages: Sequence[type]) -> Any:
 class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, readiness: Readiness) -> None:
         self.readiness = readiness
-        #: called with the assigned partitions (the topic guard rewinds them after the broker lost its state)
-        self.on_assigned: Callable[[Any], Awaitable[None]] | None = None
         #: called before partitions go to another member (the handled batches' offsets are committed)
         self.on_revoked: Callable[[], Awaitable[None]] | None = None
 
@@ -96,8 +95,6 @@ class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self.readiness.consumers_joined = True
         log.info("consumer_joined", partitions=len(assigned))
-        if self.on_assigned is not None:
-            await self.on_assigned(assigned)
 
 
 async def _raw_records(message: Any) -> Any:
@@ -178,7 +175,6 @@ def wire_broker(
         decoder=_raw_records,
         include_in_schema=False,
     )
-    subscriber.join_listener = listener  # type: ignore[attr-defined]
     committer = OffsetCommitter(settings.consumer_commit_interval_ms / 1000)
     subscriber.committer = committer  # type: ignore[attr-defined]
     subscriber.parser.msg_class = _acknowledged_through(committer)
@@ -202,48 +198,6 @@ def wire_broker(
         )
 
     return broker, send, subscriber
-
-
-def service_topics(definition: ServiceDefinition) -> set[str]:
-    """Every topic a service reads or writes, dead-letter topics included."""
-    names = {t.name for t in definition.publishes}
-    for subscription in definition.subscriptions:
-        names |= {subscription.topic.name, subscription.topic.dlq}
-    return names
-
-
-def rewinder(subscriber: Any, guard: TopicGuard) -> Callable[[], Awaitable[None]]:
-    """After the broker lost its state: read the new logs from their beginning.
-
-    Positions and committed offsets of the lost logs mean nothing on the new ones (a position
-    or a stale commit past a new log's start skips what it holds); the inbox makes reading again
-    harmless. Partitions are rewound at once, and on every assignment while ``guard.rewinding``
-    (the rebalances that follow fetch the committed offsets again). The consumer also refreshes
-    its metadata at once, to see the recreated topics now rather than at its next refresh.
-    """
-
-    async def seek_to_beginning(assigned: Any) -> None:
-        consumer = getattr(subscriber, "consumer", None)
-        if consumer is None or not assigned:
-            return
-        await consumer.seek_to_beginning(*assigned)
-        log.warning("consumer_rewound", partitions=len(assigned))
-
-    async def on_assigned(assigned: Any) -> None:
-        if guard.rewinding:
-            await seek_to_beginning(assigned)
-
-    async def rewind() -> None:
-        consumer = getattr(subscriber, "consumer", None)
-        if consumer is None:
-            return
-        client = getattr(consumer, "_client", None)  # aiokafka has no public "refresh metadata now"
-        if client is not None:
-            client.force_metadata_update()
-        await seek_to_beginning(consumer.assignment())
-
-    subscriber.join_listener.on_assigned = on_assigned
-    return rewind
 
 
 def docs_app(definition: ServiceDefinition) -> FastStream:
@@ -326,7 +280,6 @@ async def _wait_for_database(dsn: str, service_migrations: Path) -> None:
 async def serve(definition: ServiceDefinition) -> None:
     settings = definition.settings_cls(service_name=definition.name)
     configure_logging(definition.name, settings.log_level, settings.log_format)
-    forbid_topic_auto_creation()
     dsn = settings.database_url.get_secret_value()
     await _wait_for_database(dsn, definition.migrations)
     pool = await create_pool(dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
@@ -344,12 +297,9 @@ async def serve(definition: ServiceDefinition) -> None:
     )
     broker, send, subscriber = wire_broker(definition, settings, runtime, readiness)
     context = ServiceContext(settings, pool, clock, readiness, uow_factory)
-    guard = TopicGuard(settings.kafka, service_topics(definition), check_s=settings.kafka_check_s)
-    guard.on_lost_state = rewinder(subscriber, guard)
-    guard.on_broker_state = readiness.set_kafka
-    guard.producer_connections = lambda: producer_connections(broker)
+    watch = BrokerWatch(settings.kafka, readiness.set_kafka, every_s=settings.kafka_check_s)
     relay = OutboxRelay(pool, send, batch_size=settings.outbox_batch, poll_s=settings.outbox_poll_s,
-                        retention_h=settings.outbox_retention_h, guard=guard)
+                        retention_h=settings.outbox_retention_h)
 
     http = web.AppRunner(build_http_app(definition.name, readiness, definition.routes(context)))
     await http.setup()
@@ -365,7 +315,7 @@ async def serve(definition: ServiceDefinition) -> None:
     await _connect_with_retry(broker, settings)
     tasks = [
         asyncio.create_task(relay.run(), name="outbox-relay"),
-        asyncio.create_task(guard.run(), name="topic-guard"),
+        asyncio.create_task(watch.run(), name="broker-watch"),
         asyncio.create_task(_watch_database(pool, readiness), name="db-watch"),
         asyncio.create_task(_commit_offsets(subscriber.committer, subscriber), name="offset-commits"),
         *(asyncio.create_task(job(context), name=getattr(job, "__name__", "job")) for job in definition.background),
@@ -386,7 +336,6 @@ async def serve(definition: ServiceDefinition) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    await guard.close()
     await http.cleanup()
     await pool.close()
     log.info("service_stopped")

@@ -27,8 +27,10 @@ class KafkaSettings(BaseSettings):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     ssl_cafile: str | None = None
-    # Apache Kafka supports the idempotent producer; the embedded Tansu broker does not.
-    enable_idempotence: bool = False
+    #: the producer's idempotence (with ``acks=all``): a send the client retries after a lost
+    #: acknowledgement is written once, in order. The outbox's at-least-once delivery still relies on
+    #: the consumers' inbox for a row sent again after a crash.
+    enable_idempotence: bool = True
     acks: Literal["all", "1", "0"] = "all"
     client_id_prefix: str = "backorder"
     # consumer group membership: a member that sends no heartbeat for this long is gone, and its partitions
@@ -70,8 +72,8 @@ class ServiceSettings(BaseSettings):
     # a group id suffix lets a test or an operator start a fresh consumer group (replay)
     consumer_group_suffix: str = ""
 
-    # how often the topic guard checks that the service's topics exist (and re-provisions them)
-    kafka_check_s: float = Field(default=2.0, gt=0, le=300)
+    #: how often the broker watch asks the cluster whether it answers (reported on /readyz and /metrics)
+    kafka_check_s: float = Field(default=5.0, gt=0, le=300)
 
     # the outbox relay
     outbox_batch: int = Field(default=500, ge=1, le=10_000)

@@ -1,9 +1,13 @@
 """Fixtures shared by every test: real infrastructure, started by our own code.
 
 * ``postgres_server``: one PostgreSQL for the whole session (embedded, or ``DATABASE_URL``).
-* ``stack``: per test module, a fresh Kafka broker (Tansu starts in milliseconds), fresh
-  databases on the session's server, and an SMTP catcher; no services yet. Modules start
-  the services they need as separate processes with ``stack.start_service``.
+* ``kafka_server``: one Apache Kafka broker for the whole session (KRaft, a child process), or
+  the cluster ``KAFKA_BOOTSTRAP_SERVERS`` names (whose contract topics the tests delete and
+  recreate: never point it at a cluster that holds anything of value).
+* ``stack``: per test module, the contract's topics deleted and created again on the session's
+  broker, fresh databases on the session's server, and an SMTP catcher; no services yet. Modules
+  start the services they need as separate processes with ``stack.start_service``. A test that
+  breaks the broker starts one of its own.
 * ``client``: a Kafka client on the module's broker that sees every event topic.
 * ``fresh_db``: a database cloned from a migrated template, for repository tests.
 """
@@ -22,6 +26,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from devstack.broker import KafkaCluster
 from devstack.client import PlatformClient
 from devstack.postgres import EmbeddedPostgres
 from devstack.stack import Stack, with_database
@@ -55,16 +60,29 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def kafka_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+        return
+    cluster = KafkaCluster(tmp_path_factory.mktemp("kafka")).start()
+    try:
+        yield cluster.bootstrap
+    finally:
+        cluster.stop()
+
+
 def _module_prefix(request: pytest.FixtureRequest) -> str:
     name = re.sub(r"[^a-z0-9]+", "_", request.module.__name__.rsplit(".", 1)[-1].lower())
     return f"t_{name[:30]}_{uuid.uuid4().hex[:6]}"
 
 
 @pytest.fixture(scope="module")
-def stack(postgres_server: str, tmp_path_factory: pytest.TempPathFactory,
+def stack(postgres_server: str, kafka_server: str, tmp_path_factory: pytest.TempPathFactory,
           request: pytest.FixtureRequest) -> Iterator[Stack]:
     prefix = _module_prefix(request)
-    platform = Stack(tmp_path_factory.mktemp(prefix), db_prefix=prefix, postgres_url=postgres_server)
+    platform = Stack(tmp_path_factory.mktemp(prefix), db_prefix=prefix, postgres_url=postgres_server,
+                     kafka_bootstrap=kafka_server, fresh_topics=True)
     try:
         platform.start_infra()
         yield platform

@@ -10,9 +10,6 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
-import aiokafka.admin.client
-import aiokafka.client
-from aiokafka.protocol.metadata import MetadataRequest
 from faststream.kafka import KafkaBroker
 from faststream.security import SASLPlaintext, SASLScram256, SASLScram512
 
@@ -53,29 +50,6 @@ def aiokafka_security(settings: KafkaSettings) -> dict[str, Any]:
     return kwargs
 
 
-class _ExistingTopicsOnly(MetadataRequest):
-    """A metadata request that never asks the broker to create the topics it names."""
-
-    def __init__(self, topics: list[str] | None = None, allow_auto_topic_creation: bool | None = False) -> None:
-        super().__init__(topics, allow_auto_topic_creation)
-
-
-def forbid_topic_auto_creation() -> None:
-    """Make every aiokafka client of this process ask for metadata without creating topics.
-
-    aiokafka sets ``allow_auto_topic_creation`` on every metadata request (the Java client's
-    ``allow.auto.create.topics=false`` has no aiokafka equivalent), so a consumer or producer
-    that looks up a missing topic makes a broker with auto-creation on (Tansu; Apache Kafka's
-    default) create it with the broker's default partition count and config, not the contract's.
-    After a broker restart that lost its topics, that would silently change partition counts.
-    Service processes call this at start: topics come from provisioning only (``ensure_topics``,
-    ``TopicGuard``, Strimzi ``KafkaTopic`` resources), and a missing topic is an error that is
-    retried until it is provisioned.
-    """
-    aiokafka.client.MetadataRequest = _ExistingTopicsOnly  # type: ignore[attr-defined,misc]
-    aiokafka.admin.client.MetadataRequest = _ExistingTopicsOnly  # type: ignore[attr-defined,misc]
-
-
 def build_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
     return KafkaBroker(
         settings.bootstrap_servers,
@@ -87,18 +61,3 @@ def build_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
         request_timeout_ms=15_000,
         logger=None,
     )
-
-
-def producer_connections(broker: KafkaBroker) -> tuple[object, ...]:
-    """The broker's producer's open connections (aiokafka connection objects), in a fixed order.
-
-    A connection that is still the same object and still open has not seen its broker restart (a
-    restart breaks it; aiokafka opens a new object): the topic guard uses that to skip a metadata
-    request per outbox batch. Empty when the producer is not started or aiokafka changed its insides,
-    which only costs the request again."""
-    state = getattr(getattr(broker.config, "producer", None), "_producer", None)
-    producer = getattr(state, "producer", None) if state else None
-    conns = getattr(getattr(producer, "client", None), "_conns", None)
-    if not isinstance(conns, dict):
-        return ()
-    return tuple(conn for _, conn in sorted(conns.items(), key=lambda item: repr(item[0])) if conn.connected())

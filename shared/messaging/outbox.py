@@ -4,19 +4,16 @@
   advisory lock (the others try again every poll interval and take over when its connection ends). So
   rows go out in id order and messages with the same key keep their order, however many service
   instances run.
-* A round is one statement on the leader's own connection: it marks the rows of the previous round,
-  whose records the broker acknowledged (``acks=all``), and reads the next unpublished rows in id order.
-  A row is marked only after its acknowledgement, so a failure or a crash before the mark publishes it
-  again: delivery is at-least-once, and every consumer deduplicates on ``event_id`` through its inbox.
-  (Claiming rows in a transaction held open over the sends, ``FOR UPDATE SKIP LOCKED``, cost three round
-  trips a round instead of one; with a single leader nothing else reads them.)
+* A round, on the leader's own connection: read the unpublished rows in id order, send them, wait for
+  every acknowledgement (``acks=all``: the in-sync replicas have them), then mark them published. A
+  failure or a crash before the mark publishes them again: delivery is at-least-once, and every
+  consumer deduplicates on ``event_id`` through its inbox. (No transaction is held open over the sends:
+  with a single leader nothing else reads the rows.)
 * The relay wakes on ``NOTIFY outbox`` (sent by the writing transaction at commit) and polls as a
-  fallback, so a lost notification only costs the poll interval. The rows of an idle relay's last round
-  are marked by the next round, at most a poll interval later, and at stop.
-* A broker that is down makes a batch fail: nothing is marked, the relay lets go of its connection,
-  backs off and sends the batch again. A broker that came back without its topics may acknowledge
-  records sent with stale metadata (the embedded broker does): with a ``TopicGuard``, a batch is sent
-  only to topics that exist and marked only if the broker did not lose its state meanwhile.
+  fallback, so a lost notification only costs the poll interval.
+* A broker that is down or refuses a send (no leader, too few in-sync replicas, no authorisation)
+  makes the round fail: nothing is marked, the relay lets go of its connection, backs off and sends
+  the rows again.
 """
 
 from __future__ import annotations
@@ -31,7 +28,6 @@ import asyncpg
 import structlog
 from asyncpg.pool import PoolConnectionProxy
 
-from shared.messaging.topics import TopicGuard
 from shared.observability import metrics
 
 log = structlog.get_logger(__name__)
@@ -44,19 +40,16 @@ _ACQUIRE_TIMEOUT_S = 30.0
 #: and a round as a whole (a connection, the statement, the sends and their acknowledgements) is
 #: bounded too, far above what a round takes, so that whatever else hangs the relay retries
 _ROUND_LIMIT_S = 150.0
-#: a stop waits this long for a round in progress before it marks the last one's rows
-_STOP_MARK_S = 5.0
+#: a stop waits this long for a round in progress to mark what it sent
+_STOP_WAIT_S = 5.0
 
 Send = Callable[[str, bytes, bytes | None, list[tuple[str, bytes]]], Awaitable[Awaitable[Any]]]
 """``send(topic, value, key, headers)`` enqueues a record and returns its delivery future."""
 
 
+_READ = """SELECT id, topic, message_key, value, headers FROM outbox
+    WHERE published_at IS NULL ORDER BY id LIMIT $1"""
 _MARK = "UPDATE outbox SET published_at = now() WHERE id = any($1::bigint[])"
-#: the update's rows are still unpublished in the statement's snapshot: the read leaves them out by id
-_MARK_AND_READ = f"""WITH marked AS ({_MARK})
-    SELECT id, topic, message_key, value, headers FROM outbox
-    WHERE published_at IS NULL AND id <> all($1::bigint[])
-    ORDER BY id LIMIT $2"""
 
 
 class OutboxRelay:
@@ -68,10 +61,8 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_s: float = 0.5,
         retention_h: float = 24.0,
-        guard: TopicGuard | None = None,
     ) -> None:
         self.pool = pool
-        self.guard = guard
         self.send = send
         self.batch_size = batch_size
         self.poll_s = poll_s
@@ -80,8 +71,6 @@ class OutboxRelay:
         self._next_report = 0.0
         self._conn: PoolConnectionProxy | None = None
         self._leading = False
-        self._sent: list[int] = []  # acknowledged by the broker, marked by the next round ...
-        self._sent_to: tuple[set[str], str | None] = (set(), None)  # ... if their topics' broker still holds them
         self._round = asyncio.Lock()  # one round at a time on the one connection (a stop's too)
         self._stopping = False
 
@@ -112,15 +101,14 @@ class OutboxRelay:
                 await asyncio.sleep(delay)
 
     async def stop(self) -> None:
-        """Mark what the last round sent, and let go of the connection (and with it the lead)."""
+        """Let a round in progress finish, then let go of the connection (and with it the lead)."""
         self._stopping = True
         self._wake.set()
         try:
-            async with asyncio.timeout(_STOP_MARK_S), self._round:  # a round stuck on the broker is not waited for
-                if self._conn is not None and self._sent:
-                    await self._conn.execute(_MARK, await self._still_held())
-        except Exception as exc:  # broker or database away, or a round stuck: the next relay sends them again
-            log.warning("outbox_relay_stop_unmarked", error=repr(exc), rows=len(self._sent))
+            async with asyncio.timeout(_STOP_WAIT_S), self._round:  # a round stuck on the broker is not waited for
+                pass
+        except Exception as exc:  # a round stuck: what it sent and did not mark, the next relay sends again
+            log.warning("outbox_relay_stop_unfinished", error=repr(exc))
         await self._let_go()
 
     async def publish_once(self) -> int:
@@ -142,13 +130,9 @@ class OutboxRelay:
             self._leading = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", _RELAY_LOCK))
             if not self._leading:
                 return 0
-        sent = await self._still_held()
-        self._sent = []
-        rows = await conn.fetch(_MARK_AND_READ, sent, self.batch_size)
+        rows = await conn.fetch(_READ, self.batch_size)
         if not rows:
             return 0
-        topics = {row["topic"] for row in rows}
-        incarnation = await self.guard.before_send(topics) if self.guard is not None else None
         deliveries = []
         for row in rows:
             key = row["message_key"].encode() if row["message_key"] is not None else None
@@ -158,19 +142,10 @@ class OutboxRelay:
         failed = [r for r in outcomes if isinstance(r, BaseException)]
         if failed:  # every delivery's outcome is retrieved; the batch is sent again
             raise failed[0]
-        # marked by the next round (or the stop), once the guard sees that the broker still holds them
-        self._sent, self._sent_to = [row["id"] for row in rows], (topics, incarnation)
+        await conn.execute(_MARK, [row["id"] for row in rows])
         for row in rows:
             metrics.OUTBOX_PUBLISHED.labels(row["topic"]).inc()
         return len(rows)
-
-    async def _still_held(self) -> list[int]:
-        """The previous round's rows, once the broker is seen to hold them still: acknowledged records are
-        marked a round later, and a broker that lost its state in between (the embedded one does when it
-        restarts) lost them too. ``TopicsMissing`` then: they are sent again."""
-        if self._sent and self.guard is not None:
-            await self.guard.after_acks(*self._sent_to)
-        return self._sent
 
     async def _maybe_report_backlog(self) -> None:
         if time.monotonic() >= self._next_report:  # a gauge: once a second is plenty, not a query per round
@@ -207,7 +182,7 @@ class OutboxRelay:
     async def _let_go(self) -> None:
         """Give the connection back to the pool closed: that ends the lead (a session lock) for sure."""
         conn, self._conn = self._conn, None
-        self._leading, self._sent = False, []
+        self._leading = False
         if conn is None:
             return
         with contextlib.suppress(Exception):

@@ -44,10 +44,10 @@ def with_password(url: str, password: str) -> str:
 
 
 @pytest.fixture(scope="package")
-def platform(postgres_server: str, secrets: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
-             request: pytest.FixtureRequest) -> Iterator[Stack]:
+def platform(postgres_server: str, kafka_server: str, secrets: dict[str, str],
+             tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("faults")
-    stack = Stack(root, db_prefix=f"faults_{uuid.uuid4().hex[:6]}",
+    stack = Stack(root, db_prefix=f"faults_{uuid.uuid4().hex[:6]}", kafka_bootstrap=kafka_server, fresh_topics=True,
                   postgres_url=with_password(postgres_server, secrets["database"]),
                   smtp_tls=True, smtp_username="relay-user", smtp_password=secrets["smtp"])
     (root / "secrets").mkdir()

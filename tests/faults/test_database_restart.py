@@ -39,9 +39,12 @@ STOP_AT = 150
 
 
 @pytest.fixture(scope="module")
-def own_stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Stack]:
-    """A stack with its own PostgreSQL server, so that stopping it disturbs no other module."""
-    platform = Stack(tmp_path_factory.mktemp("dbrestart"), db_prefix="dbrestart")
+def own_stack(kafka_server: str, tmp_path_factory: pytest.TempPathFactory,
+              request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """A stack with its own PostgreSQL server, so that stopping it disturbs no other module (the session's
+    broker, with fresh topics)."""
+    platform = Stack(tmp_path_factory.mktemp("dbrestart"), db_prefix="dbrestart", kafka_bootstrap=kafka_server,
+                     fresh_topics=True)
     platform.service_env_extra.update(FAST)
     try:
         platform.start_infra()

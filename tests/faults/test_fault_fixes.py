@@ -13,7 +13,6 @@ from shared.contract.catalog import UpsertListing
 from shared.contract.envelope import Envelope, Principal, RawEnvelope
 from shared.contract.orders import CancelLines, OrderLine, PlaceOrder
 from shared.contract.topics import ORDERS_COMMANDS_TOPIC
-from shared.messaging.broker import _ExistingTopicsOnly
 from shared.messaging.consumer import (
     REPLAY_CONSUMER_HEADER,
     REPLAY_OFFSET_HEADER,
@@ -75,9 +74,3 @@ def test_a_replayed_dead_letter_is_new_only_to_the_group_that_gave_up_on_it() ->
     assert runtime("audit")._replay_id(decode(record(value, headers=replay), subscription)).message_id == event_id
     assert runtime("orders")._replay_id(decode(record(value), subscription)).message_id == event_id
     uuid.UUID(event_id)
-
-
-def test_service_metadata_requests_never_ask_the_broker_to_create_a_topic() -> None:
-    request = _ExistingTopicsOnly(["orders.events"])
-    assert request.build(type("V4", (), {"API_VERSION": 4, "__init__": lambda self, *a: setattr(self, "a", a)})).a \
-        == (["orders.events"], False)

@@ -8,7 +8,7 @@ import contextlib
 from aiohttp.test_utils import TestClient, TestServer
 
 from devstack.processes import free_port
-from shared.messaging.topics import TopicGuard
+from shared.messaging.broker_watch import BrokerWatch
 from shared.observability.http import Readiness, build_http_app
 from shared.settings import KafkaSettings
 
@@ -19,12 +19,11 @@ async def readyz(readiness: Readiness) -> tuple[int, dict[str, object]]:
         return response.status, await response.json()
 
 
-async def test_readyz_reports_a_broker_the_topic_guard_cannot_reach_without_failing_readiness() -> None:
+async def test_readyz_reports_a_broker_the_watch_cannot_reach_without_failing_readiness() -> None:
     readiness = Readiness(database_ok=True, consumers_joined=True)
     nobody = f"127.0.0.1:{free_port()}"  # a closed port: no broker answers there
-    guard = TopicGuard(KafkaSettings(bootstrap_servers=nobody), ["orders.events"], provision=False, check_s=0.1,
-                       on_broker_state=readiness.set_kafka)
-    task = asyncio.create_task(guard.run())
+    watch = BrokerWatch(KafkaSettings(bootstrap_servers=nobody), readiness.set_kafka, every_s=0.1)
+    task = asyncio.create_task(watch.run())
     try:
         for _ in range(100):
             if readiness.kafka_ok is not None:
@@ -34,7 +33,6 @@ async def test_readyz_reports_a_broker_the_topic_guard_cannot_reach_without_fail
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await guard.close()
     status, body = await readyz(readiness)
     assert body["kafka"] is False and body["ready"] is True and status == 200
 
