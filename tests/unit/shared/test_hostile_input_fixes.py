@@ -1,4 +1,5 @@
-"""The fixes the fault suite forced, pinned by fast tests of their own (no processes, no broker)."""
+"""Hostile input the fault suite found, pinned by unit tests: control characters in the contract, a
+record key that is not UTF-8, and the id of a replayed dead letter (no processes, no broker)."""
 
 from __future__ import annotations
 
