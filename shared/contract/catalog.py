@@ -13,6 +13,7 @@ from pydantic import ConfigDict, Field, JsonValue
 
 from .common import Id, ListingType, Region
 from .envelope import Payload
+from .rejections import CommandRejected
 
 SellerId = Annotated[Id, Field(description="The seller (the Kafka key of every catalog message)",
                                examples=["seller-1"])]
@@ -208,31 +209,6 @@ class ListingTypeChanged(Payload):
     sku_id: SkuId
     previous_type: ListingType = Field(description="The type before", examples=["regular"])
     listing_type: ListingType = Field(description="The type now", examples=["pre_order"])
-
-
-class CommandRejected(Payload):
-    """A command was refused and changed nothing."""
-
-    model_config = _example(command_id="6f1c2b1e-3f7a-4a8e-9a55-2d8c4d7f0b11", command_type="ActivateBackorder",
-                            reason="listing_cap_reached",
-                            message="seller seller-1 already has 30 listings on backorder, the most allowed")
-
-    command_id: str = Field(description="event_id of the rejected command",
-                            examples=["6f1c2b1e-3f7a-4a8e-9a55-2d8c4d7f0b11"])
-    command_type: str = Field(max_length=100, description="type of the rejected command",
-                              examples=["ActivateBackorder"])
-    reason: str = Field(
-        max_length=64,
-        description=(
-            "Stable machine-readable code. Catalog: listing_type_conflict, seller_not_eligible, listing_cap_reached, "
-            "sku_cap_reached, handling_time_out_of_range, not_owner, not_authorized, unauthenticated, "
-            "unknown_seller, unknown_sku, sku_delisted, sku_in_other_listing, duplicate_sku, duplicate_warehouse, "
-            "not_on_backorder, listing_type_unchanged, use_activate_backorder, eligibility_unchanged, invalid_timezone"
-        ),
-        examples=["not_owner"],
-    )
-    message: str = Field(max_length=1000, description="A sentence for humans",
-                         examples=["SKU sku-42 belongs to another seller"])
 
 
 CATALOG_EVENTS: tuple[type[Payload], ...] = (

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .catalog import CommandRejected
 from .common import Id, Quantity, StockLevel, StockSource
 from .envelope import Payload
+from .rejections import CommandRejected
 
 # ---------------------------------------------------------------- commands
 

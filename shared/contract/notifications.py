@@ -9,9 +9,9 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from .catalog import CommandRejected
 from .common import Id
 from .envelope import Payload
+from .rejections import CommandRejected
 
 NotificationKind = Literal[
     "backorder_accepted", "backorder_released", "shipped", "late", "delayed", "cancelled", "refunded"

@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from .catalog import CommandRejected
 from .common import Email, Id, Quantity, Region, StockSource
 from .envelope import Payload
+from .rejections import CommandRejected
 
 OrderStatus = Literal[
     "pending", "awaiting_shipment", "partially_shipped", "shipped", "delivered", "rejected", "cancelled"

@@ -14,6 +14,7 @@ from services.catalog.domain import BACKORDER, BackorderUsage, Listing, Seller, 
 from services.catalog.ports import CatalogPolicy
 from shared.contract import catalog as c
 from shared.contract.envelope import Payload, Principal
+from shared.contract.rejections import CommandRejected
 from shared.contract.topics import Topic
 from shared.domain import Rejection
 from shared.persistence.uow import Cause
@@ -156,7 +157,7 @@ class FakeUow:
         except Rejection as rejection:
             self.catalog.restore(state)
             del self.emitted[mark:]
-            self.emitted.append(Emitted("catalog.events", None, c.CommandRejected(
+            self.emitted.append(Emitted("catalog.events", None, CommandRejected(
                 command_id=str(self.current.event_id), command_type=command.message_type,
                 reason=rejection.reason, message=rejection.message)))
         finally:
@@ -170,7 +171,7 @@ def seller_principal(seller_id: str) -> Principal:
 
 def rejection_reason(events: list[Payload]) -> str | None:
     """The reason if the command was rejected (then it is the only event), else None."""
-    rejected = [e for e in events if isinstance(e, c.CommandRejected)]
+    rejected = [e for e in events if isinstance(e, CommandRejected)]
     if rejected:
         assert len(events) == 1, events
         return rejected[0].reason
