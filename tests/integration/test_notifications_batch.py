@@ -1,4 +1,8 @@
-"""A run of OrderPlaced and OrderAccepted handled at once stores and emits what one message at a time does."""
+"""A run of OrderPlaced and OrderAccepted handled at once stores and emits what one message at a time does.
+
+The comparison is of two real databases' rows (the repository's SQL decides what a repeat stores), so
+it needs PostgreSQL.
+"""
 
 from __future__ import annotations
 

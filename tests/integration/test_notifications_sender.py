@@ -1,6 +1,7 @@
-"""The email queue against a real PostgreSQL and a real SMTP server (aiosmtpd in this process) (R22).
+"""The email queue against a real PostgreSQL and a real SMTP server (aiosmtpd in this process).
 
-Handlers queue the emails exactly as the consumer would; senders drain the queue.
+Handlers queue the emails exactly as the consumer would; senders drain the queue. The claims
+(``FOR UPDATE SKIP LOCKED``, leases) are the database's work, so these tests need one.
 """
 
 from __future__ import annotations
