@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY
 
 from devstack.processes import free_port
 from services.notifications import handlers
-from services.notifications.mail import SmtpTransport, SmtpUnavailable
+from services.notifications.mail import SendBy, SmtpTransport, SmtpUnavailable
 from services.notifications.repository import NotificationsRepository
 from services.notifications.sender import EmailSender
 from services.notifications.settings import NotificationsSettings
@@ -39,6 +39,9 @@ class Catcher:
         self.peers: list[Any] = []  # the client end of the session each message came over
         self.rcpt_reply: str | None = None
         self.data_delay_s = 0.0
+        # when set, DATA waits for ``data_gate`` before it answers; ``data_started`` tells it is waiting
+        self.data_gate: threading.Event | None = None
+        self.data_started = threading.Event()
         # accepted messages whose sender has not recorded them yet (R22's window), now and at most;
         # the server runs in a thread of its own
         self.unrecorded = self.most_unrecorded = 0
@@ -57,6 +60,9 @@ class Catcher:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         await asyncio.sleep(self.data_delay_s)
+        if self.data_gate is not None:
+            self.data_started.set()
+            await asyncio.to_thread(self.data_gate.wait, 30)
         self.messages.append(envelope.original_content or envelope.content)
         self.peers.append(session.peer)
         with self.lock:
@@ -77,6 +83,8 @@ def smtp() -> Iterator[tuple[Catcher, int]]:
     try:
         yield catcher, controller.port
     finally:
+        if catcher.data_gate is not None:
+            catcher.data_gate.set()
         controller.stop()
 
 
@@ -225,15 +233,27 @@ async def test_r22_several_sessions_put_one_email_at_a_time_between_the_servers_
 
 
 async def test_r22_a_stop_mid_round_records_the_message_in_data_sends_no_other_and_none_twice(
-        pool: asyncpg.Pool, smtp: tuple[Catcher, int]) -> None:
+        pool: asyncpg.Pool, smtp: tuple[Catcher, int], monkeypatch: pytest.MonkeyPatch) -> None:
     catcher, port = smtp
-    catcher.data_delay_s = 0.3  # the stop comes while one session waits for its 250, the others for their turn
+    # the stop comes while one session waits for its 250, the others for their turn: the server holds
+    # the first DATA until the sender has seen the stop
+    catcher.data_gate = threading.Event()
+    stopped = asyncio.Event()
+    stop = SendBy.stop
+
+    def stop_and_tell(send_by: SendBy) -> None:
+        stop(send_by)
+        stopped.set()
+
+    monkeypatch.setattr(SendBy, "stop", stop_and_tell)
     settings = settings_for(port, email_batch=8, email_sessions=4)
     await queue_orders(pool, settings, 8)
     one = sender(pool, settings)
     round_ = asyncio.create_task(one.send_due())
-    await asyncio.sleep(0.15)
+    assert await asyncio.to_thread(catcher.data_started.wait, 15), "no message reached DATA"
     round_.cancel()
+    await asyncio.wait_for(stopped.wait(), 15)
+    catcher.data_gate.set()
     with pytest.raises(asyncio.CancelledError):
         await round_
     first = set(catcher.message_ids())
@@ -241,7 +261,6 @@ async def test_r22_a_stop_mid_round_records_the_message_in_data_sends_no_other_a
     # waiting for their turn sent nothing, so the stop waits for one server reply, not four in a row
     assert len(first) == 1
     assert [r["status"] for r in await emails(pool)].count("sent") == 1
-    catcher.data_delay_s = 0.0
     await drain(one, until=lambda: _all_sent(pool))
     ids = catcher.message_ids()
     assert len(ids) == 8 and len(set(ids)) == 8
