@@ -1,4 +1,4 @@
-"""Clocks. Services take the time from an injectable clock so tests never sleep for days.
+"""Clocks. Services take the time from an injectable ``Clock`` so tests never sleep for days.
 
 ``CLOCK=system`` (the default) is the wall clock. ``CLOCK=file:/path`` reads an ISO 8601
 instant from that file (tests write it to move time forward); a missing file means now.
@@ -9,9 +9,18 @@ from __future__ import annotations
 import os
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from shared.contract.envelope import utcnow
-from shared.persistence.uow import Clock, SystemClock
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return utcnow()
 
 
 class FileClock:

@@ -28,7 +28,7 @@ from faststream.middlewares import AckPolicy
 from faststream.specification import AsyncAPI
 from pydantic import Field, create_model
 
-from shared.clock import clock_from_env
+from shared.clock import Clock, clock_from_env
 from shared.contract.dlq import DeadLetter
 from shared.contract.envelope import Envelope, Payload
 from shared.contract.topics import Topic
@@ -42,7 +42,7 @@ from shared.observability.http import Readiness, Route, build_http_app
 from shared.observability.logging import configure_logging
 from shared.persistence.db import DATABASE_DOWN, TRANSIENT_DB_ERRORS, Conn, create_pool
 from shared.persistence.migrate import migrate
-from shared.persistence.uow import Clock, UnitOfWork
+from shared.persistence.uow import UnitOfWork
 from shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)

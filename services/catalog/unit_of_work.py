@@ -9,8 +9,9 @@ from services.catalog.domain import Caps, HandlingPolicy
 from services.catalog.ports import CatalogPolicy
 from services.catalog.repository import CatalogRepository
 from services.catalog.settings import CatalogSettings
+from shared.clock import Clock
 from shared.persistence.db import Conn
-from shared.persistence.uow import Clock, UnitOfWork
+from shared.persistence.uow import UnitOfWork
 
 
 def policy_from(settings: CatalogSettings) -> CatalogPolicy:

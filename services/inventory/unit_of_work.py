@@ -4,8 +4,9 @@ from collections.abc import Callable
 
 from services.inventory.repository import InventoryRepository
 from services.inventory.settings import InventorySettings
+from shared.clock import Clock
 from shared.persistence.db import Conn
-from shared.persistence.uow import Clock, UnitOfWork
+from shared.persistence.uow import UnitOfWork
 
 
 class InventoryUnitOfWork(UnitOfWork):

@@ -5,8 +5,9 @@ from collections.abc import Callable
 from services.notifications.rendering import Renderer
 from services.notifications.repository import NotificationsRepository
 from services.notifications.settings import NotificationsSettings
+from shared.clock import Clock
 from shared.persistence.db import Conn
-from shared.persistence.uow import Clock, UnitOfWork
+from shared.persistence.uow import UnitOfWork
 
 #: the ``producer`` of every envelope notifications emits
 PRODUCER = "notifications"

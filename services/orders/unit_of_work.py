@@ -16,10 +16,11 @@ from services.orders.repository import (
     StockView,
 )
 from services.orders.settings import OrdersSettings
+from shared.clock import Clock
 from shared.contract.envelope import Envelope, Payload
 from shared.contract.topics import Topic
 from shared.persistence.db import Conn
-from shared.persistence.uow import Cause, Clock, UnitOfWork, build_record
+from shared.persistence.uow import Cause, UnitOfWork, build_record
 
 
 def dating_policy(settings: OrdersSettings) -> DatingPolicy:

@@ -18,18 +18,10 @@ from typing import Any, Generic, Protocol, TypeVar
 import asyncpg
 import orjson
 
-from shared.contract.envelope import Envelope, Payload, Principal, utcnow
+from shared.clock import Clock, SystemClock
+from shared.contract.envelope import Envelope, Payload, Principal
 from shared.contract.topics import Topic
 from shared.persistence.db import Conn
-
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return utcnow()
 
 
 @dataclass(frozen=True)
