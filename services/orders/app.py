@@ -12,7 +12,7 @@ import orjson
 from aiohttp import web
 
 from services.orders import handlers
-from services.orders.dates import DEFAULT_TIMEZONES, is_business_day
+from services.orders.dates import is_business_day
 from services.orders.domain import ORDER_STATUSES, Order
 from services.orders.kpi_gauges import kpi_gauges
 from services.orders.kpis import OVERALL, kpis
@@ -28,6 +28,7 @@ from shared.contract.topics import (
 )
 from shared.messaging.consumer import Subscription
 from shared.observability.http import Route
+from shared.regions import REGION_TIMEZONES
 from shared.service import ServiceContext, ServiceDefinition
 
 SUBSCRIPTIONS = [
@@ -182,7 +183,7 @@ async def warm_calendars(ctx: ServiceContext) -> None:
     today = ctx.clock.now().date()
 
     def warm() -> None:
-        for region in DEFAULT_TIMEZONES:
+        for region in REGION_TIMEZONES:
             for day in (today, today.replace(year=today.year + 1, month=1, day=1)):
                 is_business_day(day, region)
 

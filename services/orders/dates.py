@@ -30,11 +30,6 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from shared.regions import REGION_TIMEZONES
-
-#: Used when a seller's or buyer's zone is unknown or invalid.
-DEFAULT_TIMEZONES = REGION_TIMEZONES
-
 
 @lru_cache(maxsize=256)
 def calendar(region: str) -> holidays.HolidayBase:

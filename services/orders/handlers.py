@@ -24,7 +24,7 @@ import structlog
 from services.orders import domain
 from services.orders.dates import DatingPolicy
 from services.orders.domain import Actor, AllocatedQty, Line, Order, SkuTerms
-from services.orders.repository import SKU_WIDE, default_timezone
+from services.orders.repository import SKU_WIDE
 from services.orders.unit_of_work import OrdersUoW
 from shared.contract import catalog as cat
 from shared.contract import inventory as inv
@@ -33,6 +33,7 @@ from shared.contract.topics import ORDERS_EVENTS_TOPIC as EVENTS
 from shared.domain import Rejection
 from shared.messaging.consumer import Message
 from shared.persistence.uow import Cause
+from shared.regions import region_zone_name
 
 log = structlog.get_logger(__name__)
 
@@ -135,7 +136,7 @@ def _repeated(cmd: o.PlaceOrder, existing: Order | None) -> bool:
 def _placed(cmd: o.PlaceOrder, known: dict[str, SkuTerms], now: datetime) -> Order:
     return domain.place(
         order_id=cmd.order_id, buyer_id=cmd.buyer_id, buyer_email=cmd.buyer_email, region=cmd.region,
-        locale=cmd.locale, timezone=cmd.timezone or default_timezone(cmd.region), placed_at=now,
+        locale=cmd.locale, timezone=cmd.timezone or region_zone_name(cmd.region), placed_at=now,
         lines=[(line.line_id, line.sku_id, line.qty) for line in cmd.lines],
         sellers={sku: t.seller_id for sku, t in known.items() if t.seller_id},
     )
@@ -217,7 +218,7 @@ def _terms_for(order: Order, known: dict[str, SkuTerms], sku_id: str) -> SkuTerm
     log.warning("sku_terms_unknown", order_id=order.order_id, sku_id=sku_id, seller_known=terms is not None)
     return SkuTerms(
         seller_id=terms.seller_id if terms else None, region=order.region,
-        timezone=order.timezone or default_timezone(order.region),
+        timezone=order.timezone or region_zone_name(order.region),
         handling_days=terms.handling_days if terms else None,
     )
 

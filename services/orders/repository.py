@@ -19,7 +19,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from services.orders.dates import DEFAULT_TIMEZONES
 from services.orders.domain import Line, Order, Part, SkuTerms
 from services.orders.kpis import KpiCounts
 from shared.persistence.db import Conn, fetch_all, load_queries
@@ -325,10 +324,6 @@ class StockView:
         row = await queries.stock_status(self.conn, sku_id=sku_id)
         atp = row["available_to_promise"]
         return StockStatus(int(atp) if atp is not None else None, row["levels_as_of"], row["exhausted_at"])
-
-
-def default_timezone(region: str) -> str:
-    return DEFAULT_TIMEZONES.get(region, "UTC")
 
 
 class KpiView:
