@@ -31,6 +31,18 @@ class KpiCounts:
     cancelled_lines: int
     open_backorder_age_days: float
 
+    def __post_init__(self) -> None:
+        """Each part is counted within its whole (see the ``kpi_counts`` query): a negative count or a part
+        larger than its whole is a bug upstream, refused here rather than reported as a rate above 1."""
+        wholes = {"backordered_orders": self.orders, "filled_orders": self.orders,
+                  "backordered_lines": self.lines, "late_lines": self.backordered_lines,
+                  "cancelled_lines": self.lines}
+        for part, whole in wholes.items():
+            if not 0 <= getattr(self, part) <= whole:
+                raise ValueError(f"{part}={getattr(self, part)} is not within 0..{whole} ({self.seller_id})")
+        if self.orders < 0 or self.lines < 0:
+            raise ValueError(f"negative counts for {self.seller_id}: orders={self.orders}, lines={self.lines}")
+
 
 @dataclass(frozen=True)
 class Kpis:
