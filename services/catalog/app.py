@@ -12,7 +12,7 @@ from services.catalog.settings import CatalogSettings
 from services.catalog.unit_of_work import make_uow
 from shared.contract.topics import CATALOG_COMMANDS_TOPIC, CATALOG_EVENTS_TOPIC
 from shared.messaging.consumer import Subscription
-from shared.observability.http import Route
+from shared.observability.http import Route, not_found
 from shared.service import ServiceContext, ServiceDefinition
 
 SUBSCRIPTIONS = [
@@ -43,10 +43,11 @@ def routes(ctx: ServiceContext) -> list[Route]:
 
     async def sku(request: web.Request) -> web.Response:
         """A SKU's listing type, handling days and backorder stock per warehouse."""
+        sku_id = request.match_info["sku_id"]
         async with ctx.pool.acquire() as conn:
-            row = await CatalogQueries(conn).sku(request.match_info["sku_id"])
+            row = await CatalogQueries(conn).sku(sku_id)
         if row is None:
-            return web.json_response({"error": "unknown_sku"}, status=404)
+            raise not_found("unknown_sku", f"no SKU {sku_id}")
         return web.json_response(row)
 
     return [("/sellers/{seller_id}/listings", listings), ("/skus/{sku_id}", sku)]

@@ -19,7 +19,7 @@ from shared.contract.topics import (
     ORDERS_EVENTS_TOPIC,
 )
 from shared.messaging.consumer import Subscription
-from shared.observability.http import Route
+from shared.observability.http import Route, bad_query
 from shared.service import ServiceContext, ServiceDefinition
 
 SUBSCRIPTIONS = [
@@ -87,7 +87,7 @@ def routes(ctx: ServiceContext) -> list[Route]:
         try:
             limit = min(10_000, max(1, int(request.query.get("limit", "100"))))
         except ValueError:
-            raise web.HTTPBadRequest(text="limit must be an integer") from None
+            raise bad_query("limit must be an integer") from None
         async with ctx.pool.acquire() as conn:
             rows = await InventoryRepository(conn).ledger(request.match_info["sku_id"], limit)
         return web.json_response(rows, dumps=_dumps)

@@ -15,7 +15,7 @@ from services.notifications.settings import NotificationsSettings
 from services.notifications.unit_of_work import make_uow
 from shared.contract.topics import NOTIFICATIONS_COMMANDS_TOPIC, NOTIFICATIONS_EVENTS_TOPIC, ORDERS_EVENTS_TOPIC
 from shared.messaging.consumer import Subscription
-from shared.observability.http import Route
+from shared.observability.http import Route, bad_query, not_found
 from shared.service import ServiceContext, ServiceDefinition
 
 SUBSCRIPTIONS = [
@@ -45,15 +45,10 @@ CHANNELS = ("app", "email")
 STATUSES = ("pending", "sending", "sent", "failed")
 
 
-class BadQuery(web.HTTPBadRequest):
-    def __init__(self, message: str) -> None:
-        super().__init__(text=f'{{"error": "{message}"}}', content_type="application/json")
-
-
 def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
     value = request.query.get(name)
     if value is not None and value not in allowed:
-        raise BadQuery(f"{name} must be one of {', '.join(allowed)}")
+        raise bad_query(f"{name} must be one of {', '.join(allowed)}")
     return value
 
 
@@ -61,9 +56,9 @@ def _limit(request: web.Request, default: int = 100) -> int:
     try:
         value = int(request.query.get("limit", default))
     except ValueError:
-        raise BadQuery("limit must be a number") from None
+        raise bad_query("limit must be a number") from None
     if not 1 <= value <= 1000:
-        raise BadQuery("limit must be 1-1000")
+        raise bad_query("limit must be 1-1000")
     return value
 
 
@@ -94,13 +89,16 @@ def routes(ctx: ServiceContext) -> list[Route]:
         return web.json_response(rows)
 
     async def notification(request: web.Request) -> web.Response:
+        given = request.match_info["notification_id"]
         try:
-            notification_id = str(uuid.UUID(request.match_info["notification_id"]))
+            notification_id = str(uuid.UUID(given))
         except ValueError:
-            raise web.HTTPNotFound() from None
+            raise not_found("unknown_notification", f"no notification {given}") from None
         async with ctx.pool.acquire() as conn:
             row: dict[str, Any] | None = await NotificationsRepository(conn).get(notification_id)
-        return web.json_response(row, status=200 if row else 404)
+        if row is None:
+            raise not_found("unknown_notification", f"no notification {given}")
+        return web.json_response(row)
 
     return [
         ("/buyers/{buyer_id}/notifications", buyer_notifications),

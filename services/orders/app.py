@@ -27,7 +27,7 @@ from shared.contract.topics import (
     ORDERS_EVENTS_TOPIC,
 )
 from shared.messaging.consumer import Subscription
-from shared.observability.http import Route
+from shared.observability.http import Route, bad_query, not_found
 from shared.regions import REGION_TIMEZONES
 from shared.service import ServiceContext, ServiceDefinition
 
@@ -76,10 +76,6 @@ def _json(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
-def _bad(message: str) -> web.Response:
-    return _json({"error": message}, status=400)
-
-
 def order_view(order: Order) -> dict[str, Any]:
     return {
         "order_id": order.order_id, "buyer_id": order.buyer_id, "region": order.region, "status": order.status,
@@ -115,9 +111,12 @@ def routes(ctx: ServiceContext) -> list[Route]:
     settings = cast(OrdersSettings, ctx.settings)
 
     async def get_order(request: web.Request) -> web.Response:
+        order_id = request.match_info["order_id"]
         async with ctx.pool.acquire() as conn:
-            order = await OrderStore(conn).get(request.match_info["order_id"])
-        return _json(order_view(order)) if order else _json({"error": "unknown order"}, status=404)
+            order = await OrderStore(conn).get(order_id)
+        if order is None:
+            raise not_found("unknown_order", f"no order {order_id}")
+        return _json(order_view(order))
 
     async def seller_orders(request: web.Request) -> web.Response:
         """``?tag=back_order&status=awaiting_shipment&late=true&limit=50&cursor=...``, oldest first (R13, R19).
@@ -126,15 +125,15 @@ def routes(ctx: ServiceContext) -> list[Route]:
         query = request.query
         status = query.get("status") or None
         if status is not None and status not in ORDER_STATUSES:
-            return _bad(f"status must be one of {', '.join(ORDER_STATUSES)}")
+            raise bad_query(f"status must be one of {', '.join(ORDER_STATUSES)}")
         late = {"true": True, "1": True, "false": False, "0": False}.get(query.get("late", "").lower())
         try:
             limit = int(query.get("limit", "100"))
             after = _decode_cursor(query["cursor"]) if query.get("cursor") else None
         except (ValueError, TypeError, orjson.JSONDecodeError):
-            return _bad("limit must be an integer and cursor a value returned in X-Next-Cursor")
+            raise bad_query("limit must be an integer and cursor a value returned in X-Next-Cursor") from None
         if not 1 <= limit <= settings.query_limit_max:
-            return _bad(f"limit must be 1-{settings.query_limit_max}")
+            raise bad_query(f"limit must be 1-{settings.query_limit_max}")
         async with ctx.pool.acquire() as conn:
             rows = await OrderStore(conn).seller_orders(
                 request.match_info["seller_id"], tag=query.get("tag") or None, status=status, late=late,
@@ -164,7 +163,7 @@ def routes(ctx: ServiceContext) -> list[Route]:
             view = await CatalogView(conn).view(sku_id)
             stock = await StockView(conn).status(sku_id)
         if view is None:
-            return _json({"error": "unknown sku"}, status=404)
+            raise not_found("unknown_sku", f"no SKU {sku_id}")
         return _json({**view, "out_of_stock": stock.out_of_stock, "available_to_promise": stock.available_to_promise})
 
     return [

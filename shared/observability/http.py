@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -34,6 +35,27 @@ class Readiness:
 
 
 Route = tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
+
+_ERRORS: dict[int, type[web.HTTPError]] = {400: web.HTTPBadRequest, 404: web.HTTPNotFound}
+
+
+def http_error(status: int, error: str, message: str) -> web.HTTPError:
+    """The one shape of a read route's error: ``{"error": <machine code>, "message": <sentence>}``.
+
+    Routes ``raise`` it, from the handler or from a helper that parses the query, so that callers
+    branch on ``error`` and show ``message`` whatever the service."""
+    body = json.dumps({"error": error, "message": message})
+    return _ERRORS[status](text=body, content_type="application/json")
+
+
+def bad_query(message: str) -> web.HTTPError:
+    """400: a query parameter is malformed or out of range."""
+    return http_error(400, "bad_query", message)
+
+
+def not_found(error: str, message: str) -> web.HTTPError:
+    """404: what the path names does not exist; ``error`` says what, e.g. ``unknown_order``."""
+    return http_error(404, error, message)
 
 
 def build_http_app(service: str, readiness: Readiness, routes: list[Route]) -> web.Application:

@@ -321,9 +321,15 @@ async def test_r20_inbox_commands_for_another_buyers_or_unknown_messages_are_ref
 
 
 async def test_routes_reject_bad_queries(stack: Stack) -> None:
-    assert (await http_get(stack, "/buyers/b/notifications?channel=sms"))[0] == 400
-    assert (await http_get(stack, "/buyers/b/notifications?limit=0"))[0] == 400
-    assert (await http_get(stack, "/notifications/not-a-uuid"))[0] == 404
+    channel = await http_get(stack, "/buyers/b/notifications?channel=sms")
+    assert channel[:2] == (400, {"error": "bad_query", "message": "channel must be one of app, email"})
+    assert (await http_get(stack, "/buyers/b/notifications?limit=0"))[:2] == (
+        400, {"error": "bad_query", "message": "limit must be 1-1000"})
+    assert (await http_get(stack, "/notifications/not-a-uuid"))[:2] == (
+        404, {"error": "unknown_notification", "message": "no notification not-a-uuid"})
+    missing = "00000000-0000-0000-0000-000000000000"
+    assert (await http_get(stack, f"/notifications/{missing}"))[:2] == (
+        404, {"error": "unknown_notification", "message": f"no notification {missing}"})
     assert (await http_get(stack, "/buyers/nobody/notifications"))[1] == []
 
 

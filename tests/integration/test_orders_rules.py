@@ -285,7 +285,7 @@ async def test_r19_seller_lists_backorders_by_tag_and_status_oldest_first(
     page2, _ = await get_page(base + f"&limit=2&cursor={cursor}")
     assert [r["order_id"] for r in page1 + page2] == ids[:4]
     bad = await get_json(f"{orders_url(stack)}/sellers/s1/orders?status=lost")
-    assert "status must be one of" in bad["error"]
+    assert bad["error"] == "bad_query" and "status must be one of" in bad["message"]
 
 
 async def test_r13_r19_each_seller_sees_its_own_lines_and_tag_in_a_mixed_order(client: PlatformClient,
