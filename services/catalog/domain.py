@@ -104,6 +104,13 @@ class HandlingPolicy:
     fashion_maximum: int = 21
     fashion_categories: frozenset[str] = frozenset({"fashion"})
 
+    def __post_init__(self) -> None:
+        # fashion widens the range and never narrows it: a handling time accepted for a listing is
+        # still accepted when it moves into a fashion category
+        if not 1 <= self.minimum <= self.maximum <= self.fashion_maximum:
+            raise ValueError(f"handling days need 1 <= minimum <= maximum <= fashion maximum, got "
+                             f"{self.minimum}, {self.maximum}, {self.fashion_maximum}")
+
     def allowed_range(self, category: str) -> tuple[int, int]:
         top = self.fashion_maximum if category in self.fashion_categories else self.maximum
         return self.minimum, top
