@@ -15,8 +15,8 @@ from datetime import datetime
 
 from services.inventory import domain
 from services.inventory.domain import Level, LineRequest, Movement, Part
+from services.inventory.ports import InventoryUow
 from services.inventory.repository import Locked, Why
-from services.inventory.unit_of_work import InventoryUnitOfWork
 from shared.contract import catalog as cat
 from shared.contract import inventory as inv
 from shared.contract import orders as o
@@ -40,7 +40,7 @@ def _entries(movements: Iterable[Movement], why: Why) -> Entries:
     return [(movement, why) for movement in movements]
 
 
-async def _finish(uow: InventoryUnitOfWork, locked: Locked, entries: Entries, *, cause: Cause | None = None,
+async def _finish(uow: InventoryUow, locked: Locked, entries: Entries, *, cause: Cause | None = None,
                   announce: Iterable[str] = ()) -> None:
     """Save the changed levels and the ledger rows, then tell sellers the levels that moved, and any
     low stock (R10).
@@ -84,7 +84,7 @@ def _shown_as_read(locked: Locked, sku_id: str) -> dict[str, tuple[int, ...]]:
     return {lv.warehouse_id: _shown(lv, domain.seller_view(lv, levels, policy)) for lv in levels}
 
 
-async def _check_low_stock(uow: InventoryUnitOfWork, locked: Locked, sku_id: str, cause: Cause | None) -> None:
+async def _check_low_stock(uow: InventoryUow, locked: Locked, sku_id: str, cause: Cause | None) -> None:
     """One ``LowStock`` per downward crossing of the SKU's threshold (R10)."""
     policy = locked.policy(sku_id)
     atp = domain.available_to_promise(locked.sku_levels(sku_id), policy)
@@ -98,7 +98,7 @@ async def _check_low_stock(uow: InventoryUnitOfWork, locked: Locked, sku_id: str
                  key=sku_id, cause=cause)
 
 
-def _check_seller(uow: InventoryUnitOfWork, locked: Locked, sku_id: str) -> None:
+def _check_seller(uow: InventoryUow, locked: Locked, sku_id: str) -> None:
     """A seller principal may only act on its own SKUs (R06a); services and operators on any."""
     principal = uow.cause.principal if uow.cause else None
     if principal is None or principal.kind != "seller":
@@ -110,7 +110,7 @@ def _check_seller(uow: InventoryUnitOfWork, locked: Locked, sku_id: str) -> None
         raise Rejection("not_owner", f"SKU {sku_id} belongs to another seller")
 
 
-async def _fill_waiting(uow: InventoryUnitOfWork, locked: Locked, level: Level, *, received: int = 0,
+async def _fill_waiting(uow: InventoryUow, locked: Locked, level: Level, *, received: int = 0,
                         receipt_id: str | None = None) -> list[Movement]:
     """Free units go to the waiting backorders of this SKU and warehouse first, in queue order
     (R11, R19); each order filled is told so with ``BackorderReleased``."""
@@ -131,7 +131,7 @@ async def _fill_waiting(uow: InventoryUnitOfWork, locked: Locked, level: Level, 
     return domain.apply_fills(level, fills)
 
 
-async def _fill_sku(uow: InventoryUnitOfWork, locked: Locked, sku_id: str, *, first: str | None = None,
+async def _fill_sku(uow: InventoryUow, locked: Locked, sku_id: str, *, first: str | None = None,
                     received: int = 0, receipt_id: str | None = None) -> list[Movement]:
     """Fill the waiting backorders of every warehouse of a SKU, ``first`` (the one whose stock
     moved) first. Safety stock is per SKU, so units arriving in one warehouse can make free
@@ -147,7 +147,7 @@ async def _fill_sku(uow: InventoryUnitOfWork, locked: Locked, sku_id: str, *, fi
 # ------------------------------------------------------------------ commands
 
 
-async def set_stock(cmd: inv.SetStock, uow: InventoryUnitOfWork) -> None:
+async def set_stock(cmd: inv.SetStock, uow: InventoryUow) -> None:
     """A stock count sets on-hand (R10); units above the SKU's safety stock go to waiting backorders."""
     locked = await uow.inventory.lock([cmd.sku_id], ensure_levels=[(cmd.sku_id, cmd.warehouse_id)])
     _check_seller(uow, locked, cmd.sku_id)
@@ -157,7 +157,7 @@ async def set_stock(cmd: inv.SetStock, uow: InventoryUnitOfWork) -> None:
     await _finish(uow, locked, _entries(movements, _why(uow.cause)))
 
 
-async def receive_stock(cmd: inv.ReceiveStock, uow: InventoryUnitOfWork) -> None:
+async def receive_stock(cmd: inv.ReceiveStock, uow: InventoryUow) -> None:
     """A receipt adds to on-hand and fills waiting backorders first, oldest first (R11); its id
     makes it idempotent."""
     locked = await uow.inventory.lock([cmd.sku_id], ensure_levels=[(cmd.sku_id, cmd.warehouse_id)])
@@ -171,7 +171,7 @@ async def receive_stock(cmd: inv.ReceiveStock, uow: InventoryUnitOfWork) -> None
     await _finish(uow, locked, _entries(movements, _why(uow.cause)))
 
 
-async def set_stock_policy(cmd: inv.SetStockPolicy, uow: InventoryUnitOfWork) -> None:
+async def set_stock_policy(cmd: inv.SetStockPolicy, uow: InventoryUow) -> None:
     """Safety stock and low-stock threshold of a SKU (R10). A lower safety stock frees units for
     waiting backorders; a new threshold is checked at once."""
     locked = await uow.inventory.lock([cmd.sku_id], ensure_skus=True)
@@ -183,7 +183,7 @@ async def set_stock_policy(cmd: inv.SetStockPolicy, uow: InventoryUnitOfWork) ->
     await _finish(uow, locked, _entries(movements, _why(uow.cause)), announce=[cmd.sku_id])
 
 
-async def prioritize_backorder(cmd: inv.PrioritizeBackorder, uow: InventoryUnitOfWork) -> None:
+async def prioritize_backorder(cmd: inv.PrioritizeBackorder, uow: InventoryUow) -> None:
     """An explicit seller priority for an order's waiting parts of a SKU (R19)."""
     locked = await uow.inventory.lock([cmd.sku_id])
     _check_seller(uow, locked, cmd.sku_id)
@@ -194,13 +194,13 @@ async def prioritize_backorder(cmd: inv.PrioritizeBackorder, uow: InventoryUnitO
 # ------------------------------------------------------------------ catalog events
 
 
-async def on_listing_upserted(event: cat.ListingUpserted, uow: InventoryUnitOfWork) -> None:
+async def on_listing_upserted(event: cat.ListingUpserted, uow: InventoryUow) -> None:
     await uow.inventory.lock(event.sku_ids, ensure_skus=True)
     for sku_id in sorted(set(event.sku_ids)):
         await uow.inventory.set_owner(sku_id, event.seller_id)
 
 
-async def on_backorder_activated(event: cat.BackorderActivated, uow: InventoryUnitOfWork) -> None:
+async def on_backorder_activated(event: cat.BackorderActivated, uow: InventoryUow) -> None:
     """The SKU is on backorder: per warehouse, ``qty`` more units may be sold on backorder (R06)."""
     wanted = {w.warehouse_id: w.qty for w in event.backorder_stock}
     locked = await uow.inventory.lock([event.sku_id], ensure_levels=[(event.sku_id, wh) for wh in wanted])
@@ -216,17 +216,17 @@ async def on_backorder_activated(event: cat.BackorderActivated, uow: InventoryUn
                   announce=[event.sku_id])
 
 
-async def on_backorder_deactivated(event: cat.BackorderDeactivated, uow: InventoryUnitOfWork) -> None:
+async def on_backorder_deactivated(event: cat.BackorderDeactivated, uow: InventoryUow) -> None:
     """No new backorder allocation; parts already allocated from backorder stay valid (R06)."""
     await _stop_backorder(uow, event.sku_id, event.seller_id)
 
 
-async def on_listing_type_changed(event: cat.ListingTypeChanged, uow: InventoryUnitOfWork) -> None:
+async def on_listing_type_changed(event: cat.ListingTypeChanged, uow: InventoryUow) -> None:
     if event.listing_type != "backorder":
         await _stop_backorder(uow, event.sku_id, event.seller_id)
 
 
-async def _stop_backorder(uow: InventoryUnitOfWork, sku_id: str, seller_id: str) -> None:
+async def _stop_backorder(uow: InventoryUow, sku_id: str, seller_id: str) -> None:
     locked = await uow.inventory.lock([sku_id])
     if not locked.policy(sku_id).backorder_enabled:
         return  # unknown here, or not on backorder
@@ -238,7 +238,7 @@ async def _stop_backorder(uow: InventoryUnitOfWork, sku_id: str, seller_id: str)
 # ------------------------------------------------------------------ order events
 
 
-async def allocate_orders(messages: list[Message[o.OrderPlaced]], uow: InventoryUnitOfWork) -> None:
+async def allocate_orders(messages: list[Message[o.OrderPlaced]], uow: InventoryUow) -> None:
     """Allocate a batch of orders in one transaction, in order of placement (R07-R09).
 
     A batch mixes partitions, so arrival is not placement: orders are sorted by
@@ -280,7 +280,7 @@ async def allocate_orders(messages: list[Message[o.OrderPlaced]], uow: Inventory
     await _finish(uow, locked, entries, cause=orders[-1].cause if orders else None)
 
 
-def _reject(uow: InventoryUnitOfWork, order_id: str, reason: str, line_ids: list[str], cause: Cause) -> None:
+def _reject(uow: InventoryUow, order_id: str, reason: str, line_ids: list[str], cause: Cause) -> None:
     uow.emit(EVENTS, inv.AllocationRejected(order_id=order_id, reason=reason, line_ids=line_ids),
              key=order_id, cause=cause)
 
@@ -299,7 +299,7 @@ def _part_rows(order: o.OrderPlaced, lines: Sequence[LineRequest],
     return rows
 
 
-async def on_lines_cancelled(event: o.LinesCancelled, uow: InventoryUnitOfWork) -> None:
+async def on_lines_cancelled(event: o.LinesCancelled, uow: InventoryUow) -> None:
     """Give cancelled lines' stock back to the ledgers it came from (R17); freed regular units
     go to waiting backorders first."""
     line_ids = [line.line_id for line in event.lines]
@@ -318,7 +318,7 @@ async def on_lines_cancelled(event: o.LinesCancelled, uow: InventoryUnitOfWork) 
     await _finish(uow, locked, _entries(movements, _why(uow.cause, f"buyer:{event.buyer_id}")))
 
 
-async def on_lines_shipped(event: o.LinesShipped, uow: InventoryUnitOfWork) -> None:
+async def on_lines_shipped(event: o.LinesShipped, uow: InventoryUow) -> None:
     """Shipped parts leave the warehouse (R16)."""
     peek = await uow.inventory.held(event.order_id, event.line_ids)
     if not peek:

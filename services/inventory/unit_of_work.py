@@ -10,6 +10,8 @@ from shared.persistence.uow import UnitOfWork
 
 
 class InventoryUnitOfWork(UnitOfWork):
+    """``ports.InventoryUow`` on PostgreSQL."""
+
     def __init__(self, conn: Conn, settings: InventorySettings, clock: Clock | None = None) -> None:
         super().__init__(conn, producer="inventory", clock=clock)
         self.inventory = InventoryRepository(conn, settings.warehouse_priority)

@@ -20,9 +20,9 @@ import structlog
 from services.notifications import domain, metrics
 from services.notifications.domain import Buyer, Channel, LineState, Notice
 from services.notifications.localization import DEFAULT_LOCALE
+from services.notifications.ports import NotificationsUow
 from services.notifications.rendering import Rendered
 from services.notifications.repository import NotificationsRepository
-from services.notifications.unit_of_work import NotificationsUnitOfWork
 from shared.contract import orders as o
 from shared.contract.envelope import utcnow
 from shared.contract.notifications import (
@@ -50,14 +50,14 @@ def app_sent_event(notice: Notice, rendered: Rendered) -> NotificationSent:
     )
 
 
-async def tell(uow: NotificationsUnitOfWork, notice: Notice | None) -> None:
+async def tell(uow: NotificationsUow, notice: Notice | None) -> None:
     """Store the notice on both channels, once (R22): app delivered now, email queued for the sender."""
     if notice is None:
         return
     await tell_all(uow, [(notice, await uow.notifications.buyer(notice.order_id), uow.cause)])
 
 
-async def tell_all(uow: NotificationsUnitOfWork, notices: list[tuple[Notice, Buyer | None, Cause | None]]) -> None:
+async def tell_all(uow: NotificationsUow, notices: list[tuple[Notice, Buyer | None, Cause | None]]) -> None:
     """``tell`` for several notices: their notifications are stored in one statement, then each notice
     is announced as if told alone, in order (a notice repeated in the list is told once)."""
     told = [_Told(notice, buyer, cause, uow.renderer.render(notice, buyer)) for notice, buyer, cause in notices]
@@ -88,7 +88,7 @@ class _Told:
             return [row("app", "sent"), row("email", "failed", UNKNOWN_BUYER)]
         return [row("app", "sent"), row("email", "pending")]
 
-    def announce(self, uow: NotificationsUnitOfWork, stored: set[str]) -> bool:
+    def announce(self, uow: NotificationsUow, stored: set[str]) -> bool:
         """Emit and count what was stored now (each id once: ``stored`` loses it); True if an email was
         queued for the sender."""
         notice, cause = self.notice, self.cause
@@ -121,24 +121,24 @@ class _Told:
         return True
 
 
-def _as_of(uow: NotificationsUnitOfWork, cause: Cause | None = None) -> datetime:
+def _as_of(uow: NotificationsUow, cause: Cause | None = None) -> datetime:
     cause = cause or uow.cause
     return cause.occurred_at if cause and cause.occurred_at else utcnow()
 
 
-async def order_placed(event: o.OrderPlaced, uow: NotificationsUnitOfWork) -> None:
+async def order_placed(event: o.OrderPlaced, uow: NotificationsUow) -> None:
     buyer = Buyer(event.buyer_id, event.buyer_email, event.region, event.locale, event.timezone, event.placed_at)
     await uow.notifications.save_buyer(event.order_id, buyer)
 
 
-async def order_accepted(event: o.OrderAccepted, uow: NotificationsUnitOfWork) -> None:
+async def order_accepted(event: o.OrderAccepted, uow: NotificationsUow) -> None:
     """R20."""
     await uow.notifications.save_lines(event.order_id, domain.lines_from_accepted(event), _as_of(uow))
     await tell(uow, domain.notice_accepted(event))
 
 
 async def placed_and_accepted(messages: list[Message[o.OrderPlaced | o.OrderAccepted]],
-                              uow: NotificationsUnitOfWork) -> None:
+                              uow: NotificationsUow) -> None:
     """``order_placed`` and ``order_accepted`` for a run of both, mixed, with the same effects: buyers
     and lines are written in one statement each, in arrival order; the buyers the notices need are
     read in one query; then each notice is told as ``tell`` does."""
@@ -168,7 +168,7 @@ async def placed_and_accepted(messages: list[Message[o.OrderPlaced | o.OrderAcce
                          for notice, placed_in_run, cause in notices])
 
 
-async def lines_released(event: o.LinesReleased, uow: NotificationsUnitOfWork) -> None:
+async def lines_released(event: o.LinesReleased, uow: NotificationsUow) -> None:
     """R21: released by a restock; the lines now carry the release's dates."""
     known = await uow.notifications.lines(event.order_id)
     notice = domain.notice_released(event, known)
@@ -178,17 +178,17 @@ async def lines_released(event: o.LinesReleased, uow: NotificationsUnitOfWork) -
     await tell(uow, notice)
 
 
-async def lines_shipped(event: o.LinesShipped, uow: NotificationsUnitOfWork) -> None:
+async def lines_shipped(event: o.LinesShipped, uow: NotificationsUow) -> None:
     """R21."""
     await tell(uow, domain.notice_shipped(event, await uow.notifications.lines(event.order_id)))
 
 
-async def shipment_late(event: o.OrderShipmentLate, uow: NotificationsUnitOfWork) -> None:
+async def shipment_late(event: o.OrderShipmentLate, uow: NotificationsUow) -> None:
     """R15, R21: late, with the option to cancel."""
     await tell(uow, domain.notice_late(event, await uow.notifications.lines(event.order_id)))
 
 
-async def backorder_delayed(event: o.BackorderDelayed, uow: NotificationsUnitOfWork) -> None:
+async def backorder_delayed(event: o.BackorderDelayed, uow: NotificationsUow) -> None:
     """R21: a delay alert with the old and the new dates."""
     known = await uow.notifications.lines(event.order_id)
     if event.line_id in known:
@@ -197,12 +197,12 @@ async def backorder_delayed(event: o.BackorderDelayed, uow: NotificationsUnitOfW
     await tell(uow, domain.notice_delayed(event, known))
 
 
-async def lines_cancelled(event: o.LinesCancelled, uow: NotificationsUnitOfWork) -> None:
+async def lines_cancelled(event: o.LinesCancelled, uow: NotificationsUow) -> None:
     """R21."""
     await tell(uow, domain.notice_cancelled(event, await uow.notifications.lines(event.order_id)))
 
 
-async def refund_requested(event: o.RefundRequested, uow: NotificationsUnitOfWork) -> None:
+async def refund_requested(event: o.RefundRequested, uow: NotificationsUow) -> None:
     """R18, R21."""
     await tell(uow, domain.notice_refunded(event, await uow.notifications.lines(event.order_id)))
 
@@ -210,7 +210,7 @@ async def refund_requested(event: o.RefundRequested, uow: NotificationsUnitOfWor
 # ---------------------------------------------------------------- the buyer's app inbox
 
 
-async def mark_read(cmd: MarkNotificationsRead, uow: NotificationsUnitOfWork) -> None:
+async def mark_read(cmd: MarkNotificationsRead, uow: NotificationsUow) -> None:
     """The buyer read app messages (R20's inbox): named ones must all be this buyer's app messages."""
     domain.check_inbox_owner(uow.cause.principal if uow.cause else None, cmd.buyer_id)
     named = [str(i) for i in dict.fromkeys(cmd.notification_ids)] if cmd.notification_ids else None

@@ -14,6 +14,8 @@ PRODUCER = "notifications"
 
 
 class NotificationsUnitOfWork(UnitOfWork):
+    """``ports.NotificationsUow`` on PostgreSQL (and what the email sender works on)."""
+
     def __init__(self, conn: Conn, settings: NotificationsSettings, clock: Clock,
                  renderer: Renderer) -> None:
         super().__init__(conn, producer=PRODUCER, clock=clock)

@@ -24,8 +24,8 @@ import structlog
 from services.orders import domain
 from services.orders.dates import DatingPolicy
 from services.orders.domain import Actor, AllocatedQty, Line, Order, SkuTerms
+from services.orders.ports import OrdersUoW
 from services.orders.repository import SKU_WIDE
-from services.orders.unit_of_work import OrdersUoW
 from shared.contract import catalog as cat
 from shared.contract import inventory as inv
 from shared.contract import orders as o

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from services.orders.dates import DatingPolicy
-from services.orders.repository import (
-    CatalogPort,
-    CatalogView,
-    OrderStore,
-    OrderStorePort,
-    StockPort,
-    StockView,
-)
+from services.orders.ports import CatalogPort, OrderStorePort, StockPort
+from services.orders.repository import CatalogView, OrderStore, StockView
 from services.orders.settings import OrdersSettings
 from shared.clock import Clock
 from shared.contract.envelope import Envelope, Payload
 from shared.contract.topics import Topic
 from shared.persistence.db import Conn
-from shared.persistence.uow import Cause, UnitOfWork, build_record
+from shared.persistence.uow import UnitOfWork, build_record
 
 
 def dating_policy(settings: OrdersSettings) -> DatingPolicy:
@@ -33,30 +27,9 @@ def dating_policy(settings: OrdersSettings) -> DatingPolicy:
     )
 
 
-class OrdersUoW(Protocol):
-    """What handlers need (the real unit of work, or a fake in unit tests)."""
-
-    @property
-    def orders(self) -> OrderStorePort: ...
-    @property
-    def catalog(self) -> CatalogPort: ...
-    @property
-    def stock(self) -> StockPort: ...
-    @property
-    def dating(self) -> DatingPolicy: ...
-    @property
-    def clock(self) -> Clock: ...
-    @property
-    def cause(self) -> Cause | None: ...
-
-    def emit(self, topic: Topic | str, payload: Payload, *, key: str | None,
-             cause: Cause | None = None) -> Envelope[Any]: ...
-
-    def emit_in_flow(self, topic: Topic, payload: Payload, *, key: str,
-                     correlation_id: uuid.UUID | None) -> Envelope[Any]: ...
-
-
 class OrdersUnitOfWork(UnitOfWork):
+    """``ports.OrdersUoW`` on PostgreSQL."""
+
     def __init__(self, conn: Conn, settings: OrdersSettings, clock: Clock) -> None:
         super().__init__(conn, producer="orders", clock=clock)
         self.order_store = OrderStore(conn)

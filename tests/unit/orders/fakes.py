@@ -1,4 +1,4 @@
-"""In-memory fakes of the orders ports (``OrderStorePort``, ``CatalogPort``, ``StockPort``)."""
+"""In-memory fakes of the orders ports (``services.orders.ports``: the three stores and ``OrdersUoW``)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,68 @@
+"""What the notifications handlers need from the outside world, as protocols.
+
+``repository.NotificationsRepository`` (PostgreSQL) implements ``NotificationsStore``,
+``rendering.Renderer`` implements ``NoticeRenderer``, and ``unit_of_work.NotificationsUnitOfWork``
+implements ``NotificationsUow``. Handlers are typed against these, so a test can hand them an
+in-memory fake instead of a database. (The email sender is a job, not a handler: it works on
+the unit of work itself.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from services.notifications.domain import Buyer, LineState, Notice
+from services.notifications.rendering import Rendered
+from shared.contract.envelope import Payload
+from shared.contract.topics import Topic
+from shared.persistence.uow import Cause
+
+
+class NotificationsStore(Protocol):
+    """Each order's buyer and line states, and the notifications told about it."""
+
+    async def save_buyer(self, order_id: str, buyer: Buyer) -> None: ...
+
+    async def save_buyers(self, buyers: Sequence[tuple[str, Buyer]]) -> None: ...
+
+    async def buyers(self, order_ids: Sequence[str]) -> dict[str, Buyer]: ...
+
+    async def buyer(self, order_id: str) -> Buyer | None: ...
+
+    async def save_lines(self, order_id: str, lines: Sequence[LineState], as_of: Any) -> None: ...
+
+    async def save_lines_of(self, orders: Sequence[tuple[str, Sequence[LineState], Any]]) -> None: ...
+
+    async def lines(self, order_id: str) -> dict[str, LineState]: ...
+
+    async def add_all(self, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """Store notification rows; returns the ids stored now (an id seen before is skipped)."""
+        ...
+
+    async def wake_senders(self) -> None: ...
+
+    async def foreign_app_ids(self, buyer_id: str, notification_ids: list[str]) -> list[str]: ...
+
+    async def mark_read(self, buyer_id: str, notification_ids: list[str] | None = None) -> list[str]: ...
+
+    async def unread_count(self, buyer_id: str) -> int: ...
+
+
+class NoticeRenderer(Protocol):
+    def render(self, notice: Notice, buyer: Buyer | None) -> Rendered: ...
+
+
+class NotificationsUow(Protocol):
+    """One transaction: the store on it, the renderer, the message being handled, and the outbox."""
+
+    @property
+    def notifications(self) -> NotificationsStore: ...
+
+    @property
+    def renderer(self) -> NoticeRenderer: ...
+
+    @property
+    def cause(self) -> Cause | None: ...
+
+    def emit(self, topic: Topic | str, payload: Payload, *, key: str | None, cause: Cause | None = None) -> Any: ...
