@@ -23,7 +23,8 @@ import structlog
 
 from services.orders import domain
 from services.orders.dates import DatingPolicy
-from services.orders.domain import Actor, AllocatedQty, Line, Order, SkuTerms
+from services.orders.domain import Actor, Order, SkuTerms
+from services.orders.lines import AllocatedQty, Line
 from services.orders.ports import OrdersUoW
 from services.orders.repository import SKU_WIDE
 from shared.contract import catalog as cat

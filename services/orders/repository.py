@@ -19,8 +19,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from services.orders.domain import Line, Order, Part, SkuTerms
+from services.orders.domain import Order, SkuTerms
 from services.orders.kpis import KpiCounts
+from services.orders.lines import Line, Part
 from shared.persistence.db import Conn, fetch_all, load_queries
 
 queries = load_queries(Path(__file__).parent / "sql")

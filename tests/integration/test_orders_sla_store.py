@@ -14,7 +14,8 @@ import pytest
 
 from services.orders import domain
 from services.orders.dates import DatingPolicy
-from services.orders.domain import AllocatedQty, SkuTerms
+from services.orders.domain import SkuTerms
+from services.orders.lines import AllocatedQty
 from services.orders.repository import OrderStore, StockView
 from shared.persistence.db import create_pool
 

@@ -13,15 +13,14 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from services.orders import domain
 from services.orders.dates import DatingPolicy, deadline
 from services.orders.domain import (
-    LINE_TRANSITIONS,
     ORDER_TRANSITIONS,
     Actor,
-    AllocatedQty,
     Order,
     SkuTerms,
     derive_status,
     snapshot,
 )
+from services.orders.lines import LINE_TRANSITIONS, AllocatedQty
 from shared.domain import Rejection
 
 PLACED = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # Monday 09:00 in New York, Thanksgiving week
