@@ -1,6 +1,6 @@
 """``faststream docs gen services.inventory.asyncapi:app``"""
 
 from services.inventory.app import DEFINITION
-from shared.service import docs_app
+from shared.asyncapi_app import docs_app
 
 app = docs_app(DEFINITION)

@@ -1,6 +1,6 @@
 """``faststream docs gen services.notifications.asyncapi:app``"""
 
 from services.notifications.app import DEFINITION
-from shared.service import docs_app
+from shared.asyncapi_app import docs_app
 
 app = docs_app(DEFINITION)
