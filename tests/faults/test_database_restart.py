@@ -39,12 +39,10 @@ STOP_AT = 150
 
 
 @pytest.fixture(scope="module")
-def own_stack(kafka_server: str, tmp_path_factory: pytest.TempPathFactory,
-              request: pytest.FixtureRequest) -> Iterator[Stack]:
-    """A stack with its own PostgreSQL server, so that stopping it disturbs no other module (the session's
-    broker, with fresh topics)."""
-    platform = Stack(tmp_path_factory.mktemp("dbrestart"), db_prefix="dbrestart", kafka_bootstrap=kafka_server,
-                     fresh_topics=True)
+def own_stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """A stack with its own PostgreSQL server and broker, so that stopping it disturbs no other module (the
+    fault suite's shared platform runs on the session's broker meanwhile)."""
+    platform = Stack(tmp_path_factory.mktemp("dbrestart"), db_prefix="dbrestart")
     platform.service_env_extra.update(FAST)
     try:
         platform.start_infra()
