@@ -203,12 +203,12 @@ def notice_shipped(event: o.LinesShipped, known: Mapping[str, LineState]) -> Not
 
 
 def notice_late(event: o.OrderShipmentLate, known: Mapping[str, LineState]) -> Notice:
-    """R15, R21: a backordered line missed its ship-by; the buyer is offered to cancel it (when they still may)."""
+    """R15, R21: a backordered line missed its ship-by; the buyer is offered to cancel it. A line is late only
+    while it has not shipped, and until then R17 lets the buyer cancel it: the offer always stands."""
     state = known.get(event.line_id)
     item = Item(event.line_id, event.sku_id, state.qty if state else 0, state.backorder_qty if state else 0,
                 event.ship_by, event.estimated_delivery)
-    return Notice(event.order_id, event.buyer_id, "late", event.ship_by.isoformat(), (item,),
-                  {"cancellable": event.cancellable})
+    return Notice(event.order_id, event.buyer_id, "late", event.ship_by.isoformat(), (item,))
 
 
 def notice_delayed(event: o.BackorderDelayed, known: Mapping[str, LineState]) -> Notice:
