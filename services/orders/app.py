@@ -11,7 +11,7 @@ from typing import Any, cast
 import orjson
 from aiohttp import web
 
-from services.orders import handlers
+from services.orders import batch_handlers, handlers
 from services.orders.dates import is_business_day
 from services.orders.domain import ORDER_STATUSES, Order
 from services.orders.kpi_gauges import kpi_gauges
@@ -42,7 +42,7 @@ SUBSCRIPTIONS = [
             "ConfirmDelivery": handlers.confirm_delivery,
         },
         # a run of PlaceOrder is placed in a few statements; a run that fails goes one by one (above)
-        batch_handlers={"PlaceOrder": handlers.place_orders},
+        batch_handlers={"PlaceOrder": batch_handlers.place_orders},
         rejections=ORDERS_EVENTS_TOPIC,
     ),
     Subscription(
@@ -54,9 +54,9 @@ SUBSCRIPTIONS = [
         },
         # allocation outcomes and stock levels, mixed as they arrive, a run at a time
         batch_handlers={
-            "StockAllocated": handlers.inventory_events,
-            "AllocationRejected": handlers.inventory_events,
-            "StockChanged": handlers.inventory_events,
+            "StockAllocated": batch_handlers.inventory_events,
+            "AllocationRejected": batch_handlers.inventory_events,
+            "StockChanged": batch_handlers.inventory_events,
         },
     ),
     Subscription(

@@ -1,5 +1,7 @@
 """Orders handlers: ``async def handler(message, uow)``. They load an aggregate (locked), decide
 with the domain, save through the stores and emit events; the consumer runtime commits.
+The steps that decide and emit (``accept``, ``reject``, ``emit_placed``...) are public:
+``batch_handlers.py`` runs the same steps over a run of messages, so both decide alike.
 
 Commands (``orders.commands``) that are refused raise ``Rejection``: the runtime turns it
 into ``CommandRejected`` on ``orders.events`` and nothing else happens. On the event topics
@@ -15,9 +17,7 @@ second allocation outcome is ignored, a release naming a receipt is applied once
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 
@@ -26,13 +26,11 @@ from services.orders.dates import DatingPolicy
 from services.orders.domain import Actor, Order, SkuTerms
 from services.orders.lines import AllocatedQty, Line
 from services.orders.ports import OrdersUoW
-from services.orders.repository import SKU_WIDE
 from shared.contract import catalog as cat
 from shared.contract import inventory as inv
 from shared.contract import orders as o
 from shared.contract.topics import ORDERS_EVENTS_TOPIC as EVENTS
 from shared.domain import Rejection
-from shared.messaging.consumer import Message
 from shared.persistence.uow import Cause
 from shared.regions import region_zone_name
 
@@ -40,23 +38,23 @@ log = structlog.get_logger(__name__)
 
 
 def _actor(uow: OrdersUoW) -> Actor | None:
-    return _actor_of(uow.cause)
+    return actor_of(uow.cause)
 
 
-def _actor_of(cause: Cause | None) -> Actor | None:
+def actor_of(cause: Cause | None) -> Actor | None:
     principal = cause.principal if cause else None
     return Actor(principal.kind, principal.id) if principal else None
 
 
-def _now(uow: OrdersUoW) -> datetime:
+def aware_now(uow: OrdersUoW) -> datetime:
     """The clock's time, always aware (a clock file written without an offset means UTC)."""
     now = uow.clock.now()
     return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
 
 
-def _occurred_at(uow: OrdersUoW, cause: Cause | None = None) -> datetime:
+def occurred_at(uow: OrdersUoW, cause: Cause | None = None) -> datetime:
     cause = cause or uow.cause
-    return cause.occurred_at if cause is not None and cause.occurred_at is not None else _now(uow)
+    return cause.occurred_at if cause is not None and cause.occurred_at is not None else aware_now(uow)
 
 
 async def _order(uow: OrdersUoW, order_id: str) -> Order:
@@ -93,38 +91,18 @@ def _cancelled_line(line: Line) -> o.CancelledLine:
 
 async def place_order(cmd: o.PlaceOrder, uow: OrdersUoW) -> None:
     domain.check_may_place(_actor(uow), cmd.buyer_id)
-    if _repeated(cmd, await uow.orders.get(cmd.order_id)):
+    if is_repeat(cmd, await uow.orders.get(cmd.order_id)):
         return
-    order = _placed(cmd, await uow.catalog.terms(_skus_of(cmd)), _now(uow))
+    order = new_order(cmd, await uow.catalog.terms(_skus_of(cmd)), aware_now(uow))
     await uow.orders.add(order, uow.cause.correlation_id if uow.cause else None)
-    _emit_placed(uow, order, cmd, uow.cause)
-
-
-async def place_orders(messages: list[Message[o.PlaceOrder]], uow: OrdersUoW) -> None:
-    """``place_order`` for a run of commands, with the same decisions and events: the run's orders
-    and SKU terms are read in one go, the new orders written in one go. An order named twice in a
-    run is seen as already placed the second time. A refusal raises: the runtime then handles the
-    run one message at a time with ``place_order``, so only the refused command is rejected."""
-    for m in messages:
-        domain.check_may_place(_actor_of(m.cause), m.payload.buyer_id)
-    existing = await uow.orders.get_many([m.payload.order_id for m in messages])
-    known = await uow.catalog.terms(sorted({line.sku_id for m in messages for line in m.payload.lines}))
-    new: list[tuple[Order, uuid.UUID | None]] = []
-    for m in messages:
-        cmd = m.payload
-        if _repeated(cmd, existing.get(cmd.order_id)):
-            continue
-        order = existing[cmd.order_id] = _placed(cmd, known, _now(uow))
-        new.append((order, m.cause.correlation_id))
-        _emit_placed(uow, order, cmd, m.cause)
-    await uow.orders.add_many(new)
+    emit_placed(uow, order, cmd, uow.cause)
 
 
 def _skus_of(cmd: o.PlaceOrder) -> list[str]:
     return sorted({line.sku_id for line in cmd.lines})
 
 
-def _repeated(cmd: o.PlaceOrder, existing: Order | None) -> bool:
+def is_repeat(cmd: o.PlaceOrder, existing: Order | None) -> bool:
     """True if the order exists already from this same request (a retry: nothing to do)."""
     if existing is None:
         return False
@@ -134,7 +112,7 @@ def _repeated(cmd: o.PlaceOrder, existing: Order | None) -> bool:
     raise Rejection("duplicate_order", f"order {cmd.order_id} exists already with other contents")
 
 
-def _placed(cmd: o.PlaceOrder, known: dict[str, SkuTerms], now: datetime) -> Order:
+def new_order(cmd: o.PlaceOrder, known: dict[str, SkuTerms], now: datetime) -> Order:
     return domain.place(
         order_id=cmd.order_id, buyer_id=cmd.buyer_id, buyer_email=cmd.buyer_email, region=cmd.region,
         locale=cmd.locale, timezone=cmd.timezone or region_zone_name(cmd.region), placed_at=now,
@@ -143,7 +121,7 @@ def _placed(cmd: o.PlaceOrder, known: dict[str, SkuTerms], now: datetime) -> Ord
     )
 
 
-def _emit_placed(uow: OrdersUoW, order: Order, cmd: o.PlaceOrder, cause: Cause | None) -> None:
+def emit_placed(uow: OrdersUoW, order: Order, cmd: o.PlaceOrder, cause: Cause | None) -> None:
     uow.emit(EVENTS, o.OrderPlaced(
         order_id=order.order_id, buyer_id=order.buyer_id, buyer_email=order.buyer_email, region=order.region,
         locale=order.locale, timezone=order.timezone, placed_at=order.placed_at, lines=list(cmd.lines),
@@ -152,7 +130,7 @@ def _emit_placed(uow: OrdersUoW, order: Order, cmd: o.PlaceOrder, cause: Cause |
 
 async def ship_lines(cmd: o.ShipLines, uow: OrdersUoW) -> None:
     order = await _order(uow, cmd.order_id)
-    shipped = order.ship(cmd.line_ids, cmd.tracking_number, _now(uow), _actor(uow))
+    shipped = order.ship(cmd.line_ids, cmd.tracking_number, aware_now(uow), _actor(uow))
     if not shipped:
         return
     await uow.orders.save(order)
@@ -164,7 +142,7 @@ async def ship_lines(cmd: o.ShipLines, uow: OrdersUoW) -> None:
 
 async def cancel_lines(cmd: o.CancelLines, uow: OrdersUoW) -> None:
     order = await _order(uow, cmd.order_id)
-    cancelled = order.cancel(cmd.line_ids, cmd.reason, _now(uow), _actor(uow))
+    cancelled = order.cancel(cmd.line_ids, cmd.reason, aware_now(uow), _actor(uow))
     if not cancelled:
         return
     await uow.orders.save(order)
@@ -198,7 +176,7 @@ async def request_replacement(cmd: o.RequestReplacement, uow: OrdersUoW) -> None
 
 async def confirm_delivery(cmd: o.ConfirmDelivery, uow: OrdersUoW) -> None:
     order = await _order(uow, cmd.order_id)
-    delivered = order.deliver(cmd.tracking_number, _now(uow), _actor(uow))
+    delivered = order.deliver(cmd.tracking_number, aware_now(uow), _actor(uow))
     if not delivered:
         return
     await uow.orders.save(order)
@@ -227,15 +205,15 @@ def _terms_for(order: Order, known: dict[str, SkuTerms], sku_id: str) -> SkuTerm
 async def stock_allocated(evt: inv.StockAllocated, uow: OrdersUoW) -> None:
     order = await _order(uow, evt.order_id)
     known = await uow.catalog.terms(sorted({line.sku_id for line in order.lines}))
-    acceptance = _accept(order, evt, known, uow.dating, _now(uow))
+    acceptance = accept(order, evt, known, uow.dating, aware_now(uow))
     if acceptance is None:
         return
     await uow.orders.save(order)
-    await uow.stock.exhausted(_backordered(evt), _occurred_at(uow))
-    _emit_acceptance(uow, order, acceptance, uow.cause)
+    await uow.stock.exhausted(backordered_skus(evt), occurred_at(uow))
+    emit_acceptance(uow, order, acceptance, uow.cause)
 
 
-def _accept(order: Order, evt: inv.StockAllocated, known: dict[str, SkuTerms], dating: DatingPolicy,
+def accept(order: Order, evt: inv.StockAllocated, known: dict[str, SkuTerms], dating: DatingPolicy,
             now: datetime) -> domain.Acceptance | None:
     """Date and accept the order's lines as allocated; None if its outcome was applied already."""
     skus = {line.line_id: line.sku_id for line in order.lines}
@@ -251,12 +229,12 @@ def _accept(order: Order, evt: inv.StockAllocated, known: dict[str, SkuTerms], d
     return acceptance
 
 
-def _backordered(evt: inv.StockAllocated) -> list[str]:
+def backordered_skus(evt: inv.StockAllocated) -> list[str]:
     """The SKUs this allocation had to take backorder stock of: no regular stock was left (R18)."""
     return [line.sku_id for line in evt.lines if any(p.source == "backorder" for p in line.parts)]
 
 
-def _emit_acceptance(uow: OrdersUoW, order: Order, acceptance: domain.Acceptance, cause: Cause | None) -> None:
+def emit_acceptance(uow: OrdersUoW, order: Order, acceptance: domain.Acceptance, cause: Cause | None) -> None:
     if acceptance.accepted:
         uow.emit(EVENTS, o.OrderAccepted(
             order_id=order.order_id, buyer_id=order.buyer_id, status=order.status,
@@ -272,22 +250,22 @@ def _emit_acceptance(uow: OrdersUoW, order: Order, acceptance: domain.Acceptance
 
 async def allocation_rejected(evt: inv.AllocationRejected, uow: OrdersUoW) -> None:
     order = await _order(uow, evt.order_id)
-    rejected = _reject(order, evt, _now(uow))
+    rejected = reject(order, evt, aware_now(uow))
     if rejected is None:
         return
     await uow.orders.save(order)
-    await uow.stock.exhausted(_exhausted(order, evt), _occurred_at(uow))
-    _emit_rejection(uow, order, evt, rejected, uow.cause)
+    await uow.stock.exhausted(exhausted_skus(order, evt), occurred_at(uow))
+    emit_rejection(uow, order, evt, rejected, uow.cause)
 
 
-def _reject(order: Order, evt: inv.AllocationRejected, now: datetime) -> list[Line] | None:
+def reject(order: Order, evt: inv.AllocationRejected, now: datetime) -> list[Line] | None:
     rejected = order.reject(evt.reason, now)
     if rejected is None:
         log.info("allocation_outcome_repeated", order_id=order.order_id)
     return rejected
 
 
-def _exhausted(order: Order, evt: inv.AllocationRejected) -> list[str]:
+def exhausted_skus(order: Order, evt: inv.AllocationRejected) -> list[str]:
     """The SKUs an allocation failed for lack of stock (R18)."""
     if evt.reason != "out_of_stock":
         return []
@@ -295,7 +273,7 @@ def _exhausted(order: Order, evt: inv.AllocationRejected) -> list[str]:
     return [line.sku_id for line in order.lines if line.line_id in named]
 
 
-def _emit_rejection(uow: OrdersUoW, order: Order, evt: inv.AllocationRejected, rejected: list[Line],
+def emit_rejection(uow: OrdersUoW, order: Order, evt: inv.AllocationRejected, rejected: list[Line],
                     cause: Cause | None) -> None:
     if rejected:
         uow.emit(EVENTS, o.OrderRejected(
@@ -310,7 +288,7 @@ async def backorder_released(evt: inv.BackorderReleased, uow: OrdersUoW) -> None
     if line.sku_id != evt.sku_id:
         raise Rejection("invalid_release", f"line {evt.line_id} is SKU {line.sku_id}, not {evt.sku_id}")
     if evt.receipt_id is not None and not await uow.orders.record_release(
-        evt.order_id, evt.line_id, evt.warehouse_id, evt.receipt_id, evt.qty, _now(uow)
+        evt.order_id, evt.line_id, evt.warehouse_id, evt.receipt_id, evt.qty, aware_now(uow)
     ):
         log.info("release_repeated", order_id=evt.order_id, line_id=evt.line_id, receipt_id=evt.receipt_id)
         return
@@ -324,69 +302,6 @@ async def backorder_released(evt: inv.BackorderReleased, uow: OrdersUoW) -> None
             lines=[o.ReleasedLine(line_id=ready.line_id, sku_id=ready.sku_id, qty=ready.qty, ship_by=dates[0],
                                   estimated_delivery=dates[1])],
         ), key=order.order_id)
-
-
-async def stock_changed(messages: list[Message[inv.StockChanged]], uow: OrdersUoW) -> None:
-    """Regular stock levels (R18's "out of stock"); a batch is applied in one statement.
-
-    Kept per warehouse, and for the whole SKU (as warehouse ``*``, which wins when present).
-    """
-    await uow.stock.levels(_levels(messages, _now(uow)))
-
-
-def _levels(messages: list[Message[inv.StockChanged]], now: datetime) -> list[tuple[str, str, int, datetime]]:
-    """The rows ``stock_changed`` writes, only the newest per SKU and warehouse (as the store keeps)."""
-    newest: dict[tuple[str, str], tuple[str, str, int, datetime]] = {}
-    for m in messages:
-        at = m.cause.occurred_at or now
-        for row in ((m.payload.sku_id, m.payload.warehouse_id, m.payload.available_to_promise, at),
-                    (m.payload.sku_id, SKU_WIDE, m.payload.sku_available_to_promise, at)):
-            kept = newest.get(row[:2])
-            if kept is None or kept[3] <= at:
-                newest[row[:2]] = row
-    return list(newest.values())
-
-
-DECISIONS = ("StockAllocated", "AllocationRejected")
-
-
-async def inventory_events(messages: list[Message[Any]], uow: OrdersUoW) -> None:
-    """A run of ``StockAllocated``, ``AllocationRejected`` and ``StockChanged`` in arrival order, with
-    the decisions and events of ``stock_allocated``, ``allocation_rejected`` and ``stock_changed``.
-
-    The run's orders are read and locked in one go (in key order), SKU terms in one query; each
-    outcome is decided in memory in turn (a second outcome for an order is a repeat, as one at a
-    time); then the orders, stock signals and levels are written in one statement each. A refusal
-    raises: the runtime then handles the run one message at a time with the per-message handlers."""
-    decisions = [m for m in messages if m.cause.message_type in DECISIONS]
-    orders = await uow.orders.get_many([m.payload.order_id for m in decisions], lock=True)
-    known = await uow.catalog.terms(sorted({line.sku_id for order in orders.values() for line in order.lines}))
-    changed: dict[str, Order] = {}
-    exhausted: list[tuple[str, datetime]] = []
-    for m in decisions:
-        order = orders.get(m.payload.order_id)
-        if order is None:
-            raise Rejection("unknown_order", f"order {m.payload.order_id} does not exist")
-        if isinstance(m.payload, inv.StockAllocated):
-            acceptance = _accept(order, m.payload, known, uow.dating, _now(uow))
-            if acceptance is None:
-                continue
-            sku_ids = _backordered(m.payload)
-            _emit_acceptance(uow, order, acceptance, m.cause)
-        else:
-            rejected = _reject(order, m.payload, _now(uow))
-            if rejected is None:
-                continue
-            sku_ids = _exhausted(order, m.payload)
-            _emit_rejection(uow, order, m.payload, rejected, m.cause)
-        changed[order.order_id] = order
-        at = _occurred_at(uow, m.cause)
-        exhausted += [(sku_id, at) for sku_id in sku_ids]
-    await uow.orders.save_many(list(changed.values()))
-    await uow.stock.exhausted_many(exhausted)
-    levels = [m for m in messages if m.cause.message_type == "StockChanged"]
-    if levels:
-        await stock_changed(levels, uow)
 
 
 # ---------------------------------------------------------------- catalog.events

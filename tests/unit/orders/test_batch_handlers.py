@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from services.orders import handlers
+from services.orders import batch_handlers, handlers
 from services.orders.domain import snapshot
 from shared.contract import catalog as cat
 from shared.contract import inventory as inv
@@ -68,7 +68,7 @@ async def _one_at_a_time(messages: list[Message[Any]], unit: FakeUoW) -> None:
     for m in messages:
         unit.cause = m.cause
         if m.cause.message_type == "StockChanged":
-            await handlers.stock_changed([m], unit)
+            await batch_handlers.stock_changed([m], unit)
         else:
             await per_message[m.cause.message_type](m.payload, unit)
     unit.cause = None
@@ -85,7 +85,7 @@ async def test_a_run_of_place_order_stores_and_emits_what_one_at_a_time_does() -
            _msg(_place("o2", ("l1", "sku-new", 1)), principal=Principal(kind="buyer", id="b1")),
            _msg(_place("o1", ("l1", "sku-a", 2), ("l2", "sku-b", 1)))]  # the same order again: a retry
     batch, single = await _uow(), await _uow()
-    await handlers.place_orders(run, batch)
+    await batch_handlers.place_orders(run, batch)
     await _one_at_a_time(run, single)
     assert _state(batch) == _state(single)
     assert [e.payload.order_id for e in batch.emitted] == ["o1", "o2"]
@@ -99,14 +99,14 @@ async def test_a_run_of_place_order_stores_and_emits_what_one_at_a_time_does() -
 async def test_a_refused_command_in_a_run_raises_so_the_runtime_goes_one_by_one(refused: Message[Any]) -> None:
     unit = await _uow()
     with pytest.raises(Rejection):
-        await handlers.place_orders([_msg(_place("o1", ("l1", "sku-a", 1))), refused], unit)
+        await batch_handlers.place_orders([_msg(_place("o1", ("l1", "sku-a", 1))), refused], unit)
 
 
 async def test_a_mixed_run_of_inventory_events_decides_what_one_at_a_time_does() -> None:
     batch, single = await _uow(), await _uow()
     placed = [_msg(_place(f"o{n}", ("l1", "sku-a", 1), ("l2", "sku-b", 1))) for n in range(4)]
     for unit in (batch, single):
-        await handlers.place_orders(placed, unit)
+        await batch_handlers.place_orders(placed, unit)
         unit.take()
     later = PLACED + timedelta(seconds=1)
     run = [
@@ -120,7 +120,7 @@ async def test_a_mixed_run_of_inventory_events_decides_what_one_at_a_time_does()
         _msg(inv.AllocationRejected(order_id="o2", reason="out_of_stock", line_ids=[])),  # o2 was decided
         _msg(inv.AllocationRejected(order_id="o3", reason="invalid_order", line_ids=[])),
     ]
-    await handlers.inventory_events(run, batch)
+    await batch_handlers.inventory_events(run, batch)
     await _one_at_a_time(run, single)
     assert _state(batch) == _state(single)
     assert [(type(e.payload).__name__, e.key) for e in batch.emitted] == [
@@ -133,5 +133,5 @@ async def test_an_outcome_for_an_unknown_order_raises_so_the_runtime_goes_one_by
     unit = await _uow()
     with pytest.raises(Rejection) as caught:
         unknown = inv.AllocationRejected(order_id="nope", reason="out_of_stock", line_ids=[])
-        await handlers.inventory_events([_msg(unknown)], unit)
+        await batch_handlers.inventory_events([_msg(unknown)], unit)
     assert caught.value.reason == "unknown_order"
