@@ -12,19 +12,19 @@ from shared.messaging.broker import aiokafka_security
 from shared.settings import KafkaSettings
 
 
-def _settings() -> KafkaSettings:
+def settings() -> KafkaSettings:
     return KafkaSettings(bootstrap_servers=bootstrap_servers())
 
 
 def producer() -> AIOKafkaProducer:
-    settings = _settings()
-    return AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", **aiokafka_security(settings))
+    config = settings()
+    return AIOKafkaProducer(bootstrap_servers=config.bootstrap_servers, acks="all", **aiokafka_security(config))
 
 
 def consumer() -> AIOKafkaConsumer:
-    settings = _settings()
-    return AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False, group_id=None,
-                            **aiokafka_security(settings))
+    config = settings()
+    return AIOKafkaConsumer(bootstrap_servers=config.bootstrap_servers, enable_auto_commit=False, group_id=None,
+                            **aiokafka_security(config))
 
 
 async def publish(payload: Payload, principal: Principal | None) -> str:

@@ -19,6 +19,7 @@ from backorder_cli import kafka
 from backorder_cli.config import service_url
 from backorder_cli.publish import send_app
 from shared.messaging.consumer import REPLAY_CONSUMER_HEADER, REPLAY_OFFSET_HEADER
+from shared.messaging.topics import partitions_of
 
 app = typer.Typer(help="Operate the backorder platform.", no_args_is_help=True)
 app.add_typer(send_app, name="send")
@@ -34,10 +35,7 @@ async def _read(topic: str, limit: int, follow: bool, from_beginning: bool):  # 
     consumer = kafka.consumer()
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        partitions = [TopicPartition(topic, p) for p in await partitions_of(kafka.settings(), topic)]
         if not partitions:
             raise typer.BadParameter(f"no topic {topic}")
         consumer.assign(partitions)

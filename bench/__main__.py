@@ -4,14 +4,13 @@ line in bench/HISTORY.md. Targets are reported, never asserted here.
     python -m bench [--orders N] [--skus N] [--open-loop-rate R] [--open-loop-seconds S] [--skip-scale-out]
                     [--out DIR] [--history FILE] [--postgres-url URL] [--kafka-bootstrap HOST:PORT]
 
-Each run (burst, burst on two instances, open loop, ceilings) gets a fresh broker, fresh databases
-and fresh service processes. ``--postgres-url`` puts the databases on that server (each run its
-own, dropped after it) instead of an embedded server per run. ``--kafka-bootstrap`` runs them all
-on that Kafka cluster (Apache Kafka, say, which wakes a waiting fetch when records arrive; the
-embedded broker does not) instead of an embedded broker per run: each run's service processes are
-new, but their consumer groups resume where the previous run's stopped, and each run sells on a
-seller and SKUs of its own, so no run sees another's orders. Topics the cluster has already keep
-their partitions.
+Each run (burst, burst on two instances, open loop, ceilings) gets a fresh Apache Kafka broker (the
+dev stack's, KRaft, one node), fresh databases and fresh service processes. ``--postgres-url`` puts
+the databases on that server (each run its own, dropped after it) instead of an embedded server per
+run. ``--kafka-bootstrap`` runs them all on that Kafka cluster instead of a broker per run: each
+run's service processes are new, but their consumer groups resume where the previous run's stopped,
+and each run sells on a seller and SKUs of its own, so no run sees another's orders. Topics the
+cluster has already keep their partitions.
 """
 
 from __future__ import annotations
@@ -36,6 +35,7 @@ import asyncpg
 
 from bench.ceilings import bare_hops_latency, per_order_transactions, transport_round_trip
 from bench.flash_sale import HOPS, OBSERVER_FETCH_WAIT_MS, FlashSale, Shape, hop_latencies, percentiles
+from devstack.broker import kafka_version
 from devstack.stack import SERVICES, Stack, database_name
 
 HERE = Path(__file__).parent
@@ -44,8 +44,7 @@ TARGETS = {"ratio_vs_per_order_tx": 1.5, "open_loop_p99_ms": 150.0, "oversold": 
 
 #: Partitions per topic in the benchmark's stacks: as many as the most instances of a service it runs (two).
 #: The production topic table has 6 for room to grow; on one machine more partitions than consumers buy
-#: nothing, and the embedded broker's CPU grows with them (measured: about 0.25 ms per partition per fetch
-#: request; at 6 partitions the broker was the busiest process of the open loop, and 2 cut its p99 by 10%).
+#: nothing, and every fetch request costs the broker work per partition it names.
 PARTITIONS = 2
 
 
@@ -123,11 +122,13 @@ def measure_ceilings(stack: Stack, orders: int, message_size: int, rate: float, 
             "transport_msgs_per_s": round(transport, 1), "bare_hops_latency_ms": percentiles(floor)}
 
 
-def peak_rss(*runs: dict[str, Any] | None) -> dict[str, float]:
-    """Peak RSS per service (MB), over its instances and the runs."""
+def peak_rss(*runs: dict[str, Any] | None, broker: bool = False) -> dict[str, float]:
+    """Peak RSS per service (MB), over its instances and the runs; with ``broker``, the broker's alone."""
     peaks: dict[str, float] = {}
     for run in runs:
         for process, mb in (run or {}).get("rss_mb", {}).items():
+            if (process == "kafka") != broker:
+                continue
             service = process.rsplit("-", 1)[0]
             peaks[service] = max(peaks.get(service, 0.0), mb)
     return dict(sorted(peaks.items()))
@@ -187,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history", type=Path, default=HERE / "HISTORY.md")
     parser.add_argument("--postgres-url", default="", help="a PostgreSQL server for the runs' databases")
     parser.add_argument("--kafka-bootstrap", default="", help="a Kafka cluster for every run, instead of "
-                        "an embedded broker per run")
+                        "a broker of the dev stack per run")
     parser.add_argument("--one-stack", action="store_true",
                         help="the burst, the open loop and the ceilings on one stack (quicker; for trial runs)")
     args = parser.parse_args(argv)
@@ -238,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         "oversold": burst["oversold"] + open_loop["oversold"] + (scale_out["oversold"] if scale_out else 0),
         "duplicates": burst["duplicates"] + open_loop["duplicates"] + (scale_out["duplicates"] if scale_out else 0),
         "rss_mb": peak_rss(burst, scale_out, open_loop),
+        "broker_rss_mb": peak_rss(burst, scale_out, open_loop, broker=True).get("kafka"),
         "cpu_ms_per_order": {"burst": burst["cpu_ms_per_order"], "open_loop": open_loop["cpu_ms_per_order"]},
         "open_loop_hops_ms": open_loop["hops_ms"],
         # the open loop's p99 over the same hops' p99 with no work in them (the broker's floor, same run)
@@ -246,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": {"burst": burst, "scale_out_2_instances": scale_out, "open_loop": open_loop},
         "targets": TARGETS,
         "partitions_per_topic": PARTITIONS,
-        "broker": args.kafka_bootstrap or "embedded (Tansu), one per run",
+        "broker": args.kafka_bootstrap or f"Apache Kafka {kafka_version()} (KRaft, one node), one per run",
         "seconds": round(time.monotonic() - started, 1),
         "phases_s": phases,
     }

@@ -20,6 +20,8 @@ from aiokafka.structs import RecordMetadata
 
 from shared.contract.envelope import Envelope, Payload, Principal
 from shared.contract.topics import command_topic_of
+from shared.messaging.topics import partitions_of
+from shared.settings import KafkaSettings
 
 
 @dataclass(frozen=True)
@@ -70,13 +72,12 @@ class PlatformClient:
         return self
 
     async def _wait_partitions(self, topic: str) -> set[int]:
-        assert self._consumer is not None
+        settings = KafkaSettings(bootstrap_servers=self.bootstrap)
         for _ in range(100):
-            found = self._consumer.partitions_for_topic(topic)
+            found = await partitions_of(settings, topic)
             if found:
                 return set(found)
-            await self._consumer._client.force_metadata_update()  # topic may be created a moment later
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # the services may provision it a moment later
         raise TimeoutError(f"topic {topic} never appeared")
 
     async def stop(self) -> None:

@@ -58,6 +58,18 @@ async def ensure_topics(settings: KafkaSettings, *, force: bool = False) -> list
         await admin.close()
 
 
+async def partitions_of(settings: KafkaSettings, topic: str) -> list[int]:
+    """The partition ids of a topic as the cluster has them now (none when it has no such topic)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=10_000,
+                                **aiokafka_security(settings))
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(p["partition"] for t in described if t["error_code"] == 0 for p in t["partitions"])
+
+
 def provisioning_enabled() -> bool:
     return os.environ.get("KAFKA_PROVISION_TOPICS", "true").lower() not in ("0", "false", "no")
 
