@@ -9,7 +9,7 @@ Two instances of the orders service share the work while orders flow, in three t
    last third's orders must all be decided, so instance 0 took the lead that instance 1's death set free.
 
 What must hold afterwards: every order decided exactly once, nothing oversold, every email sent
-(the delivery guarantee, R08).
+(the delivery guarantee).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ SEED = 20261124
 THIRD = ORDERS // 3
 
 
-async def test_r08_relay_lead_passes_to_the_waiting_instance_when_the_leader_dies(
+async def test_relay_lead_passes_to_the_waiting_instance_when_the_leader_dies(
         platform: Stack, platform_client: PlatformClient) -> None:
     stack, client = platform, platform_client
     workload = h.Workload(client, n_orders=ORDERS, seed=SEED)

@@ -81,7 +81,7 @@ def our_mails(stack: Stack) -> list[Any]:
     return [m for m in read_mail(stack.mail_dir) if str(m["X-Order-Id"]).startswith("o-fault-")]
 
 
-async def test_r22_smtp_outage_blocks_neither_the_consumer_nor_the_app_channel(client: PlatformClient,
+async def test_smtp_outage_blocks_neither_the_consumer_nor_the_app_channel(client: PlatformClient,
                                                                                 stack: Stack) -> None:
     assert stack.smtp is not None
     stack.smtp.stop()

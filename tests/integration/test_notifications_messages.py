@@ -257,7 +257,7 @@ async def inbox(stack: Stack, buyer_id: str) -> tuple[dict[str, str | None], int
     return {r["notification_id"]: r["read_at"] for r in rows}, int(headers["X-Unread-Count"])
 
 
-async def test_r20_buyer_marks_app_messages_read_through_kafka(client: PlatformClient, stack: Stack) -> None:
+async def test_buyer_marks_app_messages_read_through_kafka(client: PlatformClient, stack: Stack) -> None:
     for order_id in ("o-read-1", "o-read-2", "o-read-3"):
         await place_and_accept(client, order_id, "buyer-read")
         await wait_sent(client, order_id, "backorder_accepted", channels=("app",))
@@ -284,7 +284,7 @@ async def test_r20_buyer_marks_app_messages_read_through_kafka(client: PlatformC
     assert (await http_get(stack, "/buyers/buyer-read/notifications?channel=app&unread=1"))[1] == []
 
 
-async def test_r20_inbox_commands_for_another_buyers_or_unknown_messages_are_refused(
+async def test_inbox_commands_for_another_buyers_or_unknown_messages_are_refused(
         client: PlatformClient, stack: Stack) -> None:
     await place_and_accept(client, "o-mine", "buyer-mine")
     await place_and_accept(client, "o-theirs", "buyer-theirs")

@@ -270,7 +270,7 @@ async def _all_sent(pool: asyncpg.Pool) -> bool:
     return all(r["status"] == "sent" for r in await emails(pool))
 
 
-async def test_r22_transient_rejection_is_retried_then_failed_and_reported(
+async def test_a_transient_rejection_is_retried_then_failed_and_reported(
         pool: asyncpg.Pool, smtp: tuple[Catcher, int]) -> None:
     catcher, port = smtp
     catcher.rcpt_reply = "451 4.7.1 greylisted, try later"
@@ -291,7 +291,7 @@ async def test_r22_transient_rejection_is_retried_then_failed_and_reported(
                   outcome="failed") == failed_before + 1
 
 
-async def test_r22_permanent_rejection_fails_at_once_without_the_address(
+async def test_a_permanent_rejection_fails_at_once_without_the_address(
         pool: asyncpg.Pool, smtp: tuple[Catcher, int]) -> None:
     catcher, port = smtp
     catcher.rcpt_reply = f"550 5.1.1 <{f.email_of('buyer-0')}>: no such user"
@@ -309,7 +309,7 @@ async def test_r22_permanent_rejection_fails_at_once_without_the_address(
     assert f.email_of("buyer-0") not in event["error"]
 
 
-async def test_r22_smtp_unreachable_claims_nothing_and_counts_no_attempt(pool: asyncpg.Pool) -> None:
+async def test_smtp_unreachable_claims_nothing_and_counts_no_attempt(pool: asyncpg.Pool) -> None:
     settings = settings_for(free_port())  # nothing listens there
     await queue_orders(pool, settings, 3)
     with pytest.raises(SmtpUnavailable):
@@ -317,7 +317,7 @@ async def test_r22_smtp_unreachable_claims_nothing_and_counts_no_attempt(pool: a
     assert [(r["status"], r["attempts"]) for r in await emails(pool)] == [("pending", 0)] * 3
 
 
-async def test_r22_a_dead_senders_claim_is_taken_over_when_its_lease_ends(
+async def test_a_dead_senders_claim_is_taken_over_when_its_lease_ends(
         pool: asyncpg.Pool, smtp: tuple[Catcher, int]) -> None:
     catcher, port = smtp
     settings = settings_for(port)
@@ -335,7 +335,7 @@ async def test_r22_a_dead_senders_claim_is_taken_over_when_its_lease_ends(
     assert len(catcher.messages) == 1 and (await emails(pool))[0]["attempts"] == 2
 
 
-async def test_r22_a_claim_too_short_to_finish_is_released_untried(
+async def test_a_claim_too_short_to_finish_is_released_untried(
         pool: asyncpg.Pool, smtp: tuple[Catcher, int]) -> None:
     catcher, port = smtp
     settings = settings_for(port, email_lease_s=1.0)  # shorter than a send may take: never start one
@@ -345,7 +345,7 @@ async def test_r22_a_claim_too_short_to_finish_is_released_untried(
     assert [(r["status"], r["attempts"], r["claim_token"]) for r in await emails(pool)] == [("pending", 0, None)] * 2
 
 
-async def test_r22_a_message_whose_turn_for_data_comes_too_late_for_the_lease_is_released_untried(
+async def test_a_message_whose_turn_for_data_comes_too_late_for_the_lease_is_released_untried(
         pool: asyncpg.Pool, smtp: tuple[Catcher, int]) -> None:
     catcher, port = smtp
     catcher.data_delay_s = 0.5  # the first session's DATA holds the turn past the second one's last moment
@@ -357,7 +357,7 @@ async def test_r22_a_message_whose_turn_for_data_comes_too_late_for_the_lease_is
         ("pending", 0, None), ("sent", 1, None)]
 
 
-async def test_r22_emails_unsent_for_too_long_are_failed_and_reported(pool: asyncpg.Pool) -> None:
+async def test_emails_unsent_for_too_long_are_failed_and_reported(pool: asyncpg.Pool) -> None:
     settings = settings_for(free_port(), email_expire_after_s=3600)
     await queue_orders(pool, settings, 2)
     await pool.execute("UPDATE notifications SET created_at = now() - interval '2 hours' WHERE order_id = 'o-0'")

@@ -262,7 +262,7 @@ async def test_rolling_backorder_longer_handling_time_sends_backorder_delayed(cl
 # ---------------------------------------------------------------- R19: seller queries
 
 
-async def test_r19_seller_lists_backorders_by_tag_and_status_oldest_first(
+async def test_r13_seller_lists_backorders_by_tag_and_status_oldest_first(
         client: PlatformClient, stack: Stack, clock: ClockFile) -> None:
     for i, at in enumerate(["2026-11-23T15:00:00+00:00", "2026-11-23T16:00:00+00:00", "2026-11-23T17:00:00+00:00"]):
         clock.set(at)
@@ -288,7 +288,7 @@ async def test_r19_seller_lists_backorders_by_tag_and_status_oldest_first(
     assert bad["error"] == "bad_query" and "status must be one of" in bad["message"]
 
 
-async def test_r13_r19_each_seller_sees_its_own_lines_and_tag_in_a_mixed_order(client: PlatformClient,
+async def test_r13_each_seller_sees_its_own_lines_and_tag_in_a_mixed_order(client: PlatformClient,
                                                                                stack: Stack) -> None:
     await accepted(client, "o-mixed", {"l1": ("sku-bo", [part("backorder", 1)]),
                                        "l2": ("sku-s2", [part("regular", 1)])})

@@ -36,11 +36,11 @@ def test_r22_notification_id_is_deterministic_and_a_uuid() -> None:
         ("o-1", ["l1"], "late", "2026-12-04", "app"),
     ],
 )
-def test_r22_every_part_of_the_identity_matters(changed: tuple[str, list[str], str, str, str]) -> None:
+def test_every_part_of_a_notifications_identity_matters(changed: tuple[str, list[str], str, str, str]) -> None:
     assert notification_id(*changed) != notification_id("o-1", ["l1"], "late", "2026-12-04", "email")
 
 
-def test_r22_message_id_derives_from_the_notification_id() -> None:
+def test_message_id_derives_from_the_notification_id() -> None:
     nid = notification_id("o-1", ["l1"], "shipped", "T1", "email")
     assert domain.message_id(nid, "shop.example") == f"<{nid}@shop.example>"
 
@@ -108,7 +108,7 @@ def test_r21_refund_for_an_unknown_line_still_tells() -> None:
     assert notice.kind == "refunded" and notice.line_ids == ("l1",)
 
 
-def test_r22_backoff_grows_is_capped_and_jittered() -> None:
+def test_email_retry_backoff_grows_is_capped_and_jittered() -> None:
     rng = random.Random(1)
     delays = [domain.retry_delay(n, 30, 600, rng) for n in range(1, 8)]
     assert 24 <= delays[0] <= 36 and 48 <= delays[1] <= 72
@@ -117,6 +117,6 @@ def test_r22_backoff_grows_is_capped_and_jittered() -> None:
 
 @pytest.mark.parametrize(("attempts", "permanent", "expected"),
                          [(1, False, "retry"), (3, False, "failed"), (1, True, "failed"), (2, False, "retry")])
-def test_r22_give_up_after_the_last_attempt_or_a_permanent_reply(attempts: int, permanent: bool,
+def test_an_email_is_given_up_after_the_last_attempt_or_a_permanent_reply(attempts: int, permanent: bool,
                                                                   expected: str) -> None:
     assert domain.after_failure(attempts, 3, permanent) == expected

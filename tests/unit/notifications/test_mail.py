@@ -1,4 +1,4 @@
-"""The email as sent: deterministic headers, both parts; SMTP errors sorted and scrubbed (R22, privacy)."""
+"""The email as sent: deterministic headers, both parts; SMTP errors sorted and scrubbed (privacy)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def outgoing(**changes: object) -> OutgoingEmail:
     return OutgoingEmail(**values)  # type: ignore[arg-type]
 
 
-def test_r22_same_notification_gives_the_same_message_id_and_order_header() -> None:
+def test_the_same_notification_gives_the_same_message_id_and_order_header() -> None:
     settings = NotificationsSettings(mail_domain="mail.shop.example")
     first, again = build_message(outgoing(), settings), build_message(outgoing(attempts=3), settings)
     assert first["Message-ID"] == again["Message-ID"] == f"<{NID}@mail.shop.example>"
@@ -43,7 +43,7 @@ def test_r22_same_notification_gives_the_same_message_id_and_order_header() -> N
     assert first["References"] == "<order.o-1@mail.shop.example>"
 
 
-def test_r20_email_has_a_text_and_an_html_part_that_survive_the_wire() -> None:
+def test_an_email_has_a_text_and_an_html_part_that_survive_the_wire() -> None:
     message = build_message(outgoing(), NotificationsSettings())
     parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
     assert parsed.get_content_type() == "multipart/alternative"
@@ -52,7 +52,7 @@ def test_r20_email_has_a_text_and_an_html_part_that_survive_the_wire() -> None:
     assert parsed["Subject"] == "On back order: Freitag, 4. Dezember 2026"
 
 
-def test_r20_email_built_with_header_classes_made_once_is_the_standard_email_byte_for_byte() -> None:
+def test_email_built_with_header_classes_made_once_is_the_standard_email_byte_for_byte() -> None:
     def wire(policy_: object) -> bytes:
         with patch.object(mail, "POLICY", policy_):
             message = build_message(outgoing(subject="Auf Rückstand: Freitag, 4. Dezember 2026"),
@@ -74,7 +74,7 @@ def test_r20_email_built_with_header_classes_made_once_is_the_standard_email_byt
     (aiosmtplib.SMTPReadTimeoutError("slow"), False, True),
     (ConnectionResetError("reset"), False, True),
 ])
-def test_r22_smtp_errors_are_sorted_into_retry_or_give_up(exc: BaseException, permanent: bool,
+def test_smtp_errors_are_sorted_into_retry_or_give_up(exc: BaseException, permanent: bool,
                                                           connection_lost: bool) -> None:
     error = classify(exc)
     assert (error.permanent, error.connection_lost) == (permanent, connection_lost)

@@ -126,7 +126,7 @@ def test_zone_falls_back_to_the_region_then_utc() -> None:
 @pytest.mark.parametrize(("detail", "said"), [("sku_on_backorder", "It is on back order,"),
                                               ("out_of_stock", "It is out of stock,"),
                                               (None, "It is on back order or out of stock,")])
-def test_r18_refund_says_why_and_names_the_sku_of_an_unknown_line(detail: str | None, said: str) -> None:
+def test_r21_refund_says_why_and_names_the_sku_of_an_unknown_line(detail: str | None, said: str) -> None:
     event = f.refund("o-9").model_copy(update={"detail": detail, "sku_id": "sku-77"})
     rendered = renderer.render(domain.notice_refunded(event, {}), buyer())
     assert said in rendered.text and "sku-77" in rendered.text

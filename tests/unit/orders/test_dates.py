@@ -143,7 +143,7 @@ def test_r14_regular_parts_use_standard_dispatch_and_backorder_parts_the_handlin
     assert policy.dispatch_days("backorder", None) == 15
 
 
-def test_r14_cutoff_is_configurable() -> None:
+def test_the_order_day_cutoff_is_configurable() -> None:
     placed = utc("2026-11-16T20:00")  # Monday 15:00 in New York
     assert order_day(placed, ZoneInfo(NY), "US", time(14, 0)) == date(2026, 11, 17)
     assert order_day(placed, ZoneInfo(NY), "US", time(17, 0)) == date(2026, 11, 16)
@@ -155,7 +155,7 @@ def test_r14_unknown_or_invalid_zone_falls_back_to_the_regions_zone() -> None:
     assert zone("", "ZZ") == ZoneInfo("UTC")
 
 
-def test_r14_naive_times_are_refused() -> None:
+def test_naive_times_are_refused() -> None:
     with pytest.raises(ValueError):
         order_day(datetime(2026, 11, 16, 9), ZoneInfo(NY), "US", time(14))
     with pytest.raises(ValueError):

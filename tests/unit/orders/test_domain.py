@@ -216,7 +216,7 @@ def test_allocation_that_does_not_add_up_is_refused() -> None:
     assert order.status == "pending"
 
 
-def test_r08_rejected_order_cannot_ship_or_cancel() -> None:
+def test_a_rejected_order_cannot_ship_or_cancel() -> None:
     order = new_order(("l1", "sku-a", 1))
     order.reject("out_of_stock", NOW)
     assert order.status == "rejected"
