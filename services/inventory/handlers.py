@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from services.inventory import domain
+from services.inventory.allocation import allocate_order, allocation_movements
 from services.inventory.domain import Level, LineRequest, Movement, Part
 from services.inventory.ports import InventoryUow
 from services.inventory.repository import Locked, Why
@@ -261,13 +262,13 @@ async def allocate_orders(messages: list[Message[o.OrderPlaced]], uow: Inventory
             _reject(uow, order.order_id, "invalid_order", [], message.cause)
             decisions.append((order.order_id, False, order.placed_at))
             continue
-        allocation = domain.allocate_order(order.order_id, lines, locked.by_sku, locked.policies)
+        allocation = allocate_order(order.order_id, lines, locked.by_sku, locked.policies)
         decisions.append((order.order_id, allocation.accepted, order.placed_at))
         if not allocation.accepted:
             _reject(uow, order.order_id, "out_of_stock", allocation.rejected_lines, message.cause)
             continue
         parts_rows += _part_rows(order, lines, allocation.lines)
-        entries += _entries(domain.allocation_movements(order.order_id, lines, allocation),
+        entries += _entries(allocation_movements(order.order_id, lines, allocation),
                             _why(message.cause, f"buyer:{order.buyer_id}"))
         uow.emit(EVENTS, inv.StockAllocated(order_id=order.order_id, lines=[
             inv.AllocatedLine(line_id=line.line_id, sku_id=line.sku_id, parts=[

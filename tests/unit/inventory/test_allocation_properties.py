@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.inventory import domain
+from services.inventory.allocation import allocate_order, plan_line
 from services.inventory.domain import BACKORDER, REGULAR, HeldPart, Level, LineRequest, Part, Policy
 
 WAREHOUSES = ("wh-a", "wh-b", "wh-c", "wh-d")
@@ -77,7 +78,7 @@ def fewest_warehouses(free_units: dict[str, int], qty: int) -> int:
 
 @given(levels_of(), policies, st.integers(1, 60))
 def test_r08_a_line_is_filled_exactly_or_not_at_all(levels: list[Level], policy: Policy, qty: int) -> None:
-    parts = domain.plan_line(qty, levels, policy)
+    parts = plan_line(qty, levels, policy)
 
     assert (parts is None) == (qty > capacity(levels, policy))
     if parts is not None:
@@ -88,7 +89,7 @@ def test_r08_a_line_is_filled_exactly_or_not_at_all(levels: list[Level], policy:
 @given(fillable())
 def test_r08_no_part_takes_more_than_its_ledger_holds(case: tuple[list[Level], Policy, int]) -> None:
     levels, policy, qty = case
-    parts = domain.plan_line(qty, levels, policy)
+    parts = plan_line(qty, levels, policy)
     assert parts is not None
 
     for source in (REGULAR, BACKORDER):
@@ -101,7 +102,7 @@ def test_r08_no_part_takes_more_than_its_ledger_holds(case: tuple[list[Level], P
 @given(fillable())
 def test_r07_regular_before_backorder(case: tuple[list[Level], Policy, int]) -> None:
     levels, policy, qty = case
-    parts = domain.plan_line(qty, levels, policy)
+    parts = plan_line(qty, levels, policy)
     assert parts is not None
 
     regular = sum(taken(parts, REGULAR).values())
@@ -115,7 +116,7 @@ def test_r07_regular_before_backorder(case: tuple[list[Level], Policy, int]) -> 
 def test_r09_warehouse_strategy(case: tuple[list[Level], Policy, int]) -> None:
     levels, policy, qty = case
     """One whole warehouse by priority when one can fill a source's share, else the fewest warehouses."""
-    parts = domain.plan_line(qty, levels, policy)
+    parts = plan_line(qty, levels, policy)
     assert parts is not None
 
     for source in (REGULAR, BACKORDER):
@@ -175,7 +176,7 @@ def test_r08_orders_all_or_nothing_and_never_oversold(world: tuple[dict[str, dic
     levels, pols, orders = world
     for number, lines in enumerate(orders):
         before = snapshot(levels)
-        allocation = domain.allocate_order(f"o{number}", lines, levels, pols)
+        allocation = allocate_order(f"o{number}", lines, levels, pols)
 
         for sku_levels in levels.values():
             for level in sku_levels.values():
@@ -203,8 +204,8 @@ def test_r08_a_rejected_order_names_only_lines_that_cannot_be_filled(
         world: tuple[dict[str, dict[str, Level]], dict[str, Policy], list[list[LineRequest]]]) -> None:
     levels, pols, orders = world
     lines = orders[0]
-    allocation = domain.allocate_order("o", lines, copy.deepcopy(levels), pols)
-    alone = {line.line_id: domain.plan_line(line.qty, list(levels[line.sku_id].values()), pols[line.sku_id])
+    allocation = allocate_order("o", lines, copy.deepcopy(levels), pols)
+    alone = {line.line_id: plan_line(line.qty, list(levels[line.sku_id].values()), pols[line.sku_id])
              for line in lines}
     # a line that cannot be filled on its own is always named
     assert {lid for lid, parts in alone.items() if parts is None} <= set(allocation.rejected_lines)
@@ -218,7 +219,7 @@ def test_r17_releasing_every_part_restores_the_levels(
     before = snapshot(levels)
     held: list[HeldPart] = []
     for number, lines in enumerate(orders):
-        allocation = domain.allocate_order(f"o{number}", lines, levels, pols)
+        allocation = allocate_order(f"o{number}", lines, levels, pols)
         sku_of = {line.line_id: line.sku_id for line in lines}
         for line_id, parts in allocation.lines.items():
             held += [HeldPart(f"o{number}", line_id, n, sku_of[line_id], p.warehouse_id, p.source, p.qty,
