@@ -19,6 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from devstack.broker import KafkaUnavailable
 from devstack.client import PlatformClient
 from devstack.scenario import Scenario, ScenarioResult
 from devstack.stack import Stack
@@ -154,7 +155,11 @@ def main() -> int:
     parser.add_argument("command", choices=["run", "demo"])
     parser.add_argument("--root", type=Path, default=Path(".devstack"))
     args = parser.parse_args()
-    return cmd_run(args.root.resolve()) if args.command == "run" else cmd_demo()
+    try:
+        return cmd_run(args.root.resolve()) if args.command == "run" else cmd_demo()
+    except KafkaUnavailable as exc:  # no JDK, no Maven, or a broker that would not start: say so plainly
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        return 1
 
 
 if __name__ == "__main__":

@@ -243,6 +243,13 @@ class KafkaNode:
         proc, self.proc = self.proc, None
         return stop(proc, sig=sig, timeout=30) if proc is not None else None
 
+    def dump_log(self, topic: str, partition: int = 0) -> str:
+        """The record batches of a partition's first segment as Kafka's own ``DumpLogSegments`` prints them
+        (offsets, producer id and epoch, sequence numbers): what the broker really stored."""
+        segment = self.log_dir / f"{topic}-{partition}" / f"{0:020d}.log"
+        command = self._java_command("kafka.tools.DumpLogSegments", "--files", str(segment))
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
+
     def freeze(self) -> None:
         if self.proc is not None:
             os.kill(self.proc.pid, signal.SIGSTOP)

@@ -61,15 +61,21 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def kafka_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster | None]:
+    """The session's own broker (None when ``KAFKA_BOOTSTRAP_SERVERS`` names a cluster to use instead)."""
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+        yield None
         return
     cluster = KafkaCluster(tmp_path_factory.mktemp("kafka")).start()
     try:
-        yield cluster.bootstrap
+        yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_server(kafka_cluster: KafkaCluster | None) -> str:
+    return kafka_cluster.bootstrap if kafka_cluster is not None else os.environ["KAFKA_BOOTSTRAP_SERVERS"]
 
 
 def _module_prefix(request: pytest.FixtureRequest) -> str:
