@@ -8,11 +8,11 @@ from shared.settings import ServiceSettings
 
 
 class NotificationsSettings(ServiceSettings):
-    #: notifications is off the decision path, so its consumer waits longer on an empty fetch than the
-    #: others (50 ms): on the embedded broker, which holds such a fetch for its whole wait, records come
-    #: in fewer, larger batches (measured at 200 orders/s: 0.19 -> 0.08 transactions per order, the
-    #: service's CPU 5-9% lower, emails at most 200 ms later on a p50 of seconds); Apache Kafka answers
-    #: a waiting fetch as soon as records arrive, so there the longer wait costs nothing
+    #: notifications is off the decision path, so its consumer may wait longer on an empty fetch than
+    #: the others: on a broker that holds such a fetch for its whole wait, records then come in fewer,
+    #: larger batches (fewer transactions and less CPU per order), and an email sent a fraction of a
+    #: second later is of no consequence to a buyer. Apache Kafka answers a waiting fetch as soon as
+    #: records arrive, so there the longer wait costs nothing (figures: docs/scaling.md)
     consumer_fetch_max_wait_ms: int = Field(default=200, ge=1, le=5000)
 
     # SMTP (the stack sets SMTP_HOST and SMTP_PORT)
@@ -41,9 +41,8 @@ class NotificationsSettings(ServiceSettings):
         default=1, ge=1, le=32,
         description="SMTP sessions a sender uses at once. They prepare their messages side by side (MAIL, RCPT) "
                     "and take turns from DATA to the record of the result, so R22's crash window stays one email "
-                    "whatever the number. More help when the server's round trips are the limit (a remote relay); "
-                    "on the benchmark's one machine the sender is short of CPU instead, and 4 sessions sent no "
-                    "faster than 1",
+                    "whatever the number. More help when the server's round trips are the limit (a remote relay), "
+                    "not when the sender is short of CPU",
     )
     email_poll_s: float = Field(default=1.0, gt=0)
     email_lease_s: float = Field(default=120.0, gt=0, description="A claim older than this is taken over")
