@@ -39,9 +39,9 @@ import structlog
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
-from shared.contract.catalog import CommandRejected
 from shared.contract.dlq import DeadLetter
 from shared.contract.envelope import Payload, RawEnvelope, utcnow
+from shared.contract.rejections import CommandRejected
 from shared.contract.topics import Topic
 from shared.domain import Rejection
 from shared.observability import metrics

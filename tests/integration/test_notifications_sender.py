@@ -26,8 +26,9 @@ from services.notifications.repository import NotificationsRepository
 from services.notifications.sender import EmailSender
 from services.notifications.settings import NotificationsSettings
 from services.notifications.unit_of_work import make_uow
+from shared.clock import SystemClock
 from shared.persistence.db import create_pool
-from shared.persistence.uow import SystemClock, transaction
+from shared.persistence.uow import transaction
 from tests.unit.notifications import factories as f
 
 
