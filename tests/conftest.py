@@ -18,6 +18,7 @@ import asyncio
 import os
 import re
 import shutil
+import signal
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -34,9 +35,17 @@ from shared.contract.topics import all_topic_names
 from shared.persistence.migrate import migrate
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Each session gets its own temp root: pytest's default numbered directories are pruned by any
-    other session that starts meanwhile, which would delete a running PostgreSQL's data directory."""
+    other session that starts meanwhile, which would delete a running PostgreSQL's data directory.
+
+    SIGTERM (a CI timeout, ``kill``) interrupts the run like Ctrl-C, so that the fixtures' teardown
+    and ``devstack.processes``' exit handler end the broker, PostgreSQL and the services it started."""
+    signal.signal(signal.SIGTERM, _interrupt)
     if not config.option.basetemp and not hasattr(config, "workerinput"):
         config.option.basetemp = tempfile.mkdtemp(prefix="backorder-tests-")
         config._backorder_basetemp = config.option.basetemp  # type: ignore[attr-defined]
