@@ -25,6 +25,8 @@ from shared.contract.catalog import ActivateBackorder, RegisterSeller, UpsertLis
 from shared.contract.envelope import Envelope
 from shared.contract.inventory import SetStock
 from shared.contract.orders import OrderLine, PlaceOrder
+from shared.messaging.topics import partitions_of
+from shared.settings import KafkaSettings
 
 WAREHOUSES = ("wh-1", "wh-2", "wh-3")
 #: the observer's wait on an empty fetch (see ``FlashSale.run``); the latency floor's end consumer waits the same
@@ -201,8 +203,7 @@ class FlashSale:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.stack.kafka_bootstrap, enable_auto_commit=False,
                                     group_id=None, fetch_max_wait_ms=OBSERVER_FETCH_WAIT_MS)
         await consumer.start()
-        partitions = [TopicPartition(t, p) for t in ("orders.events", "notifications.events")
-                      for p in (consumer.partitions_for_topic(t) or [])]
+        partitions = await topic_partitions(self.stack.kafka_bootstrap, ("orders.events", "notifications.events"))
         consumer.assign(partitions)
         await consumer.seek_to_end(*partitions)
         for p in partitions:
@@ -304,8 +305,7 @@ async def hop_latencies(bootstrap: str, order_ids: set[str]) -> dict[str, dict[s
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
-        partitions = [TopicPartition(t, p) for t in ("orders.commands", "orders.events", "inventory.events")
-                      for p in (consumer.partitions_for_topic(t) or [])]
+        partitions = await topic_partitions(bootstrap, ("orders.commands", "orders.events", "inventory.events"))
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
@@ -334,3 +334,8 @@ async def hop_latencies(bootstrap: str, order_ids: set[str]) -> dict[str, dict[s
 def _split(total: int, parts: int) -> list[int]:
     base, extra = divmod(total, parts)
     return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+async def topic_partitions(bootstrap: str, topics: tuple[str, ...]) -> list[TopicPartition]:
+    settings = KafkaSettings(bootstrap_servers=bootstrap)
+    return [TopicPartition(t, p) for t in topics for p in await partitions_of(settings, t)]
