@@ -4,7 +4,7 @@
     python deploy/render_topics.py --check  # exit 1 when a committed file is out of date (tests/deploy runs it)
 
 The same table (``shared.contract.topics`` via ``shared.messaging.topics.topic_specs``) creates the
-topics on the embedded broker and in compose; here it becomes:
+topics in the dev stack and in compose; here it becomes:
 
 * ``k8s/base/topics.yaml``: every topic and its ``.dlq`` with production durability
   (replication factor 3, ``min.insync.replicas`` 2: one broker may be down and ``acks=all`` still succeeds);

@@ -69,7 +69,7 @@ class ServiceProcess:
 @dataclass
 class Stack:
     root: Path
-    #: a Kafka cluster to use instead of KAFKA_BOOTSTRAP_SERVERS or an embedded broker
+    #: a Kafka cluster to use instead of KAFKA_BOOTSTRAP_SERVERS or a broker of the stack's own
     kafka_bootstrap: str = ""
     database_url: str = ""
     smtp_host: str = "127.0.0.1"

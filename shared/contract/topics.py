@@ -1,7 +1,7 @@
 """Every topic, the messages it carries, and how it is provisioned.
 
 This one table drives decoding (which ``type`` may appear on which topic), topic
-creation on the embedded broker, the Strimzi ``KafkaTopic`` resources and the
+creation in the dev stack, the Strimzi ``KafkaTopic`` resources and the
 AsyncAPI documents, so they cannot disagree.
 """
 

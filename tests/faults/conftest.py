@@ -8,7 +8,7 @@ module. The tests that restart the broker or PostgreSQL use the module-scoped ``
 
 The shared platform runs the way production does, with secrets: a password in ``DATABASE_URL``
 (the embedded server's trust authentication ignores it), a Kafka SASL password in the environment
-(unused by the embedded broker's PLAINTEXT listener, but there to leak), and an SMTP relay that
+(unused by the dev stack's PLAINTEXT listener, but there to leak), and an SMTP relay that
 requires STARTTLS and authentication, with the password in a file under ``SECRETS_DIR``. Services
 log at DEBUG. ``test_transport_security`` searches every log of the package's run for them.
 """

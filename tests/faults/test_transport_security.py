@@ -1,10 +1,10 @@
 """Transport security is configuration, secrets never come from the repository, and logs never carry
 secrets or buyers' addresses.
 
-* Kafka SASL (SCRAM) and TLS: the embedded broker cannot authenticate (Tansu 0.6's SCRAM handshake
-  is broken, measured), so these are checked where they are decided: the settings, read from the
-  environment and from files under ``SECRETS_DIR`` exactly as Kubernetes mounts them, produce the
-  FastStream security object and the aiokafka arguments every client of the platform uses.
+* Kafka SASL (SCRAM) and TLS: the dev stack's broker listens in plain text, so these are checked where
+  they are decided: the settings, read from the environment and from files under ``SECRETS_DIR``
+  exactly as Kubernetes mounts them, produce the FastStream security object and the aiokafka
+  arguments every client of the platform uses.
 * PostgreSQL TLS is the ``sslmode`` of ``DATABASE_URL``: against the embedded server (no TLS) a client
   asking for ``sslmode=require`` is refused the upgrade and gives up, so it never falls back to plain
   text; the service pool and the devstack keep the parameter.
@@ -112,7 +112,7 @@ def test_kafka_settings_give_every_client_the_same_security(tmp_path: Path) -> N
     assert "ssl_context" not in aiokafka_security(KafkaSettings(security_protocol="SASL_PLAINTEXT",
                                                                 sasl_username="u", sasl_password=SecretStr("p")))
     assert build_security(KafkaSettings()) is None
-    # the services' FastStream broker and the raw aiokafka clients (topic admin, topic guard, CLI) agree
+    # the services' FastStream broker and the raw aiokafka clients (topic admin, broker watch, CLI) agree
     for settings in (scram, KafkaSettings(security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512",
                                           sasl_username="u", sasl_password=SecretStr("p"))):
         faststream = {k: v for k, v in parse_security(build_security(settings)).items() if k != "ssl_context"}
