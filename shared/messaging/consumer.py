@@ -45,6 +45,7 @@ from shared.contract.rejections import CommandRejected
 from shared.contract.topics import Topic
 from shared.domain import Rejection
 from shared.observability import metrics
+from shared.persistence import inbox
 from shared.persistence.db import TRANSIENT_DB_ERRORS, Conn
 from shared.persistence.uow import Cause, UnitOfWork
 
@@ -288,7 +289,7 @@ class ConsumerRuntime(Generic[U]):
         self._outcomes = []
         async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
             uow = self.uow_factory(conn)
-            fresh = dict.fromkeys(await self._claim(conn, ids) if claim_first else ids, True)
+            fresh = dict.fromkeys(await inbox.claim(conn, self.group_id, ids) if claim_first else ids, True)
             await self._dispatch(uow, [i for i in inbound if i.message_id in fresh and fresh.pop(i.message_id)],
                                  careful)
             if claim_first:
@@ -306,16 +307,6 @@ class ConsumerRuntime(Generic[U]):
             offset = headers.get(REPLAY_OFFSET_HEADER, b"").decode("utf-8", "replace")
             item.message_id = f"{item.message_id}/replay/{offset}"
         return item
-
-    async def _claim(self, conn: Conn, ids: list[str]) -> list[str]:
-        """Insert the batch's ids into the inbox; return the ones that were not there yet."""
-        rows = await conn.fetch(
-            """INSERT INTO inbox (consumer, message_id) SELECT $1, unnest($2::text[])
-               ON CONFLICT DO NOTHING RETURNING message_id""",
-            self.group_id,
-            ids,
-        )
-        return [r["message_id"] for r in rows]
 
     async def _dispatch(self, uow: U, inbound: list[_Inbound], careful: _RunFailed | None = None) -> None:
         run: list[_Inbound] = []

@@ -22,6 +22,7 @@ from shared.clock import Clock, SystemClock
 from shared.contract.envelope import Envelope, Payload, Principal
 from shared.contract.topics import Topic
 from shared.persistence.db import Conn
+from shared.persistence.inbox import claim_cte
 
 
 @dataclass(frozen=True)
@@ -114,9 +115,7 @@ class Emitter:
         many of them were not there yet."""
         records, self.pending = self.pending, []
         row = await conn.fetchrow(
-            f"""WITH claimed AS (
-                    INSERT INTO inbox (consumer, message_id) SELECT $7, unnest($8::text[])
-                    ON CONFLICT DO NOTHING RETURNING 1),
+            f"""WITH {claim_cte(7, 8)},
                 {_WRITE_OUTBOX},
                 woken AS (SELECT pg_notify('outbox', '') WHERE EXISTS (SELECT FROM written))
                 SELECT (SELECT count(*) FROM claimed) AS claimed, (SELECT count(*) FROM woken) AS woken""",
