@@ -25,7 +25,7 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -469,3 +469,19 @@ def assert_nothing_lost_or_doubled(verdict: Verdict, *, duplicate_emails_allowed
         f"{verdict.emails_duplicated} emails arrived twice (allowed: {duplicate_emails_allowed})"
     assert not verdict.dead_letters, [(o.topic, o.value.get("reason"), o.value.get("error")) for o in
                                       verdict.dead_letters[:5]]
+
+
+@contextlib.contextmanager
+def platform_of_its_own(stack: Stack, request: Any, env: dict[str, str]) -> Iterator[Stack]:
+    """Start a stack that one test module owns (infrastructure and services), and stop all of it after,
+    printing the services' logs if a test of the module failed."""
+    from tests.conftest import dump_logs_on_failure
+
+    stack.service_env_extra.update(env)
+    try:
+        stack.start_infra()
+        stack.start_all()
+        yield stack
+    finally:
+        stack.stop_all()
+        dump_logs_on_failure(stack, request)

@@ -29,7 +29,6 @@ from devstack.scenario import Scenario
 from devstack.stack import SERVICES, Stack
 from shared.contract.topics import all_topic_names
 from shared.messaging.topics import topic_specs
-from tests.conftest import dump_logs_on_failure
 from tests.faults import harness as h
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -42,15 +41,8 @@ BEFORE, AFTER = 300, 150
 def own_broker(postgres_server: str, tmp_path_factory: pytest.TempPathFactory,
                request: pytest.FixtureRequest) -> Iterator[Stack]:
     stack = Stack(tmp_path_factory.mktemp("brokerrestart"), db_prefix="brokerrestart", postgres_url=postgres_server)
-    stack.service_env_extra.update(FAST)
-    try:
-        stack.start_infra()
-        assert stack.kafka is not None, "this test crashes a broker of its own (unset KAFKA_BOOTSTRAP_SERVERS)"
-        stack.start_all()
-        yield stack
-    finally:
-        stack.stop_all()
-        dump_logs_on_failure(stack, request)
+    with h.platform_of_its_own(stack, request, FAST) as platform:
+        yield platform
 
 
 async def broker_topics(bootstrap: str) -> dict[str, int]:
@@ -78,7 +70,7 @@ async def test_broker_crash_loses_nothing_it_acknowledged_and_decides_every_orde
         own_broker: Stack) -> None:
     stack = own_broker
     kafka = stack.kafka
-    assert kafka is not None
+    assert kafka is not None, "this test crashes a broker of its own (unset KAFKA_BOOTSTRAP_SERVERS)"
     client = await PlatformClient(stack.kafka_bootstrap, all_topic_names()).start()
     workload = h.Workload(client, n_orders=BEFORE + AFTER, seed=11, new_seller_every=0)
     await workload.setup()

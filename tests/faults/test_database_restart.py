@@ -28,7 +28,6 @@ import pytest
 from devstack.client import PlatformClient
 from devstack.stack import SERVICES, Stack
 from shared.contract.topics import all_topic_names
-from tests.conftest import dump_logs_on_failure
 from tests.faults import harness as h
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -42,16 +41,9 @@ STOP_AT = 150
 def own_stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Stack]:
     """A stack with its own PostgreSQL server and broker, so that stopping it disturbs no other module (the
     fault suite's shared platform runs on the session's broker meanwhile)."""
-    platform = Stack(tmp_path_factory.mktemp("dbrestart"), db_prefix="dbrestart")
-    platform.service_env_extra.update(FAST)
-    try:
-        platform.start_infra()
-        assert platform.postgres is not None, "needs the embedded PostgreSQL (unset DATABASE_URL)"
-        platform.start_all()
+    with h.platform_of_its_own(Stack(tmp_path_factory.mktemp("dbrestart"), db_prefix="dbrestart"), request,
+                               FAST) as platform:
         yield platform
-    finally:
-        platform.stop_all()
-        dump_logs_on_failure(platform, request)
 
 
 def retry_delays(stack: Stack, service: str, event: str) -> list[float]:
@@ -63,7 +55,7 @@ async def test_database_restart_services_report_not_ready_retry_with_backoff_and
         own_stack: Stack) -> None:
     stack = own_stack
     postgres = stack.postgres
-    assert postgres is not None
+    assert postgres is not None, "needs the embedded PostgreSQL (unset DATABASE_URL)"
     client = await PlatformClient(stack.kafka_bootstrap, all_topic_names()).start()
     try:
         workload = h.Workload(client, n_orders=ORDERS, seed=7, new_seller_every=100)
