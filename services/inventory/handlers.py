@@ -41,8 +41,7 @@ def _entries(movements: Iterable[Movement], why: Why) -> Entries:
     return [(movement, why) for movement in movements]
 
 
-async def _finish(uow: InventoryUow, locked: Locked, entries: Entries, *, cause: Cause | None = None,
-                  announce: Iterable[str] = ()) -> None:
+async def _finish(uow: InventoryUow, locked: Locked, entries: Entries, *, announce: Iterable[str] = ()) -> None:
     """Save the changed levels and the ledger rows, then tell sellers the levels that moved, and any
     low stock (R10).
 
@@ -51,7 +50,6 @@ async def _finish(uow: InventoryUow, locked: Locked, entries: Entries, *, cause:
     show now (safety stock is per SKU, so a warehouse that did not move can have less to promise
     when another one did). The SKU-wide figures ride on each of them, so the newest message of a
     SKU always carries them; a warehouse whose own figures did not change is not repeated."""
-    cause = cause or uow.cause
     changed = await uow.inventory.save_levels(locked)
     await uow.inventory.record(entries)
     announced = set(announce)
@@ -69,9 +67,9 @@ async def _finish(uow: InventoryUow, locked: Locked, entries: Entries, *, cause:
                 allocated=level.allocated, backorder_limit=level.backorder_limit,
                 backorder_allocated=level.backorder_allocated, available_to_promise=view.available_to_promise,
                 total=view.total, sku_available_to_promise=view.sku_available_to_promise, sku_total=view.sku_total,
-            ), key=level.sku_id, cause=cause)
+            ), key=level.sku_id)
     for sku_id in skus:
-        await _check_low_stock(uow, locked, sku_id, cause)
+        await _check_low_stock(uow, locked, sku_id)
 
 
 def _shown(level: Level, view: domain.SellerView) -> tuple[int, ...]:
@@ -85,7 +83,7 @@ def _shown_as_read(locked: Locked, sku_id: str) -> dict[str, tuple[int, ...]]:
     return {lv.warehouse_id: _shown(lv, domain.seller_view(lv, levels, policy)) for lv in levels}
 
 
-async def _check_low_stock(uow: InventoryUow, locked: Locked, sku_id: str, cause: Cause | None) -> None:
+async def _check_low_stock(uow: InventoryUow, locked: Locked, sku_id: str) -> None:
     """One ``LowStock`` per downward crossing of the SKU's threshold (R10)."""
     policy = locked.policy(sku_id)
     atp = domain.available_to_promise(locked.sku_levels(sku_id), policy)
@@ -96,7 +94,7 @@ async def _check_low_stock(uow: InventoryUow, locked: Locked, sku_id: str, cause
     if alert:
         assert policy.low_stock_threshold is not None
         uow.emit(EVENTS, inv.LowStock(sku_id=sku_id, available_to_promise=atp, threshold=policy.low_stock_threshold),
-                 key=sku_id, cause=cause)
+                 key=sku_id)
 
 
 def _check_seller(uow: InventoryUow, locked: Locked, sku_id: str) -> None:
@@ -259,31 +257,36 @@ async def allocate_orders(messages: list[Message[o.OrderPlaced]], uow: Inventory
         seen.add(order.order_id)
         lines = [LineRequest(line.line_id, line.sku_id, line.qty) for line in order.lines]
         if len({line.line_id for line in lines}) != len(lines):
-            _reject(uow, order.order_id, "invalid_order", [], message.cause)
+            with uow.caused_by(message.cause):
+                _reject(uow, order.order_id, "invalid_order", [])
             decisions.append((order.order_id, False, order.placed_at))
             continue
         allocation = allocate_order(order.order_id, lines, locked.by_sku, locked.policies)
         decisions.append((order.order_id, allocation.accepted, order.placed_at))
         if not allocation.accepted:
-            _reject(uow, order.order_id, "out_of_stock", allocation.rejected_lines, message.cause)
+            with uow.caused_by(message.cause):
+                _reject(uow, order.order_id, "out_of_stock", allocation.rejected_lines)
             continue
         parts_rows += _part_rows(order, lines, allocation.lines)
         entries += _entries(allocation_movements(order.order_id, lines, allocation),
                             _why(message.cause, f"buyer:{order.buyer_id}"))
-        uow.emit(EVENTS, inv.StockAllocated(order_id=order.order_id, lines=[
-            inv.AllocatedLine(line_id=line.line_id, sku_id=line.sku_id, parts=[
-                inv.AllocatedPart(warehouse_id=p.warehouse_id, source=p.source, qty=p.qty)  # type: ignore[arg-type]
-                for p in allocation.lines[line.line_id]
-            ]) for line in lines
-        ]), key=order.order_id, cause=message.cause)
+        with uow.caused_by(message.cause):
+            uow.emit(EVENTS, inv.StockAllocated(order_id=order.order_id, lines=[
+                inv.AllocatedLine(line_id=line.line_id, sku_id=line.sku_id, parts=[
+                    inv.AllocatedPart(warehouse_id=p.warehouse_id, source=p.source, qty=p.qty)  # type: ignore[arg-type]
+                    for p in allocation.lines[line.line_id]
+                ]) for line in lines
+            ]), key=order.order_id)
     await uow.inventory.record_decisions(decisions)
     await uow.inventory.insert_parts(parts_rows)
-    await _finish(uow, locked, entries, cause=orders[-1].cause if orders else None)
+    # the levels and alerts the batch moved are announced as caused by its last order
+    with uow.caused_by(orders[-1].cause if orders else uow.cause):
+        await _finish(uow, locked, entries)
 
 
-def _reject(uow: InventoryUow, order_id: str, reason: str, line_ids: list[str], cause: Cause) -> None:
+def _reject(uow: InventoryUow, order_id: str, reason: str, line_ids: list[str]) -> None:
     uow.emit(EVENTS, inv.AllocationRejected(order_id=order_id, reason=reason, line_ids=line_ids),
-             key=order_id, cause=cause)
+             key=order_id)
 
 
 def _part_rows(order: o.OrderPlaced, lines: Sequence[LineRequest],

@@ -8,6 +8,7 @@ these, so a test can hand them an in-memory fake instead of a database.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -65,4 +66,8 @@ class InventoryUow(Protocol):
     @property
     def cause(self) -> Cause | None: ...
 
-    def emit(self, topic: Topic | str, payload: Payload, *, key: str | None, cause: Cause | None = None) -> Any: ...
+    def caused_by(self, cause: Cause | None) -> AbstractContextManager[None]:
+        """Messages emitted in the block were caused by ``cause`` (a batch handler's, per message)."""
+        ...
+
+    def emit(self, topic: Topic | str, payload: Payload, *, key: str | None) -> Any: ...

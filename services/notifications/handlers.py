@@ -91,12 +91,16 @@ class _Told:
     def announce(self, uow: NotificationsUow, stored: set[str]) -> bool:
         """Emit and count what was stored now (each id once: ``stored`` loses it); True if an email was
         queued for the sender."""
-        notice, cause = self.notice, self.cause
+        with uow.caused_by(self.cause):
+            return self._announce(uow, stored)
+
+    def _announce(self, uow: NotificationsUow, stored: set[str]) -> bool:
+        notice = self.notice
         bound = log.bind(order_id=notice.order_id, kind=notice.kind)
         app_id, email_id = notice.notification_id("app"), notice.notification_id("email")
         if app_id in stored:
             stored.discard(app_id)
-            uow.emit(EVENTS, app_sent_event(notice, self.rendered), key=notice.order_id, cause=cause)
+            uow.emit(EVENTS, app_sent_event(notice, self.rendered), key=notice.order_id)
             metrics.NOTIFICATIONS.labels("app", notice.kind, "sent").inc()
             bound.info("notification_sent", channel="app", notification_id=app_id)
         else:
@@ -112,7 +116,7 @@ class _Told:
             uow.emit(EVENTS, NotificationFailed(
                 notification_id=email_id, order_id=notice.order_id, buyer_id=notice.buyer_id, channel="email",
                 kind=notice.kind, attempts=0, error=UNKNOWN_BUYER,
-            ), key=notice.order_id, cause=cause)
+            ), key=notice.order_id)
             metrics.NOTIFICATIONS.labels("email", notice.kind, "failed").inc()
             bound.warning("notification_failed", channel="email", notification_id=email_id, error=UNKNOWN_BUYER)
             return False

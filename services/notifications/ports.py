@@ -10,6 +10,7 @@ the unit of work itself.)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from services.notifications.domain import Buyer, LineState, Notice
@@ -65,4 +66,8 @@ class NotificationsUow(Protocol):
     @property
     def cause(self) -> Cause | None: ...
 
-    def emit(self, topic: Topic | str, payload: Payload, *, key: str | None, cause: Cause | None = None) -> Any: ...
+    def caused_by(self, cause: Cause | None) -> AbstractContextManager[None]:
+        """Messages emitted in the block were caused by ``cause`` (a batch handler's, per message)."""
+        ...
+
+    def emit(self, topic: Topic | str, payload: Payload, *, key: str | None) -> Any: ...

@@ -264,11 +264,13 @@ class EmailSender:
     async def _record_sent(self, email: OutgoingEmail, token: uuid.UUID) -> None:
         """One statement (one round trip, the smallest window): marked sent, and announced."""
         announcement = Emitter(PRODUCER)
-        announcement.emit(EVENTS, NotificationSent(
-            notification_id=email.notification_id, order_id=email.order_id, buyer_id=email.buyer_id,
-            channel="email", kind=email.kind, ship_by=email.ship_by, estimated_delivery=email.estimated_delivery,
-            line_ids=list(email.line_ids), title=email.subject[:500],
-        ), key=email.order_id, cause=_cause(email.caused_by, email.correlation_id))
+        with announcement.caused_by(_cause(email.caused_by, email.correlation_id)):
+            announcement.emit(EVENTS, NotificationSent(
+                notification_id=email.notification_id, order_id=email.order_id, buyer_id=email.buyer_id,
+                channel="email", kind=email.kind, ship_by=email.ship_by,
+                estimated_delivery=email.estimated_delivery, line_ids=list(email.line_ids),
+                title=email.subject[:500],
+            ), key=email.order_id)
 
         async def record() -> None:
             async with self.pool.acquire() as conn:
@@ -302,10 +304,11 @@ class EmailSender:
 
     def _report_failed(self, uow: NotificationsUnitOfWork, notification_id: str, order_id: str, buyer_id: str,
                        kind: Any, attempts: int, error: str, cause: Cause | None) -> None:
-        uow.emit(EVENTS, NotificationFailed(
-            notification_id=notification_id, order_id=order_id, buyer_id=buyer_id, channel="email", kind=kind,
-            attempts=attempts, error=error,
-        ), key=order_id, cause=cause)
+        with uow.caused_by(cause):
+            uow.emit(EVENTS, NotificationFailed(
+                notification_id=notification_id, order_id=order_id, buyer_id=buyer_id, channel="email",
+                kind=kind, attempts=attempts, error=error,
+            ), key=order_id)
         metrics.NOTIFICATIONS.labels("email", kind, "failed").inc()
         log.warning("notification_failed", channel="email", order_id=order_id, notification_id=notification_id,
                     attempts=attempts, error=error)

@@ -55,7 +55,8 @@ async def place_orders(messages: list[Message[o.PlaceOrder]], uow: OrdersUoW) ->
             continue
         order = existing[cmd.order_id] = new_order(cmd, known, aware_now(uow))
         new.append((order, m.cause.correlation_id))
-        emit_placed(uow, order, cmd, m.cause)
+        with uow.caused_by(m.cause):
+            emit_placed(uow, order, cmd)
     await uow.orders.add_many(new)
 
 
@@ -108,13 +109,15 @@ async def inventory_events(messages: list[Message[Any]], uow: OrdersUoW) -> None
             if acceptance is None:
                 continue
             sku_ids = backordered_skus(m.payload)
-            emit_acceptance(uow, order, acceptance, m.cause)
+            with uow.caused_by(m.cause):
+                emit_acceptance(uow, order, acceptance)
         else:
             rejected = reject(order, m.payload, aware_now(uow))
             if rejected is None:
                 continue
             sku_ids = exhausted_skus(order, m.payload)
-            emit_rejection(uow, order, m.payload, rejected, m.cause)
+            with uow.caused_by(m.cause):
+                emit_rejection(uow, order, m.payload, rejected)
         changed[order.order_id] = order
         at = occurred_at(uow, m.cause)
         exhausted += [(sku_id, at) for sku_id in sku_ids]

@@ -95,7 +95,7 @@ async def place_order(cmd: o.PlaceOrder, uow: OrdersUoW) -> None:
         return
     order = new_order(cmd, await uow.catalog.terms(_skus_of(cmd)), aware_now(uow))
     await uow.orders.add(order, uow.cause.correlation_id if uow.cause else None)
-    emit_placed(uow, order, cmd, uow.cause)
+    emit_placed(uow, order, cmd)
 
 
 def _skus_of(cmd: o.PlaceOrder) -> list[str]:
@@ -121,11 +121,11 @@ def new_order(cmd: o.PlaceOrder, known: dict[str, SkuTerms], now: datetime) -> O
     )
 
 
-def emit_placed(uow: OrdersUoW, order: Order, cmd: o.PlaceOrder, cause: Cause | None) -> None:
+def emit_placed(uow: OrdersUoW, order: Order, cmd: o.PlaceOrder) -> None:
     uow.emit(EVENTS, o.OrderPlaced(
         order_id=order.order_id, buyer_id=order.buyer_id, buyer_email=order.buyer_email, region=order.region,
         locale=order.locale, timezone=order.timezone, placed_at=order.placed_at, lines=list(cmd.lines),
-    ), key=order.order_id, cause=cause)
+    ), key=order.order_id)
 
 
 async def ship_lines(cmd: o.ShipLines, uow: OrdersUoW) -> None:
@@ -210,7 +210,7 @@ async def stock_allocated(evt: inv.StockAllocated, uow: OrdersUoW) -> None:
         return
     await uow.orders.save(order)
     await uow.stock.exhausted(backordered_skus(evt), occurred_at(uow))
-    emit_acceptance(uow, order, acceptance, uow.cause)
+    emit_acceptance(uow, order, acceptance)
 
 
 def accept(order: Order, evt: inv.StockAllocated, known: dict[str, SkuTerms], dating: DatingPolicy,
@@ -234,18 +234,18 @@ def backordered_skus(evt: inv.StockAllocated) -> list[str]:
     return [line.sku_id for line in evt.lines if any(p.source == "backorder" for p in line.parts)]
 
 
-def emit_acceptance(uow: OrdersUoW, order: Order, acceptance: domain.Acceptance, cause: Cause | None) -> None:
+def emit_acceptance(uow: OrdersUoW, order: Order, acceptance: domain.Acceptance) -> None:
     if acceptance.accepted:
         uow.emit(EVENTS, o.OrderAccepted(
             order_id=order.order_id, buyer_id=order.buyer_id, status=order.status,
             tags=order.tags, lines=[_accepted_line(line) for line in acceptance.accepted],
-        ), key=order.order_id, cause=cause)
+        ), key=order.order_id)
     if acceptance.cancelled_before_allocation:
         uow.emit(EVENTS, o.LinesCancelled(
             order_id=order.order_id, buyer_id=order.buyer_id,
             lines=[_cancelled_line(line) for line in acceptance.cancelled_before_allocation],
             reason="cancelled_before_allocation", status=order.status,
-        ), key=order.order_id, cause=cause)
+        ), key=order.order_id)
 
 
 async def allocation_rejected(evt: inv.AllocationRejected, uow: OrdersUoW) -> None:
@@ -255,7 +255,7 @@ async def allocation_rejected(evt: inv.AllocationRejected, uow: OrdersUoW) -> No
         return
     await uow.orders.save(order)
     await uow.stock.exhausted(exhausted_skus(order, evt), occurred_at(uow))
-    emit_rejection(uow, order, evt, rejected, uow.cause)
+    emit_rejection(uow, order, evt, rejected)
 
 
 def reject(order: Order, evt: inv.AllocationRejected, now: datetime) -> list[Line] | None:
@@ -273,13 +273,12 @@ def exhausted_skus(order: Order, evt: inv.AllocationRejected) -> list[str]:
     return [line.sku_id for line in order.lines if line.line_id in named]
 
 
-def emit_rejection(uow: OrdersUoW, order: Order, evt: inv.AllocationRejected, rejected: list[Line],
-                    cause: Cause | None) -> None:
+def emit_rejection(uow: OrdersUoW, order: Order, evt: inv.AllocationRejected, rejected: list[Line]) -> None:
     if rejected:
         uow.emit(EVENTS, o.OrderRejected(
             order_id=order.order_id, buyer_id=order.buyer_id, reason=evt.reason,
             line_ids=list(evt.line_ids) or [line.line_id for line in rejected],
-        ), key=order.order_id, cause=cause)
+        ), key=order.order_id)
 
 
 async def backorder_released(evt: inv.BackorderReleased, uow: OrdersUoW) -> None:

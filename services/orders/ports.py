@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -68,8 +69,11 @@ class OrdersUoW(Protocol):
     @property
     def cause(self) -> Cause | None: ...
 
-    def emit(self, topic: Topic | str, payload: Payload, *, key: str | None,
-             cause: Cause | None = None) -> Envelope[Any]: ...
+    def caused_by(self, cause: Cause | None) -> AbstractContextManager[None]:
+        """Messages emitted in the block were caused by ``cause`` (a batch handler's, per message)."""
+        ...
+
+    def emit(self, topic: Topic | str, payload: Payload, *, key: str | None) -> Envelope[Any]: ...
 
     def emit_in_flow(self, topic: Topic, payload: Payload, *, key: str,
                      correlation_id: uuid.UUID | None) -> Envelope[Any]: ...

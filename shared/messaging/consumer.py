@@ -362,8 +362,8 @@ class ConsumerRuntime(Generic[U]):
                     assert handler is not None
                     for current, item in enumerate(run):  # noqa: B007 - read in the except clause
                         assert item.message is not None
-                        uow.outbox.cause = item.message.cause
-                        await handler(item.message.payload, uow)
+                        with uow.outbox.caused_by(item.message.cause):
+                            await handler(item.message.payload, uow)
         except TRANSIENT_DB_ERRORS:
             raise
         except Exception as exc:
@@ -375,8 +375,6 @@ class ConsumerRuntime(Generic[U]):
                 raise _RunFailed(run[0].message_id, blamed) from exc
             uow.outbox.rewind(mark)
             return None if rejected else current
-        finally:
-            uow.outbox.cause = None
         self._count(run, "ok")
         return len(run)
 
@@ -387,14 +385,14 @@ class ConsumerRuntime(Generic[U]):
         handler = subscription.handlers.get(message_type)
         for attempt in range(min(first_attempt, self.max_attempts), self.max_attempts + 1):
             mark = uow.outbox.mark()
-            uow.outbox.cause = item.message.cause
             try:
                 async with uow.conn.transaction():
-                    if handler is not None:
-                        await handler(item.message.payload, uow)
-                    else:
-                        assert batch_handler is not None
-                        await batch_handler([item.message], uow)
+                    with uow.outbox.caused_by(item.message.cause):
+                        if handler is not None:
+                            await handler(item.message.payload, uow)
+                        else:
+                            assert batch_handler is not None
+                            await batch_handler([item.message], uow)
                 self._count([item], "ok")
                 return
             except Rejection as rejection:
@@ -410,8 +408,6 @@ class ConsumerRuntime(Generic[U]):
                     self._dead_letter(uow, item, "handler_failed", repr(exc)[:2000], attempts=attempt)
                     return
                 await asyncio.sleep(self.retry_base_s * 4 ** (attempt - 1))
-            finally:
-                uow.outbox.cause = None
 
     def _reject(self, uow: U, item: _Inbound, rejection: Rejection) -> None:
         assert item.message is not None
@@ -420,17 +416,17 @@ class ConsumerRuntime(Generic[U]):
         if target is None:
             self._dead_letter(uow, item, rejection.reason, rejection.message, attempts=1)
             return
-        uow.outbox.cause = item.message.cause
-        uow.emit(
-            target,
-            CommandRejected(
-                command_id=item.message_id,
-                command_type=item.type,
-                reason=rejection.reason,
-                message=rejection.message[:1000],
-            ),
-            key=_key(item.record),
-        )
+        with uow.outbox.caused_by(item.message.cause):
+            uow.emit(
+                target,
+                CommandRejected(
+                    command_id=item.message_id,
+                    command_type=item.type,
+                    reason=rejection.reason,
+                    message=rejection.message[:1000],
+                ),
+                key=_key(item.record),
+            )
         log.info("command_rejected", type=item.type, reason=rejection.reason)
 
     def _dead_letter(self, uow: U, item: _Inbound, reason: str, error: str, *, attempts: int) -> None:

@@ -9,8 +9,8 @@ change and the events it causes are durable together or not at all.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -66,17 +66,33 @@ def build_record(topic: str, key: str | None, envelope: Envelope[Any]) -> Outbox
 
 
 class Emitter:
-    """Stages outgoing messages; ``mark``/``rewind`` drop what a rolled-back savepoint emitted."""
+    """Stages outgoing messages; ``mark``/``rewind`` drop what a rolled-back savepoint emitted.
+
+    A message emitted inside ``caused_by(cause)`` carries the cause's correlation id and names it as
+    its causation; outside any, it starts a flow of its own. The runtime sets the cause around a
+    single handler; a batch handler sets it around each message's emits."""
 
     def __init__(self, producer: str) -> None:
         self.producer = producer
         self.pending: list[OutboxRecord] = []
-        self.cause: Cause | None = None
+        self._cause: Cause | None = None
 
-    def emit(
-        self, topic: Topic | str, payload: Payload, *, key: str | None, cause: Cause | None = None
-    ) -> Envelope[Any]:
-        cause = cause or self.cause
+    @property
+    def cause(self) -> Cause | None:
+        """The message being handled, if any: what ``emit`` names as the cause."""
+        return self._cause
+
+    @contextmanager
+    def caused_by(self, cause: Cause | None) -> Iterator[None]:
+        """Within the block, emitted messages were caused by ``cause``; the previous cause is restored after."""
+        previous, self._cause = self._cause, cause
+        try:
+            yield
+        finally:
+            self._cause = previous
+
+    def emit(self, topic: Topic | str, payload: Payload, *, key: str | None) -> Envelope[Any]:
+        cause = self._cause
         envelope: Envelope[Any] = Envelope(
             type=payload.message_type,
             producer=self.producer,
@@ -161,11 +177,13 @@ class UnitOfWork:
     def cause(self) -> Cause | None:
         return self.outbox.cause
 
-    def emit(
-        self, topic: Topic | str, payload: Payload, *, key: str | None, cause: Cause | None = None
-    ) -> Envelope[Any]:
-        """Stage a message for the outbox; ``cause`` defaults to the message being handled."""
-        return self.outbox.emit(topic, payload, key=key, cause=cause)
+    def caused_by(self, cause: Cause | None) -> AbstractContextManager[None]:
+        """See ``Emitter.caused_by``."""
+        return self.outbox.caused_by(cause)
+
+    def emit(self, topic: Topic | str, payload: Payload, *, key: str | None) -> Envelope[Any]:
+        """Stage a message for the outbox, caused by the message being handled (see ``caused_by``)."""
+        return self.outbox.emit(topic, payload, key=key)
 
 
 U = TypeVar("U", bound=UnitOfWork)

@@ -58,9 +58,9 @@ async def test_r03_r04_caps_hold_for_concurrent_transactions_on_the_real_databas
             transaction = conn.transaction()
             await transaction.start()
             uow = CatalogUnitOfWork(conn, policy, SystemClock())  # type: ignore[arg-type]
-            uow.outbox.cause = Cause(uuid.uuid4(), uuid.uuid4(), OPERATOR, command.message_type)
             try:
-                await getattr(handlers, _handler_name(command))(command, uow)
+                with uow.caused_by(Cause(uuid.uuid4(), uuid.uuid4(), OPERATOR, command.message_type)):
+                    await getattr(handlers, _handler_name(command))(command, uow)
             except Rejection as rejection:
                 await transaction.rollback()
                 return rejection.reason

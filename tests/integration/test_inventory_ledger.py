@@ -65,8 +65,8 @@ async def run(conn: asyncpg.Connection, world: World, message_type: str,
     try:
         async with conn.transaction():
             uow = InventoryUnitOfWork(conn, SETTINGS)
-            uow.outbox.cause = cause(message_type)
-            await step(uow)
+            with uow.caused_by(cause(message_type)):
+                await step(uow)
             for record in uow.outbox.pending:
                 world.outcomes[record.message_type] = world.outcomes.get(record.message_type, 0) + 1
                 if record.message_type == "StockAllocated":

@@ -80,8 +80,8 @@ async def test_a_mixed_run_stores_and_emits_what_one_message_at_a_time_does(
     per_message = {"OrderPlaced": handlers.order_placed, "OrderAccepted": handlers.order_accepted}
     async with transaction(single, factory) as uow:
         for m in run:
-            uow.outbox.cause = m.cause
-            await per_message[m.cause.message_type](m.payload, uow)
+            with uow.caused_by(m.cause):
+                await per_message[m.cause.message_type](m.payload, uow)
         uow.commit()
 
     assert await _state(batch) == await _state(single)

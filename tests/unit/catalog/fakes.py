@@ -142,7 +142,7 @@ class FakeUow:
     def now(self) -> datetime:
         return self.clock
 
-    def emit(self, topic: Topic | str, payload: Payload, *, key: str | None, cause: Cause | None = None) -> Any:
+    def emit(self, topic: Topic | str, payload: Payload, *, key: str | None) -> Any:
         self.emitted.append(Emitted(topic.name if isinstance(topic, Topic) else topic, key, payload))
 
     # ---------------------------------------------------------------- the runtime's part

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -159,9 +160,17 @@ class FakeUoW:
         self.cause = Cause(uuid.uuid4(), uuid.uuid4(), principal, message_type, occurred_at or self.clock.now())
         return self
 
-    def emit(self, topic: Topic | str, payload: Payload, *, key: str | None, cause: Cause | None = None) -> Any:
+    @contextmanager
+    def caused_by(self, cause: Cause | None) -> Iterator[None]:
+        previous, self.cause = self.cause, cause
+        try:
+            yield
+        finally:
+            self.cause = previous
+
+    def emit(self, topic: Topic | str, payload: Payload, *, key: str | None) -> Any:
         self.emitted.append(Emitted(topic.name if isinstance(topic, Topic) else topic, key, payload,
-                                    cause=cause or self.cause))
+                                    cause=self.cause))
 
     def emit_in_flow(self, topic: Topic, payload: Payload, *, key: str, correlation_id: uuid.UUID | None) -> Any:
         self.emitted.append(Emitted(topic.name, key, payload, correlation_id))

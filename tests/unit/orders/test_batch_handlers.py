@@ -66,12 +66,11 @@ async def _one_at_a_time(messages: list[Message[Any]], unit: FakeUoW) -> None:
         "AllocationRejected": handlers.allocation_rejected,
     }
     for m in messages:
-        unit.cause = m.cause
-        if m.cause.message_type == "StockChanged":
-            await batch_handlers.stock_changed([m], unit)
-        else:
-            await per_message[m.cause.message_type](m.payload, unit)
-    unit.cause = None
+        with unit.caused_by(m.cause):
+            if m.cause.message_type == "StockChanged":
+                await batch_handlers.stock_changed([m], unit)
+            else:
+                await per_message[m.cause.message_type](m.payload, unit)
 
 
 def _state(unit: FakeUoW) -> tuple[Any, ...]:
