@@ -11,7 +11,7 @@ from services.catalog.repository import CatalogQueries
 from services.catalog.settings import CatalogSettings
 from services.catalog.unit_of_work import make_uow
 from shared.contract.topics import CATALOG_COMMANDS_TOPIC, CATALOG_EVENTS_TOPIC
-from shared.messaging.consumer import Subscription
+from shared.messaging.decoding import Subscription
 from shared.observability.http import Route, not_found
 from shared.service import ServiceContext, ServiceDefinition
 

@@ -18,7 +18,7 @@ from shared.contract.topics import (
     INVENTORY_EVENTS_TOPIC,
     ORDERS_EVENTS_TOPIC,
 )
-from shared.messaging.consumer import Subscription
+from shared.messaging.decoding import Subscription
 from shared.observability.http import Route, bad_query
 from shared.service import ServiceContext, ServiceDefinition
 

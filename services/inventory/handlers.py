@@ -23,7 +23,7 @@ from shared.contract import inventory as inv
 from shared.contract import orders as o
 from shared.contract.topics import INVENTORY_EVENTS_TOPIC as EVENTS
 from shared.domain import Rejection
-from shared.messaging.consumer import Message
+from shared.messaging.decoding import Message
 from shared.persistence.uow import Cause
 
 Entries = list[tuple[Movement, Why]]

@@ -14,7 +14,7 @@ from services.notifications.sender import sender_from
 from services.notifications.settings import NotificationsSettings
 from services.notifications.unit_of_work import make_uow
 from shared.contract.topics import NOTIFICATIONS_COMMANDS_TOPIC, NOTIFICATIONS_EVENTS_TOPIC, ORDERS_EVENTS_TOPIC
-from shared.messaging.consumer import Subscription
+from shared.messaging.decoding import Subscription
 from shared.observability.http import Route, bad_query, not_found
 from shared.service import ServiceContext, ServiceDefinition
 

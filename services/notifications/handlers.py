@@ -33,7 +33,7 @@ from shared.contract.notifications import (
 )
 from shared.contract.topics import NOTIFICATIONS_EVENTS_TOPIC as EVENTS
 from shared.domain import Rejection
-from shared.messaging.consumer import Message
+from shared.messaging.decoding import Message
 from shared.persistence.uow import Cause
 
 log = structlog.get_logger(__name__)

@@ -26,7 +26,7 @@ from shared.contract.topics import (
     ORDERS_COMMANDS_TOPIC,
     ORDERS_EVENTS_TOPIC,
 )
-from shared.messaging.consumer import Subscription
+from shared.messaging.decoding import Subscription
 from shared.observability.http import Route, bad_query, not_found
 from shared.regions import REGION_TIMEZONES
 from shared.service import ServiceContext, ServiceDefinition

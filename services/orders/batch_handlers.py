@@ -34,7 +34,7 @@ from services.orders.repository import SKU_WIDE
 from shared.contract import inventory as inv
 from shared.contract import orders as o
 from shared.domain import Rejection
-from shared.messaging.consumer import Message
+from shared.messaging.decoding import Message
 
 # ---------------------------------------------------------------- orders.commands
 

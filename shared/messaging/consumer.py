@@ -2,9 +2,9 @@
 
 For each batch of Kafka records a service's consumer group receives:
 
-1. every record is decoded against the contract; what cannot be decoded (not JSON, a
-   bad envelope, a ``type`` the topic does not carry, an invalid payload) becomes a
-   dead letter on ``<topic>.dlq`` with the reason and the original bytes;
+1. every record is decoded against the contract (``decoding``); what cannot be decoded
+   (not JSON, a bad envelope, a ``type`` the topic does not carry, an invalid payload)
+   becomes a dead letter on ``<topic>.dlq`` with the reason and the original bytes;
 2. in one transaction, the message ids are claimed in the inbox (``consumer,
    message_id`` primary key); ids already there were handled before and are skipped.
    The claim is optimistic: it is written by the statement that writes the outbox at the
@@ -26,35 +26,27 @@ and redelivered (FastStream's ``NACK_ON_ERROR`` rewinds the partitions).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
 
 import asyncpg
-import orjson
 import structlog
 from aiokafka import ConsumerRecord
-from pydantic import ValidationError
 
-from shared.contract.dlq import DeadLetter
-from shared.contract.envelope import Payload, RawEnvelope, utcnow
 from shared.contract.rejections import CommandRejected
-from shared.contract.topics import Topic
 from shared.domain import Rejection
+from shared.messaging.decoding import Inbound, Subscription, dead_letter, decode, record_key
 from shared.observability import metrics
 from shared.persistence import inbox
 from shared.persistence.db import TRANSIENT_DB_ERRORS, Conn
-from shared.persistence.uow import Cause, UnitOfWork
+from shared.persistence.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
-P = TypeVar("P", bound=Payload)
 U = TypeVar("U", bound=UnitOfWork)
 
-MAX_DLQ_ORIGINAL_BYTES = 256 * 1024
 #: a batch waits at most this long for a connection: a pool that cannot give one is a database problem,
 #: retried and logged like one, never a consumer that hangs in silence
 ACQUIRE_TIMEOUT_S = 30.0
@@ -65,96 +57,7 @@ REPLAY_CONSUMER_HEADER = "x-dlq-replay-consumer"
 REPLAY_OFFSET_HEADER = "x-dlq-replay-offset"
 
 
-@dataclass(frozen=True)
-class Message(Generic[P]):
-    """A decoded message: its typed payload and the envelope facts handlers may need."""
-
-    payload: P
-    cause: Cause
-
-
-Handler = Callable[[Any, Any], Awaitable[None]]
-"""``async def handler(payload, uow) -> None``"""
-BatchHandler = Callable[[list[Message[Any]], Any], Awaitable[None]]
-"""``async def handler(messages, uow) -> None``, for work that is cheaper per batch"""
-
-
-@dataclass(frozen=True)
-class Subscription:
-    topic: Topic
-    handlers: Mapping[str, Handler] = field(default_factory=dict)
-    #: types handled a run at a time; types mapped to the same function share their runs. A type may
-    #: also have a per-message handler: a run that fails is then retried one message at a time with it
-    batch_handlers: Mapping[str, BatchHandler] = field(default_factory=dict)
-    #: where ``CommandRejected`` goes; None for event topics (a rejection there is dead-lettered)
-    rejections: Topic | None = None
-
-    def handles(self, message_type: str) -> bool:
-        return message_type in self.handlers or message_type in self.batch_handlers
-
-
-@dataclass
-class _Inbound:
-    record: ConsumerRecord[bytes, bytes]
-    subscription: Subscription
-    message_id: str
-    message: Message[Any] | None = None
-    dead_letter: tuple[str, str] | None = None  # (reason, error)
-
-    @property
-    def type(self) -> str:
-        return self.message.cause.message_type if self.message else ""
-
-
-def _key(record: ConsumerRecord[bytes, bytes]) -> str | None:
-    """The record's key as text; whatever a hostile producer put there can be stored (no NUL byte)."""
-    return record.key.decode("utf-8", "replace").replace("\x00", "\ufffd") if record.key is not None else None
-
-
-def decode(record: ConsumerRecord[bytes, bytes], subscription: Subscription) -> _Inbound:
-    topic = subscription.topic
-    fallback_id = f"{record.topic}/{record.partition}/{record.offset}"
-    inbound = _Inbound(record, subscription, fallback_id)
-    try:
-        data = orjson.loads(record.value) if record.value is not None else None
-    except orjson.JSONDecodeError as exc:
-        inbound.dead_letter = ("not_json", str(exc))
-        return inbound
-    if not isinstance(data, dict):
-        inbound.dead_letter = ("invalid_envelope", "the message is not a JSON object")
-        return inbound
-    if _someone_elses(data.get("type"), subscription):
-        return inbound  # neither validated nor claimed: the groups that handle it judge it
-    try:
-        raw = RawEnvelope.model_validate(data)
-    except ValidationError as exc:
-        inbound.dead_letter = ("invalid_envelope", _errors(exc))
-        return inbound
-    inbound.message_id = str(raw.event_id)
-    model = topic.payload_model(raw.type)
-    if model is None:
-        inbound.dead_letter = ("unknown_type", f"{topic.name} carries no message type {raw.type!r}")
-        return inbound
-    try:
-        payload = model.model_validate(raw.payload)
-    except ValidationError as exc:
-        inbound.dead_letter = ("invalid_payload", _errors(exc))
-        return inbound
-    cause = Cause(raw.event_id, raw.correlation_id, raw.principal, raw.type, raw.occurred_at)
-    inbound.message = Message(payload, cause)
-    return inbound
-
-
-def _someone_elses(message_type: object, subscription: Subscription) -> bool:
-    """A type the topic carries that this group has no handler for (an event topic is read by several
-    services, each for some of its types): it is skipped unread. Validating it here would only cost
-    time (most of a consumer's decoding, on a busy event topic) and dead-letter another service's
-    message in every group that reads the topic."""
-    return (isinstance(message_type, str) and not subscription.handles(message_type)
-            and subscription.topic.payload_model(message_type) is not None)
-
-
-def _claimable(item: _Inbound) -> bool:
+def _claimable(item: Inbound) -> bool:
     """A message this group handles, or one it dead-letters: either is claimed in its inbox."""
     return item.dead_letter is not None or (
         item.message is not None and item.subscription.handles(item.message.cause.message_type))
@@ -180,16 +83,11 @@ def _topic(record: ConsumerRecord[bytes, bytes]) -> str:
     return record.topic
 
 
-def _run_of(item: _Inbound) -> tuple[int, object]:
+def _run_of(item: Inbound) -> tuple[int, object]:
     """What consecutive messages must share to run together: their subscription, and their batch
     handler (several types may share one, which then receives them mixed, in order) or their type."""
     batch_handler = item.subscription.batch_handlers.get(item.type)
     return id(item.subscription), batch_handler if batch_handler is not None else item.type
-
-
-def _errors(exc: ValidationError) -> str:
-    parts = [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()[:20]]
-    return "; ".join(parts)[:2000]
 
 
 class ConsumerRuntime(Generic[U]):
@@ -258,7 +156,7 @@ class ConsumerRuntime(Generic[U]):
             self.on_db_state(True)
         metrics.HANDLER_LATENCY.labels(self.group_id).observe(time.perf_counter() - started)
 
-    async def _passes(self, inbound: list[_Inbound]) -> bool:
+    async def _passes(self, inbound: list[Inbound]) -> bool:
         """The first pass assumes every message is new and claims them with the outbox write at the end;
         a message handled before (a redelivery) rolls it back, and the batch is done again claiming first.
         A run that fails rolls back a pass too: the batch is done again carefully, claiming first.
@@ -275,7 +173,7 @@ class ConsumerRuntime(Generic[U]):
         except _RunFailed as failed:  # raised by a pass that was not careful yet
             return await self._transaction(inbound, failed, claim_first=True)
 
-    async def _transaction(self, inbound: list[_Inbound], careful: _RunFailed | None, claim_first: bool) -> bool:
+    async def _transaction(self, inbound: list[Inbound], careful: _RunFailed | None, claim_first: bool) -> bool:
         """The batch in one transaction. ``careful`` is None at first: runs take no savepoint, and one
         that fails aborts the transaction (``_RunFailed``). Then the batch is done again with a savepoint
         per run and, in the run that failed, per message (see ``_run_batch``). A batch with nothing for
@@ -299,7 +197,7 @@ class ConsumerRuntime(Generic[U]):
         self._report_outcomes()  # committed: a pass rolled back counts nothing
         return True
 
-    def _replay_id(self, item: _Inbound) -> _Inbound:
+    def _replay_id(self, item: Inbound) -> Inbound:
         """A dead letter replayed for this group gets an inbox id of its own (once per dead letter)."""
         headers = {k: v for k, v in (item.record.headers or ())}
         if item.message is not None and headers.get(REPLAY_CONSUMER_HEADER, b"").decode("utf-8", "replace") \
@@ -308,8 +206,8 @@ class ConsumerRuntime(Generic[U]):
             item.message_id = f"{item.message_id}/replay/{offset}"
         return item
 
-    async def _dispatch(self, uow: U, inbound: list[_Inbound], careful: _RunFailed | None = None) -> None:
-        run: list[_Inbound] = []
+    async def _dispatch(self, uow: U, inbound: list[Inbound], careful: _RunFailed | None = None) -> None:
+        run: list[Inbound] = []
         for item in inbound:
             if item.dead_letter:
                 await self._run_batch(uow, run, careful)
@@ -323,7 +221,7 @@ class ConsumerRuntime(Generic[U]):
             run.append(item)
         await self._run_batch(uow, run, careful)
 
-    async def _run_batch(self, uow: U, run: list[_Inbound], careful: _RunFailed | None = None) -> None:
+    async def _run_batch(self, uow: U, run: list[Inbound], careful: _RunFailed | None = None) -> None:
         if not run:
             return
         if careful is None:
@@ -340,7 +238,7 @@ class ConsumerRuntime(Generic[U]):
             # the message that failed the optimistic pass has had its first attempt already
             await self._run_one(uow, item, first_attempt=2 if item.message_id == failed_id else 1)
 
-    async def _run_optimistically(self, uow: U, run: list[_Inbound], *, guarded: bool = True) -> int | None:
+    async def _run_optimistically(self, uow: U, run: list[Inbound], *, guarded: bool = True) -> int | None:
         """The whole run at once: a batch handler once, or each message's handler in turn.
 
         This saves savepoint round trips in the common case. ``guarded``, the run takes one savepoint:
@@ -378,7 +276,7 @@ class ConsumerRuntime(Generic[U]):
         self._count(run, "ok")
         return len(run)
 
-    async def _run_one(self, uow: U, item: _Inbound, first_attempt: int = 1) -> None:
+    async def _run_one(self, uow: U, item: Inbound, first_attempt: int = 1) -> None:
         assert item.message is not None
         subscription, message_type = item.subscription, item.type
         batch_handler = subscription.batch_handlers.get(message_type)
@@ -409,7 +307,7 @@ class ConsumerRuntime(Generic[U]):
                     return
                 await asyncio.sleep(self.retry_base_s * 4 ** (attempt - 1))
 
-    def _reject(self, uow: U, item: _Inbound, rejection: Rejection) -> None:
+    def _reject(self, uow: U, item: Inbound, rejection: Rejection) -> None:
         assert item.message is not None
         self._count([item], "rejected")
         target = item.subscription.rejections
@@ -425,31 +323,19 @@ class ConsumerRuntime(Generic[U]):
                     reason=rejection.reason,
                     message=rejection.message[:1000],
                 ),
-                key=_key(item.record),
+                key=record_key(item.record),
             )
         log.info("command_rejected", type=item.type, reason=rejection.reason)
 
-    def _dead_letter(self, uow: U, item: _Inbound, reason: str, error: str, *, attempts: int) -> None:
+    def _dead_letter(self, uow: U, item: Inbound, reason: str, error: str, *, attempts: int) -> None:
         record = item.record
-        value = record.value or b""
-        letter = DeadLetter(
-            original_topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=_key(record),
-            consumer=self.group_id,
-            reason=reason,
-            error=error if len(value) <= MAX_DLQ_ORIGINAL_BYTES else f"{error} (original truncated)",
-            original_b64=base64.b64encode(value[:MAX_DLQ_ORIGINAL_BYTES]).decode(),
-            original_headers={k: v.decode("utf-8", "replace") for k, v in (record.headers or ())},
-            attempts=attempts,
-            failed_at=utcnow(),
-        )
-        uow.outbox.emit_raw(item.subscription.topic.dlq, _key(record), "DeadLetter", letter.model_dump_json().encode())
+        letter = dead_letter(record, self.group_id, reason, error, attempts=attempts)
+        uow.outbox.emit_raw(item.subscription.topic.dlq, record_key(record), "DeadLetter",
+                            letter.model_dump_json().encode())
         self._count([item], "dead_lettered", reason=reason)
         log.warning("dead_lettered", topic=record.topic, offset=record.offset, reason=reason)
 
-    def _count(self, items: list[_Inbound], outcome: str, reason: str | None = None) -> None:
+    def _count(self, items: list[Inbound], outcome: str, reason: str | None = None) -> None:
         self._outcomes += [(item.record.topic, item.type or "?", outcome, reason) for item in items]
 
     def _report_outcomes(self) -> None:

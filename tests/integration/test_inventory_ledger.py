@@ -30,7 +30,7 @@ from shared.contract import inventory as inv
 from shared.contract import orders as o
 from shared.contract.envelope import Payload
 from shared.domain import Rejection
-from shared.messaging.consumer import Message
+from shared.messaging.decoding import Message
 from shared.persistence.uow import Cause
 
 pytestmark = pytest.mark.integration

@@ -27,7 +27,8 @@ from shared.contract.catalog import (
 from shared.contract.envelope import Envelope
 from shared.contract.topics import CATALOG_COMMANDS_TOPIC, CATALOG_EVENTS_TOPIC
 from shared.domain import Rejection
-from shared.messaging.consumer import ConsumerRuntime, Message, Subscription
+from shared.messaging.consumer import ConsumerRuntime
+from shared.messaging.decoding import Message, Subscription
 from shared.messaging.outbox import OutboxRelay
 from shared.persistence.db import create_pool
 from shared.persistence.uow import UnitOfWork

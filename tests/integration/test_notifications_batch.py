@@ -19,7 +19,7 @@ from services.notifications import handlers
 from services.notifications.settings import NotificationsSettings
 from services.notifications.unit_of_work import make_uow
 from shared.clock import SystemClock
-from shared.messaging.consumer import Message
+from shared.messaging.decoding import Message
 from shared.persistence.db import create_pool
 from shared.persistence.uow import Cause, transaction
 from tests.unit.notifications import factories as f

@@ -14,7 +14,7 @@ from shared.contract import inventory as inv
 from shared.contract import orders as o
 from shared.contract.envelope import Principal
 from shared.domain import Rejection
-from shared.messaging.consumer import Message
+from shared.messaging.decoding import Message
 from shared.persistence.uow import Cause
 from tests.unit.orders.fakes import FakeUoW, FixedClock
 

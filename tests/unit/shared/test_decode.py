@@ -9,7 +9,7 @@ from aiokafka import ConsumerRecord
 from shared.contract.catalog import RegisterSeller
 from shared.contract.envelope import Envelope
 from shared.contract.topics import CATALOG_COMMANDS_TOPIC
-from shared.messaging.consumer import Subscription, decode
+from shared.messaging.decoding import Subscription, decode
 
 SUB = Subscription(CATALOG_COMMANDS_TOPIC, handlers={"RegisterSeller": lambda *_: None})  # type: ignore[arg-type,return-value]
 

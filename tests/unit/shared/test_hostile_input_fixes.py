@@ -14,14 +14,8 @@ from shared.contract.catalog import UpsertListing
 from shared.contract.envelope import Envelope, Principal, RawEnvelope
 from shared.contract.orders import CancelLines, OrderLine, PlaceOrder
 from shared.contract.topics import ORDERS_COMMANDS_TOPIC
-from shared.messaging.consumer import (
-    REPLAY_CONSUMER_HEADER,
-    REPLAY_OFFSET_HEADER,
-    ConsumerRuntime,
-    Subscription,
-    _key,
-    decode,
-)
+from shared.messaging.consumer import REPLAY_CONSUMER_HEADER, REPLAY_OFFSET_HEADER, ConsumerRuntime
+from shared.messaging.decoding import Subscription, decode, record_key
 
 #: our validator's message, or pydantic's own for a lone surrogate (not a Unicode string at all)
 REFUSED = "control character|unable to parse raw data as a unicode string"
@@ -55,8 +49,8 @@ def test_the_contract_keeps_line_breaks_tabs_and_any_script_in_free_text() -> No
 
 
 def test_a_nul_byte_or_invalid_utf8_in_a_record_key_becomes_text_postgresql_can_store() -> None:
-    assert _key(record(b"", key=b"o-\x00\xff")) == "o-\ufffd\ufffd"
-    assert _key(record(b"", key=None)) is None
+    assert record_key(record(b"", key=b"o-\x00\xff")) == "o-\ufffd\ufffd"
+    assert record_key(record(b"", key=None)) is None
 
 
 def runtime(group: str) -> ConsumerRuntime[Any]:

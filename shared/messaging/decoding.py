@@ -1,0 +1,148 @@
+"""What a consumed record becomes: a message for a handler, or a dead letter.
+
+A record is decoded against the contract of its topic. What cannot be decoded (not JSON, a bad
+envelope, a ``type`` the topic does not carry, an invalid payload) is marked with the reason, and
+the consumer runtime dead-letters it on ``<topic>.dlq`` with the original bytes (``dead_letter``).
+A ``Subscription`` says which of a topic's types a consumer group handles, and with what.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import orjson
+from aiokafka import ConsumerRecord
+from pydantic import ValidationError
+
+from shared.contract.dlq import DeadLetter
+from shared.contract.envelope import Payload, RawEnvelope, utcnow
+from shared.contract.topics import Topic
+from shared.persistence.uow import Cause
+
+P = TypeVar("P", bound=Payload)
+
+#: a dead letter keeps at most this much of the original record (a hostile one can be large)
+MAX_DLQ_ORIGINAL_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Message(Generic[P]):
+    """A decoded message: its typed payload and the envelope facts handlers may need."""
+
+    payload: P
+    cause: Cause
+
+
+Handler = Callable[[Any, Any], Awaitable[None]]
+"""``async def handler(payload, uow) -> None``"""
+BatchHandler = Callable[[list[Message[Any]], Any], Awaitable[None]]
+"""``async def handler(messages, uow) -> None``, for work that is cheaper per batch"""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A topic a consumer group reads, and its handler for each type it handles."""
+
+    topic: Topic
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    #: types handled a run at a time; types mapped to the same function share their runs. A type may
+    #: also have a per-message handler: a run that fails is then retried one message at a time with it
+    batch_handlers: Mapping[str, BatchHandler] = field(default_factory=dict)
+    #: where ``CommandRejected`` goes; None for event topics (a rejection there is dead-lettered)
+    rejections: Topic | None = None
+
+    def handles(self, message_type: str) -> bool:
+        return message_type in self.handlers or message_type in self.batch_handlers
+
+
+@dataclass
+class Inbound:
+    """A record as decoded: its inbox id (the event id, else its position), and either the message or
+    why it is to be dead-lettered (neither: another group's type, skipped)."""
+
+    record: ConsumerRecord[bytes, bytes]
+    subscription: Subscription
+    message_id: str
+    message: Message[Any] | None = None
+    dead_letter: tuple[str, str] | None = None  # (reason, error)
+
+    @property
+    def type(self) -> str:
+        return self.message.cause.message_type if self.message else ""
+
+
+def record_key(record: ConsumerRecord[bytes, bytes]) -> str | None:
+    """The record's key as text; whatever a hostile producer put there can be stored (no NUL byte)."""
+    return record.key.decode("utf-8", "replace").replace("\x00", "\ufffd") if record.key is not None else None
+
+
+def decode(record: ConsumerRecord[bytes, bytes], subscription: Subscription) -> Inbound:
+    """The record checked against its topic's contract, as far as this group needs to read it."""
+    topic = subscription.topic
+    fallback_id = f"{record.topic}/{record.partition}/{record.offset}"
+    inbound = Inbound(record, subscription, fallback_id)
+    try:
+        data = orjson.loads(record.value) if record.value is not None else None
+    except orjson.JSONDecodeError as exc:
+        inbound.dead_letter = ("not_json", str(exc))
+        return inbound
+    if not isinstance(data, dict):
+        inbound.dead_letter = ("invalid_envelope", "the message is not a JSON object")
+        return inbound
+    if _someone_elses(data.get("type"), subscription):
+        return inbound  # neither validated nor claimed: the groups that handle it judge it
+    try:
+        raw = RawEnvelope.model_validate(data)
+    except ValidationError as exc:
+        inbound.dead_letter = ("invalid_envelope", _errors(exc))
+        return inbound
+    inbound.message_id = str(raw.event_id)
+    model = topic.payload_model(raw.type)
+    if model is None:
+        inbound.dead_letter = ("unknown_type", f"{topic.name} carries no message type {raw.type!r}")
+        return inbound
+    try:
+        payload = model.model_validate(raw.payload)
+    except ValidationError as exc:
+        inbound.dead_letter = ("invalid_payload", _errors(exc))
+        return inbound
+    cause = Cause(raw.event_id, raw.correlation_id, raw.principal, raw.type, raw.occurred_at)
+    inbound.message = Message(payload, cause)
+    return inbound
+
+
+def _someone_elses(message_type: object, subscription: Subscription) -> bool:
+    """A type the topic carries that this group has no handler for (an event topic is read by several
+    services, each for some of its types): it is skipped unread. Validating it here would only cost
+    time (most of a consumer's decoding, on a busy event topic) and dead-letter another service's
+    message in every group that reads the topic."""
+    return (isinstance(message_type, str) and not subscription.handles(message_type)
+            and subscription.topic.payload_model(message_type) is not None)
+
+
+def _errors(exc: ValidationError) -> str:
+    parts = [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()[:20]]
+    return "; ".join(parts)[:2000]
+
+
+def dead_letter(record: ConsumerRecord[bytes, bytes], consumer: str, reason: str, error: str, *,
+                attempts: int) -> DeadLetter:
+    """What ``consumer`` publishes on the topic's ``.dlq`` for a record it cannot handle: why, and the
+    original record (its bytes truncated to ``MAX_DLQ_ORIGINAL_BYTES``), so it can be replayed."""
+    value = record.value or b""
+    return DeadLetter(
+        original_topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record_key(record),
+        consumer=consumer,
+        reason=reason,
+        error=error if len(value) <= MAX_DLQ_ORIGINAL_BYTES else f"{error} (original truncated)",
+        original_b64=base64.b64encode(value[:MAX_DLQ_ORIGINAL_BYTES]).decode(),
+        original_headers={k: v.decode("utf-8", "replace") for k, v in (record.headers or ())},
+        attempts=attempts,
+        failed_at=utcnow(),
+    )
