@@ -55,13 +55,13 @@ class ServiceSettings(BaseSettings):
 
     # consumers
     #: records per consumed batch (one transaction): what a transaction costs is paid once per batch, so
-    #: a backlog drains fastest in large ones (measured on the flash sale: 200 -> 776 orders/s, 500 -> 1,066,
-    #: 1,000 -> 1,106, 2,000 -> 1,110-1,380 but orders' peak RSS 143 MB); under a light load batches stay
-    #: small and latency short
+    #: a backlog drains fastest in large ones; past this size the gain is small and the memory a batch
+    #: holds keeps growing. Under a light load batches stay small and latency short (figures in
+    #: docs/scaling.md, "Figures behind the code's choices")
     consumer_batch_max: int = Field(default=1000, ge=1, le=5000)
     #: how long an idle consumer waits for records before it goes round its loop again; records that
-    #: arrive end the wait at once, so a longer wait costs no latency, only fewer idle rounds (measured:
-    #: 10 ms -> 200 ms halved each service's idle CPU and cut the open-loop p99 by a quarter)
+    #: arrive end the wait at once, so a longer wait costs no latency, only fewer idle rounds, and the CPU
+    #: those rounds take from the services that have work (figures in docs/scaling.md)
     consumer_batch_timeout_ms: int = Field(default=200, ge=1, le=5000)
     consumer_fetch_max_wait_ms: int = Field(default=50, ge=1, le=5000)
     #: handled batches' offsets are committed at most this often (0: after every batch). Later is safe:

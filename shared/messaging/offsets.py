@@ -3,8 +3,9 @@
 A batch's offsets are committed only after its transaction committed (the inbox holds its message
 ids by then), so committing them later, or not at all before a crash, can only make a consumer read
 again what its inbox already skips: the effects stay exactly once. What it saves is a broker request
-per batch per consumer group (measured in the open loop at 200 orders/s: 0.6 of the services' 3.1
-requests per order, each answered by the broker and handled by the client).
+per batch per consumer group, each answered by the broker and handled by the client. Under a moderate
+load batches hold few messages, so those requests add up to a sizeable part of the services' broker
+traffic (figures in docs/scaling.md, "Figures behind the code's choices").
 
 * ``handled`` notes a handled batch's next offsets, per partition; ``maybe_commit`` commits what is
   noted when the interval has passed since the last commit;
