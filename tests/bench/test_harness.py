@@ -19,12 +19,14 @@ from bench.__main__ import main
 pytestmark = pytest.mark.integration
 
 REQUIRED = ("orders", "decided_per_s", "ceiling_per_order_tx_per_s", "ratio_vs_per_order_tx", "transport_msgs_per_s",
-            "latency_ms", "email_latency_ms", "oversold", "duplicates", "rss_mb")
+            "latency_ms", "email_latency_ms", "oversold", "duplicates", "rss_mb", "broker", "broker_rss_mb",
+            "per_message_decided_per_s", "ratio_vs_per_message_tx", "cpu_ms_per_order_total")
 
 
 def test_the_harness_runs_a_tiny_flash_sale_and_reports_every_figure(tmp_path: Path, postgres_server: str) -> None:
     out, history = tmp_path / "results", tmp_path / "HISTORY.md"
     assert main(["--orders", "150", "--skus", "20", "--open-loop-seconds", "2", "--skip-scale-out", "--one-stack",
+                 "--per-message-orders", "40",
                  "--out", str(out), "--history", str(history), "--postgres-url", postgres_server]) == 0
 
     result = json.loads((out / "latest.json").read_text())
@@ -41,6 +43,13 @@ def test_the_harness_runs_a_tiny_flash_sale_and_reports_every_figure(tmp_path: P
     assert result["open_loop_p99_vs_bare_hops"] == round(result["latency_ms"]["open_loop"]["p99"] / floor["p99"], 2)
     assert result["ratio_vs_per_order_tx"] == round(result["decided_per_s"] / result["ceiling_per_order_tx_per_s"], 2)
     assert (result["oversold"], result["duplicates"]) == (0, 0)
+    per_message = result["runs"]["per_message_1_record_per_batch"]  # the peer: one transaction per message
+    assert per_message["decided"] == per_message["orders"] == 40
+    assert result["ratio_vs_per_message_tx"] == round(result["decided_per_s"] / per_message["decided_per_s"], 2)
+    assert result["broker"].startswith("Apache Kafka") and result["broker_rss_mb"] > 0
+    for run in ("burst", "open_loop"):  # the whole stack, the load generator excluded
+        used = result["cpu_ms_per_order"][run]
+        assert result["cpu_ms_per_order_total"][run] == round(sum(v for k, v in used.items() if k != "bench"), 3)
     assert set(result["rss_mb"]) == {"catalog", "inventory", "orders", "notifications"}
     assert all(mb > 0 for mb in result["rss_mb"].values())
     for run in ("burst", "open_loop"):  # where the cores went: every process on an order's path used some
@@ -63,12 +72,12 @@ def test_the_harness_runs_every_run_on_a_given_kafka_cluster_and_each_stays_exac
     # is shared, and no run may see another's orders
     out, history = tmp_path / "results", tmp_path / "HISTORY.md"
     assert main(["--orders", "120", "--skus", "20", "--open-loop-seconds", "2", "--skip-scale-out",
-                 "--out", str(out), "--history", str(history), "--postgres-url", postgres_server,
-                 "--kafka-bootstrap", stack.kafka_bootstrap]) == 0
+                 "--per-message-orders", "30", "--out", str(out), "--history", str(history),
+                 "--postgres-url", postgres_server, "--kafka-bootstrap", stack.kafka_bootstrap]) == 0
 
     result = json.loads((out / "latest.json").read_text())
     assert result["broker"] == stack.kafka_bootstrap
-    for run, orders in (("burst", 120), ("open_loop", 400)):
+    for run, orders in (("burst", 120), ("open_loop", 400), ("per_message_1_record_per_batch", 30)):
         figures = result["runs"][run]
         assert figures["orders"] == figures["decided"] == orders
         assert figures["duplicate_decisions"] == figures["oversold"] == figures["duplicates"] == 0
