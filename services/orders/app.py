@@ -12,7 +12,6 @@ import orjson
 from aiohttp import web
 
 from services.orders import batch_handlers, handlers
-from services.orders.dates import is_business_day
 from services.orders.domain import ORDER_STATUSES, Order
 from services.orders.kpi_gauges import kpi_gauges
 from services.orders.kpis import OVERALL, kpis
@@ -26,6 +25,7 @@ from shared.contract.topics import (
     ORDERS_COMMANDS_TOPIC,
     ORDERS_EVENTS_TOPIC,
 )
+from shared.dates import is_business_day
 from shared.messaging.decoding import Subscription
 from shared.observability.http import Route, bad_query, not_found
 from shared.regions import REGION_TIMEZONES

@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from services.orders.dates import DatingPolicy, deadline
 from services.orders.lines import SHIPPED_LINE_STATES, AllocatedQty, Delay, IllegalTransition, Line, Part
 from shared.contract.orders import OrderStatus
+from shared.dates import DatingPolicy, deadline, part_dates
 from shared.domain import Rejection
 from shared.regions import zone
 
@@ -199,14 +199,9 @@ class Order:
         return Acceptance(accepted, late_cancelled)
 
     def _dated(self, part_no: int, part: AllocatedQty, line: Line, policy: DatingPolicy) -> Part:
-        region = line.seller_region or self.region
-        dates = policy.dates(
-            self.placed_at,
-            seller_region=region,
-            seller_tz=zone(line.seller_timezone, region),
-            buyer_region=self.region,
-            business_days=policy.dispatch_days(part.source, line.handling_days),
-        )
+        dates = part_dates(policy, self.placed_at, seller_region=line.seller_region,
+                           seller_timezone=line.seller_timezone, buyer_region=self.region, source=part.source,
+                           handling_days=line.handling_days)
         return Part(part_no, part.warehouse_id, part.source, part.qty, dates.ship_by, dates.estimated_delivery)
 
     def reject(self, reason: str, now: datetime) -> list[Line] | None:

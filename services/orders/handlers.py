@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 import structlog
 
 from services.orders import domain
-from services.orders.dates import DatingPolicy
 from services.orders.domain import Actor, Order, SkuTerms
 from services.orders.lines import AllocatedQty, Line
 from services.orders.ports import OrdersUoW
@@ -30,6 +29,7 @@ from shared.contract import catalog as cat
 from shared.contract import inventory as inv
 from shared.contract import orders as o
 from shared.contract.topics import ORDERS_EVENTS_TOPIC as EVENTS
+from shared.dates import DatingPolicy
 from shared.domain import Rejection
 from shared.persistence.uow import Cause
 from shared.regions import region_zone_name

@@ -14,12 +14,12 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
-from services.orders.dates import DatingPolicy
 from services.orders.domain import Order, SkuTerms
 from services.orders.repository import SkuRecord, StockStatus
 from shared.clock import Clock
 from shared.contract.envelope import Envelope, Payload
 from shared.contract.topics import Topic
+from shared.dates import DatingPolicy
 from shared.persistence.uow import Cause
 
 

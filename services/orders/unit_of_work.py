@@ -6,25 +6,19 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from services.orders.dates import DatingPolicy
 from services.orders.ports import CatalogPort, OrderStorePort, StockPort
 from services.orders.repository import CatalogView, OrderStore, StockView
 from services.orders.settings import OrdersSettings
 from shared.clock import Clock
 from shared.contract.envelope import Envelope, Payload
 from shared.contract.topics import Topic
+from shared.dates import DatingPolicy
 from shared.persistence.db import Conn
 from shared.persistence.uow import UnitOfWork, build_record
 
 
 def dating_policy(settings: OrdersSettings) -> DatingPolicy:
-    return DatingPolicy(
-        cutoff=settings.order_cutoff,
-        regular_dispatch_days=settings.regular_dispatch_days,
-        transit_days=settings.transit_table(),
-        default_transit_days=settings.default_transit_days,
-        fallback_handling_days=settings.fallback_handling_days,
-    )
+    return settings.dating_policy()
 
 
 class OrdersUnitOfWork(UnitOfWork):

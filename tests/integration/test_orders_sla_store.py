@@ -13,10 +13,10 @@ import asyncpg
 import pytest
 
 from services.orders import domain
-from services.orders.dates import DatingPolicy
 from services.orders.domain import SkuTerms
 from services.orders.lines import AllocatedQty
 from services.orders.repository import OrderStore, StockView
+from shared.dates import DatingPolicy
 from shared.persistence.db import create_pool
 
 pytestmark = pytest.mark.integration

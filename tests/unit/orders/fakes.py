@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.orders.dates import DatingPolicy
 from services.orders.domain import Order, SkuTerms, snapshot
 from services.orders.repository import SKU_WIDE, SkuRecord, StockStatus
 from services.orders.settings import DEFAULT_TRANSIT_DAYS
 from shared.contract.envelope import Payload, Principal
 from shared.contract.topics import Topic
+from shared.dates import DatingPolicy
 from shared.persistence.uow import Cause
 
 

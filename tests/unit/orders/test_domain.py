@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from services.orders import domain
-from services.orders.dates import DatingPolicy, deadline
 from services.orders.domain import (
     ORDER_TRANSITIONS,
     Actor,
@@ -21,6 +20,7 @@ from services.orders.domain import (
     snapshot,
 )
 from services.orders.lines import LINE_TRANSITIONS, AllocatedQty
+from shared.dates import DatingPolicy, deadline
 from shared.domain import Rejection
 
 PLACED = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # Monday 09:00 in New York, Thanksgiving week

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.orders.dates import (
+from shared.dates import (
     Dates,
     DatingPolicy,
     add_business_days,

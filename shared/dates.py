@@ -1,5 +1,10 @@
 """Business-day date arithmetic for ship-by and estimated delivery dates (R14). Pure: no I/O.
 
+One module for every service that dates a part: orders when it accepts an order (R14), and
+inventory when it quotes a promise before purchase (R24). Both read the same settings
+(``DatingSettings``: ``ORDER_CUTOFF``, ``REGULAR_DISPATCH_DAYS``, ``TRANSIT_DAYS``...) and date a
+part with ``part_dates``, so a quote and an acceptance at the same instant cannot disagree.
+
 The rules, in one place:
 
 * **Business day**: a working day of the region's calendar from the maintained ``holidays``
@@ -29,6 +34,17 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
+from pydantic import Field
+
+from shared.regions import zone
+from shared.settings import ServiceSettings
+
+#: Business days from ship-by to delivery, by the buyer's region (R14). A sensible default for
+#: domestic ground shipping; override with ``TRANSIT_DAYS='{"US": 4}'`` (merged over this table).
+DEFAULT_TRANSIT_DAYS: dict[str, int] = {
+    "US": 5, "MX": 6, "BR": 7, "GB": 3, "DE": 3, "FR": 3, "ES": 3, "IT": 3, "JP": 2, "SG": 2,
+    "MY": 4, "TH": 4, "VN": 4, "PH": 5, "ID": 5,
+}
 
 
 @lru_cache(maxsize=256)
@@ -38,8 +54,6 @@ def calendar(region: str) -> holidays.HolidayBase:
         return holidays.country_holidays(region)
     except NotImplementedError:
         return holidays.HolidayBase()
-
-
 
 
 @lru_cache(maxsize=8192)
@@ -113,3 +127,53 @@ class DatingPolicy:
         ship_by = add_business_days(start, business_days, seller_region)
         delivery = add_business_days(ship_by, self.transit_for(buyer_region), buyer_region)
         return Dates(ship_by, delivery)
+
+
+def part_dates(
+    policy: DatingPolicy,
+    placed_at: datetime,
+    *,
+    seller_region: str | None,
+    seller_timezone: str | None,
+    buyer_region: str,
+    source: str,
+    handling_days: int | None,
+) -> Dates:
+    """The dates of one part (R14): dated in the seller's region and zone, or the buyer's when the
+    seller is not known; backorder parts by the SKU's handling time, regular ones by dispatch."""
+    region = seller_region or buyer_region
+    return policy.dates(
+        placed_at,
+        seller_region=region,
+        seller_tz=zone(seller_timezone, region),
+        buyer_region=buyer_region,
+        business_days=policy.dispatch_days(source, handling_days),
+    )
+
+
+class DatingSettings(ServiceSettings):
+    """The settings of R14, read alike by every service that dates parts (orders, inventory)."""
+
+    order_cutoff: time = Field(
+        default=time(14, 0),
+        description="Local time (seller's zone) after which an order counts from the next business day",
+    )
+    regular_dispatch_days: int = Field(default=2, ge=0, le=30, description="Standard dispatch time of regular parts")
+    transit_days: dict[str, int] = Field(default_factory=dict, description="Overrides of DEFAULT_TRANSIT_DAYS")
+    default_transit_days: int = Field(default=5, ge=0, le=60, description="Transit for regions not in the table")
+    fallback_handling_days: int = Field(
+        default=15, ge=1, le=60,
+        description="Handling time of a backorder part whose SKU's handling time is not known",
+    )
+
+    def transit_table(self) -> dict[str, int]:
+        return {**DEFAULT_TRANSIT_DAYS, **self.transit_days}
+
+    def dating_policy(self) -> DatingPolicy:
+        return DatingPolicy(
+            cutoff=self.order_cutoff,
+            regular_dispatch_days=self.regular_dispatch_days,
+            transit_days=self.transit_table(),
+            default_transit_days=self.default_transit_days,
+            fallback_handling_days=self.fallback_handling_days,
+        )
