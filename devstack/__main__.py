@@ -58,13 +58,14 @@ def report(result: ScenarioResult) -> None:
         console.print(text.strip()[:600])
 
 
-def start(root: Path) -> Stack:
-    stack = Stack(root)
+def start(root: Path, brokers: int = 1) -> Stack:
+    stack = Stack(root, brokers=brokers)
     started = time.monotonic()
     with console.status("starting Kafka, PostgreSQL, SMTP and the four services..."):
         stack.start_infra()
         stack.start_all()
-    console.print(f"platform ready in {time.monotonic() - started:.1f}s: Kafka {stack.kafka_bootstrap}, "
+    console.print(f"platform ready in {time.monotonic() - started:.1f}s: Kafka {stack.kafka_bootstrap} "
+                  f"({brokers} node{'s' if brokers > 1 else ''}), "
                   f"SMTP {stack.smtp_host}:{stack.smtp_port}, mail in {stack.mail_dir}")
     for service in stack.services.values():
         console.print(f"  {service.name:<14} {service.url}  (log {service.log})")
@@ -96,9 +97,9 @@ def reap_previous(root: Path) -> None:
     state.unlink(missing_ok=True)
 
 
-def cmd_run(root: Path) -> int:
+def cmd_run(root: Path, brokers: int = 1) -> int:
     reap_previous(root)
-    stack = start(root)
+    stack = start(root, brokers)
     stopping = False
 
     def on_signal(*_: object) -> None:
@@ -129,11 +130,11 @@ def cmd_run(root: Path) -> int:
     return 0
 
 
-def cmd_demo() -> int:
+def cmd_demo(brokers: int = 1) -> int:
     root = Path(tempfile.mkdtemp(prefix="backorder-demo-"))
     stack = None
     try:
-        stack = start(root)
+        stack = start(root, brokers)
         result = asyncio.run(play(stack))
         report(result)
         if result.ok:
@@ -154,9 +155,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack")
     parser.add_argument("command", choices=["run", "demo"])
     parser.add_argument("--root", type=Path, default=Path(".devstack"))
+    parser.add_argument("--brokers", type=int, choices=(1, 3), default=1,
+                        help="Kafka nodes to start: 3 replicates every topic 3 times (min.insync.replicas=2)")
     args = parser.parse_args()
     try:
-        return cmd_run(args.root.resolve()) if args.command == "run" else cmd_demo()
+        if args.command == "run":
+            return cmd_run(args.root.resolve(), args.brokers)
+        return cmd_demo(args.brokers)
     except KafkaUnavailable as exc:  # no JDK, no Maven, or a broker that would not start: say so plainly
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         return 1

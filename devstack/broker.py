@@ -8,7 +8,12 @@
   until the broker says it started and answers on its port, within a bound, or fails with the end of
   its log. ``stop()`` ends it by its pid; ``start()`` again restarts it on the same log directories,
   so what it acknowledged survives a crash (``SIGKILL``).
-* ``KafkaCluster`` is one or more such nodes sharing one cluster id and controller quorum.
+* ``KafkaCluster`` is one or more such nodes sharing one cluster id and controller quorum. With three,
+  every node is a voter of the quorum, internal topics have replication 3 and ``min.insync.replicas=2``,
+  and the fault tests find the node leading a topic's partitions, the active controller, and wait until
+  every replica is back in sync (``leaders``, ``active_controller``, ``wait_in_sync``).
+* Heaps: 384 MiB at most per node (the serial collector): three nodes, PostgreSQL and two instances of
+  each service fit in 2 cores and about 2.5 GiB of the machine's 24.
 
 Nothing here is needed in production, where the platform is pointed at a cluster with
 ``KAFKA_BOOTSTRAP_SERVERS``.
@@ -16,7 +21,9 @@ Nothing here is needed in production, where the platform is pointed at a cluster
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import fcntl
 import hashlib
@@ -29,6 +36,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient
 
 from devstack.processes import free_port, spawn, stop, tail, wait_for_port
 
@@ -42,6 +52,8 @@ RESOLVE_TIMEOUT_S = 900.0
 START_TIMEOUT_S = 90.0
 #: a node's JVM: a small heap is plenty for a dev broker, and the serial collector spares the 2 cores
 JVM_OPTIONS = ("-Xms128m", "-Xmx384m", "-XX:+UseSerialGC", "-Djava.awt.headless=true")
+#: the KRaft leader's election, as each node logs it: the highest epoch names the active controller
+LEADER = re.compile(r"\[RaftManager id=(\d+)\] Completed transition to Leader\(.*?epoch=(\d+)")
 STARTED = re.compile(r"Kafka Server started|\[KafkaRaftServer nodeId=\d+\] Kafka Server started")
 
 
@@ -114,8 +126,12 @@ def classpath(cache: Path | None = None) -> Path:
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, base64url without padding (22 characters)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id: 16 random bytes, base64url without padding (22 characters), never starting with
+    ``-`` (the storage tool would read such an id as an option: one id in 64 failed to format)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 @dataclass
@@ -250,6 +266,18 @@ class KafkaNode:
         command = self._java_command("kafka.tools.DumpLogSegments", "--files", str(segment))
         return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
 
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def leader_epochs(self) -> list[int]:
+        """The KRaft epochs in which this node became the quorum's leader (the active controller)."""
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return []
+        return [int(m.group(2)) for m in LEADER.finditer(text) if int(m.group(1)) == self.node_id]
+
     def freeze(self) -> None:
         if self.proc is not None:
             os.kill(self.proc.pid, signal.SIGSTOP)
@@ -300,6 +328,8 @@ class KafkaCluster:
                 node.launch()
             for node in pending:
                 node.wait_started(max(1.0, timeout - (time.monotonic() - started)))
+            if self.size > 1:  # "started" precedes the broker's registration with the controller
+                _blocking(self.wait_registered(max(1.0, timeout - (time.monotonic() - started))))
         except BaseException:
             for node in pending:
                 node.stop(signal.SIGKILL)
@@ -311,3 +341,88 @@ class KafkaCluster:
         for node in reversed(self.nodes):
             with contextlib.suppress(Exception):
                 node.stop(sig)
+
+    # ------------------------------------------------------------ what the fault tests ask a cluster
+
+    def node(self, node_id: int) -> KafkaNode:
+        return next(n for n in self.nodes if n.node_id == node_id)
+
+    def _admin(self) -> AIOKafkaAdminClient:
+        running = ",".join(n.bootstrap for n in self.nodes if n.running) or self.bootstrap
+        return AIOKafkaAdminClient(bootstrap_servers=running, request_timeout_ms=5000)
+
+    async def wait_registered(self, timeout: float = START_TIMEOUT_S) -> None:
+        """Until every running node is a broker of the cluster's metadata."""
+        wanted = {n.node_id for n in self.nodes if n.running}
+        deadline = time.monotonic() + timeout
+        seen: set[int] = set()
+        while True:
+            with contextlib.suppress(Exception):
+                admin = self._admin()
+                await admin.start()
+                try:
+                    seen = {b["node_id"] for b in (await admin.describe_cluster())["brokers"]}
+                finally:
+                    await admin.close()
+            if wanted <= seen:
+                return
+            if time.monotonic() > deadline:
+                raise KafkaUnavailable(f"brokers {sorted(wanted - seen)} never registered within {timeout:.0f}s")
+            await asyncio.sleep(0.2)
+
+    async def partitions(self, topics: list[str] | None = None) -> dict[tuple[str, int], dict[str, object]]:
+        """(topic, partition) -> its leader, replicas and in-sync replicas, as the cluster has them now."""
+        admin = self._admin()
+        await admin.start()
+        try:
+            described = await admin.describe_topics(topics)
+        finally:
+            await admin.close()
+        return {(t["topic"], p["partition"]): {"leader": p["leader"], "replicas": list(p["replicas"]),
+                                               "isr": list(p["isr"])}
+                for t in described if t["error_code"] == 0 for p in t["partitions"]}
+
+    async def leaders(self, topic: str) -> dict[int, int]:
+        """Partition -> the node leading it (-1 while it has no leader)."""
+        return {p: int(str(d["leader"])) for (_, p), d in (await self.partitions([topic])).items()}
+
+    async def wait_in_sync(self, timeout: float = 120.0) -> float:
+        """Until every partition of every topic (internal ones too) has all its replicas in sync and a
+        leader; return how long that took."""
+        started = time.monotonic()
+        lagging: list[tuple[str, int]] = []
+        while True:
+            with contextlib.suppress(Exception):
+                state = await self.partitions()
+                lagging = [tp for tp, d in state.items()
+                           if set(d["isr"]) != set(d["replicas"]) or d["leader"] == -1]  # type: ignore[call-overload]
+                if state and not lagging:
+                    return time.monotonic() - started
+            if time.monotonic() - started > timeout:
+                raise TimeoutError(f"{len(lagging)} partitions not in sync after {timeout:.0f}s: {lagging[:5]}")
+            await asyncio.sleep(0.5)
+
+    def active_controller(self) -> KafkaNode:
+        """The node that leads the KRaft quorum now: the one elected in the highest epoch any node logged."""
+        elected = [(epoch, n.node_id) for n in self.nodes for epoch in n.leader_epochs()]
+        if not elected:
+            raise KafkaUnavailable("no node has logged being elected the quorum's leader")
+        return self.node(max(elected)[1])
+
+    async def wait_new_controller(self, previous: KafkaNode, timeout: float = 60.0) -> KafkaNode:
+        """Until a node other than ``previous`` is elected the quorum's leader; return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.suppress(KafkaUnavailable):
+                current = self.active_controller()
+                if current is not previous and current.running:
+                    return current
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no new controller elected within {timeout:.0f}s")
+            await asyncio.sleep(0.2)
+
+
+def _blocking(coroutine: Any) -> Any:
+    """Run a coroutine to its end from synchronous code, inside a running event loop too (a test)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -2,8 +2,9 @@
 
 Given URLs always win: ``KAFKA_BOOTSTRAP_SERVERS``, ``DATABASE_URL`` (a server URL; one
 database per service is created on it) and ``SMTP_HOST``/``SMTP_PORT``. Otherwise the
-embedded default starts Apache Kafka (KRaft, one node), PostgreSQL and an SMTP catcher under the
-state directory.
+embedded default starts Apache Kafka (KRaft, one node, or ``brokers=3``: three nodes, the services
+then create their topics with replication 3 and ``min.insync.replicas=2``), PostgreSQL and an SMTP
+catcher under the state directory.
 With ``TEST_BACKEND=containers`` and a reachable Docker engine, testcontainers starts
 ``apache/kafka`` and ``postgres`` instead.
 """
@@ -75,6 +76,8 @@ class Stack:
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 0
     kafka: KafkaCluster | None = None
+    #: how many Kafka nodes the stack starts when it starts its own cluster (1 or 3)
+    brokers: int = 1
     postgres: EmbeddedPostgres | None = None
     smtp: EmbeddedSmtp | None = None
     services: dict[tuple[str, int], ServiceProcess] = field(default_factory=dict)
@@ -108,7 +111,7 @@ class Stack:
         if backend == "containers" and not (self.kafka_bootstrap and self.database_url):
             self._start_containers()
         if not self.kafka_bootstrap:
-            self.kafka = KafkaCluster(self.root / "kafka").start()
+            self.kafka = KafkaCluster(self.root / "kafka", size=self.brokers).start()
             self.kafka_bootstrap = self.kafka.bootstrap
         elif self.fresh_topics:
             asyncio.run(recreate_topics(self.kafka_bootstrap))
@@ -174,6 +177,8 @@ class Stack:
                 "KAFKA_HEARTBEAT_INTERVAL_MS": os.environ.get("KAFKA_HEARTBEAT_INTERVAL_MS", "1000"),
             }
         )
+        if self.kafka is not None and self.kafka.size > 1:  # replicated topics on the stack's own cluster
+            env["KAFKA_TOPIC_REPLICATION"] = str(min(3, self.kafka.size))
         if self.smtp is not None and self.smtp.cafile is not None:
             env["SMTP_CAFILE"] = str(self.smtp.cafile)
         if self.smtp_username:
@@ -253,9 +258,11 @@ class Stack:
             },
             "pids": {
                 **{f"{s.name}-{s.instance}": s.proc.pid for s in self.services.values() if s.proc.poll() is None},
-                **{name: part.proc.pid for name, part in (("kafka", self.kafka), ("postgres", self.postgres),
-                                                          ("smtp", self.smtp))
+                **{name: part.proc.pid for name, part in (("postgres", self.postgres), ("smtp", self.smtp))
                    if part is not None and part.proc is not None},
+                # every node of the stack's own cluster: a hard-killed run's successor ends all of them
+                **{("kafka" if node.node_id == 1 else f"kafka-{node.node_id}"): node.proc.pid
+                   for node in (self.kafka.nodes if self.kafka is not None else []) if node.proc is not None},
             },
         }
         (self.root / "stack.json").write_text(json.dumps(state, indent=2))

@@ -52,7 +52,8 @@ def aiokafka_security(settings: KafkaSettings) -> dict[str, Any]:
 
 def build_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
     return KafkaBroker(
-        settings.bootstrap_servers,
+        # a list: FastStream hands a string to aiokafka as one host, "h1:p1,h2:p2" included
+        [server.strip() for server in settings.bootstrap_servers.split(",") if server.strip()],
         client_id=f"{settings.client_id_prefix}-{client_id}",
         acks="all" if settings.acks == "all" else int(settings.acks),
         enable_idempotence=settings.enable_idempotence,

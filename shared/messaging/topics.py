@@ -42,8 +42,11 @@ async def ensure_topics(settings: KafkaSettings, *, force: bool = False) -> list
     await admin.start()
     try:
         existing = set(await admin.list_topics())
+        replication = _replication()
+        # replicated: a write is acknowledged once two replicas hold it, and refused when fewer are in sync
+        durability = {"min.insync.replicas": str(min(2, replication))} if replication > 1 else {}
         missing = [
-            NewTopic(name, num_partitions=n, replication_factor=_replication(), topic_configs=config)
+            NewTopic(name, num_partitions=n, replication_factor=replication, topic_configs={**config, **durability})
             for name, n, config in topic_specs(_partitions_override())
             if name not in existing
         ]
