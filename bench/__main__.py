@@ -45,6 +45,9 @@ TARGETS = {"ratio_vs_per_message_tx": 3.0, "ratio_vs_per_order_tx": 1.0, "open_l
 #: the per-message peer's burst: the same platform, one record per consumed batch (one transaction per message,
 #: as a FastStream subscriber handles it by default); shorter, as it is several times slower
 PER_MESSAGE_ORDERS = 3_000
+#: the replicated run's burst: the price of durability, on 3 brokers (replication 3, min.insync.replicas 2,
+#: acks=all), shorter than the main burst (the three brokers share the same two cores)
+REPLICATED_ORDERS = 5_000
 
 
 #: Partitions per topic in the benchmark's stacks: as many as the most instances of a service it runs (two).
@@ -54,10 +57,11 @@ PARTITIONS = 2
 
 
 def _stack(root: Path, postgres_url: str, partitions: int, kafka_bootstrap: str = "",
-           env: dict[str, str] | None = None) -> Stack:
+           env: dict[str, str] | None = None, brokers: int = 1) -> Stack:
     """A fresh stack; on a given PostgreSQL server, databases of its own (``bench<random>_<service>``)."""
-    stack = Stack(root, kafka_bootstrap=kafka_bootstrap) if not postgres_url else Stack(
-        root, kafka_bootstrap=kafka_bootstrap, postgres_url=postgres_url, db_prefix=f"bench{uuid.uuid4().hex[:8]}")
+    stack = Stack(root, kafka_bootstrap=kafka_bootstrap, brokers=brokers) if not postgres_url else Stack(
+        root, kafka_bootstrap=kafka_bootstrap, brokers=brokers, postgres_url=postgres_url,
+        db_prefix=f"bench{uuid.uuid4().hex[:8]}")
     stack.service_env_extra["KAFKA_TOPIC_PARTITIONS"] = str(partitions)  # the services provision the topics
     stack.service_env_extra.update(env or {})
     return stack
@@ -80,10 +84,10 @@ def _drop_databases(stack: Stack) -> None:
 
 @contextmanager
 def fresh_stack(root: Path, postgres_url: str, instances: int = 0, partitions: int = PARTITIONS,
-                kafka_bootstrap: str = "", env: dict[str, str] | None = None) -> Iterator[Stack]:
-    """A broker (unless ``kafka_bootstrap`` names one), databases and, with ``instances``, that many
-    processes of each service (with ``env`` in their environment), all new."""
-    stack = _stack(root, postgres_url, partitions, kafka_bootstrap, env)
+                kafka_bootstrap: str = "", env: dict[str, str] | None = None, brokers: int = 1) -> Iterator[Stack]:
+    """``brokers`` Kafka nodes (unless ``kafka_bootstrap`` names a cluster), databases and, with ``instances``,
+    that many processes of each service (with ``env`` in their environment), all new."""
+    stack = _stack(root, postgres_url, partitions, kafka_bootstrap, env, brokers)
     try:
         stack.start_infra()
         if instances:
@@ -199,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-scale-out", action="store_true")
     parser.add_argument("--per-message-orders", type=int, default=PER_MESSAGE_ORDERS,
                         help="orders of the per-message peer's burst (0: skip it)")
+    parser.add_argument("--replicated-orders", type=int, default=REPLICATED_ORDERS,
+                        help="orders of the burst on a 3-broker cluster (0: skip it; skipped with --kafka-bootstrap)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--history", type=Path, default=HERE / "HISTORY.md")
     parser.add_argument("--postgres-url", default="", help="a PostgreSQL server for the runs' databases")
@@ -239,6 +245,12 @@ def main(argv: list[str] | None = None) -> int:
                              **infra) as stack:
                 per_message = flash_sale(stack, replace(shape, orders=args.per_message_orders))
             phases["per_message"], mark = round(time.monotonic() - mark, 1), time.monotonic()
+        replicated = None
+        if args.replicated_orders and not args.kafka_bootstrap:
+            print(f"burst: {args.replicated_orders} orders on 3 brokers (replication 3, min ISR 2) ...", flush=True)
+            with fresh_stack(root / "replicated", pg, instances=1, brokers=3) as stack:
+                replicated = flash_sale(stack, replace(shape, orders=args.replicated_orders))
+            phases["replicated"], mark = round(time.monotonic() - mark, 1), time.monotonic()
         scale_out = None
         if not args.skip_scale_out:
             print("burst: 2 instances per service ...", flush=True)
@@ -259,11 +271,12 @@ def main(argv: list[str] | None = None) -> int:
         "per_message_decided_per_s": (per_message_rate := per_message["decided_per_s"] if per_message else None),
         "ratio_vs_per_message_tx": _ratio(burst["decided_per_s"], per_message_rate),
         "cpu_ms_per_order_total": {"burst": cpu_total(burst), "open_loop": cpu_total(open_loop)},
+        "replicated_3_brokers_decided_per_s": replicated["decided_per_s"] if replicated else None,
         "transport_msgs_per_s": ceilings["transport_msgs_per_s"],
         "latency_ms": {"burst": burst["latency_ms"], "open_loop": open_loop["latency_ms"]},
         "email_latency_ms": {"burst": burst["email_latency_ms"], "open_loop": open_loop["email_latency_ms"]},
-        "oversold": sum(run["oversold"] for run in (burst, open_loop, scale_out, per_message) if run),
-        "duplicates": sum(run["duplicates"] for run in (burst, open_loop, scale_out, per_message) if run),
+        "oversold": sum(run["oversold"] for run in (burst, open_loop, scale_out, per_message, replicated) if run),
+        "duplicates": sum(run["duplicates"] for run in (burst, open_loop, scale_out, per_message, replicated) if run),
         "rss_mb": peak_rss(burst, scale_out, open_loop),
         "broker_rss_mb": peak_rss(burst, scale_out, open_loop, broker=True).get("kafka"),
         "cpu_ms_per_order": {"burst": burst["cpu_ms_per_order"], "open_loop": open_loop["cpu_ms_per_order"]},
@@ -272,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         "open_loop_p99_vs_bare_hops": _ratio(open_loop["latency_ms"]["p99"], ceilings["bare_hops_latency_ms"]["p99"]),
         "ceilings": ceilings,
         "runs": {"burst": burst, "scale_out_2_instances": scale_out, "open_loop": open_loop,
-                 "per_message_1_record_per_batch": per_message},
+                 "per_message_1_record_per_batch": per_message, "replicated_3_brokers": replicated},
         "targets": TARGETS,
         "partitions_per_topic": PARTITIONS,
         "broker": args.kafka_bootstrap or f"Apache Kafka {kafka_version()} (KRaft, one node), one per run",
@@ -307,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         history.write(line)
     print(json.dumps({k: result[k] for k in ("orders", "decided_per_s", "ceiling_per_order_tx_per_s",
                                              "ratio_vs_per_order_tx", "per_message_decided_per_s",
-                                             "ratio_vs_per_message_tx", "cpu_ms_per_order_total", "latency_ms",
+                                             "ratio_vs_per_message_tx", "cpu_ms_per_order_total",
+                                             "replicated_3_brokers_decided_per_s", "latency_ms",
                                              "open_loop_p99_vs_bare_hops", "oversold", "duplicates", "rss_mb",
                                              "broker_rss_mb", "targets_met", "seconds")}, indent=2))
     return 0

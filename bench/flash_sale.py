@@ -165,18 +165,20 @@ class FlashSale:
                             obs.email_at.setdefault(order_id, now)
 
     def _cpu_seconds(self) -> dict[str, float]:
-        """CPU seconds used so far by each process of the stack (the services' instances, the broker,
-        PostgreSQL with its backends, the SMTP catcher) and by this load generator."""
+        """CPU seconds used so far by each process of the stack (the services' instances, the broker's
+        nodes together, PostgreSQL with its backends, the SMTP catcher) and by this load generator."""
         stack = self.stack
-        processes = {f"{s.name}-{s.instance}": s.proc for s in stack.services.values()}
-        for name, part in (("kafka", stack.kafka), ("postgres", stack.postgres), ("smtp", stack.smtp)):
+        processes = {f"{s.name}-{s.instance}": [s.proc] for s in stack.services.values()}
+        if stack.kafka is not None:
+            processes["kafka"] = [node.proc for node in stack.kafka.nodes if node.proc is not None]
+        for name, part in (("postgres", stack.postgres), ("smtp", stack.smtp)):
             if part is not None and part.proc is not None:
-                processes[name] = part.proc
+                processes[name] = [part.proc]
         used = {"bench": sum(os.times()[:2])}
-        for name, proc in processes.items():
+        for name, procs in processes.items():
             try:
-                process = psutil.Process(proc.pid)
-                family = [process, *process.children(recursive=True)]  # PostgreSQL's backends
+                family = [child for proc in procs for process in [psutil.Process(proc.pid)]
+                          for child in (process, *process.children(recursive=True))]  # PostgreSQL's backends
                 used[name] = sum(sum(p.cpu_times()[:2]) for p in family if p.is_running())
             except psutil.Error:
                 continue

@@ -26,7 +26,7 @@ REQUIRED = ("orders", "decided_per_s", "ceiling_per_order_tx_per_s", "ratio_vs_p
 def test_the_harness_runs_a_tiny_flash_sale_and_reports_every_figure(tmp_path: Path, postgres_server: str) -> None:
     out, history = tmp_path / "results", tmp_path / "HISTORY.md"
     assert main(["--orders", "150", "--skus", "20", "--open-loop-seconds", "2", "--skip-scale-out", "--one-stack",
-                 "--per-message-orders", "40",
+                 "--per-message-orders", "40", "--replicated-orders", "0",
                  "--out", str(out), "--history", str(history), "--postgres-url", postgres_server]) == 0
 
     result = json.loads((out / "latest.json").read_text())
