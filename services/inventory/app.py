@@ -9,6 +9,7 @@ from aiohttp import web
 
 from services.inventory import domain, handlers
 from services.inventory.domain import Policy
+from services.inventory.promise_view import quote_route
 from services.inventory.repository import InventoryRepository
 from services.inventory.settings import InventorySettings
 from services.inventory.unit_of_work import make_uow
@@ -18,6 +19,7 @@ from shared.contract.topics import (
     INVENTORY_EVENTS_TOPIC,
     ORDERS_EVENTS_TOPIC,
 )
+from shared.dates import DatingPolicy, DatingSettings
 from shared.messaging.decoding import Subscription
 from shared.observability.http import Route, bad_query
 from shared.service import ServiceContext, ServiceDefinition
@@ -36,6 +38,7 @@ SUBSCRIPTIONS = [
     Subscription(
         CATALOG_EVENTS_TOPIC,
         handlers={
+            "SellerRegistered": handlers.on_seller_registered,
             "ListingUpserted": handlers.on_listing_upserted,
             "BackorderActivated": handlers.on_backorder_activated,
             "BackorderDeactivated": handlers.on_backorder_deactivated,
@@ -54,7 +57,9 @@ SUBSCRIPTIONS = [
 
 
 def routes(ctx: ServiceContext) -> list[Route]:
-    priorities = ctx.settings.warehouse_priority if isinstance(ctx.settings, InventorySettings) else {}
+    settings = ctx.settings
+    priorities = settings.warehouse_priority if isinstance(settings, InventorySettings) else {}
+    dating = settings.dating_policy() if isinstance(settings, DatingSettings) else DatingPolicy()
 
     async def stock(request: web.Request) -> web.Response:
         """Seller-facing levels of a SKU (R10): per warehouse and in total."""
@@ -81,6 +86,10 @@ def routes(ctx: ServiceContext) -> list[Route]:
             "safety_stock": policy.safety_stock, "low_stock_threshold": policy.low_stock_threshold,
             "low_stock_alerted": policy.low_stock_alerted, "backorder_enabled": policy.backorder_enabled,
         })
+
+    async def promise(request: web.Request) -> web.Response:
+        """The buyer's promise (R24): ``?qty=2&region=US``. Reserves nothing."""
+        return _json(await quote_route(ctx, request, priorities, dating))
 
     async def ledger(request: web.Request) -> web.Response:
         """The newest ledger rows of a SKU (R12), newest first; ``?limit=`` up to 10,000."""
@@ -113,9 +122,14 @@ def routes(ctx: ServiceContext) -> list[Route]:
     return [
         ("/skus/{sku_id}/stock", stock),
         ("/skus/{sku_id}/ledger", ledger),
+        ("/skus/{sku_id}/promise", promise),
         ("/orders/{order_id}/allocations", allocations),
         ("/audit/ledger", audit),
     ]
+
+
+def _json(body: object) -> web.Response:
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 
 def _dumps(value: object) -> str:

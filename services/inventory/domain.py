@@ -85,6 +85,9 @@ class Policy:
     safety_stock: int = 0
     low_stock_threshold: int | None = None
     low_stock_alerted: bool = False
+    #: the SKU's backorder handling time in business days (from ``BackorderActivated``), to date
+    #: promises (R24); None until the SKU was first put on backorder
+    handling_days: int | None = None
 
 
 @dataclass(frozen=True)

@@ -193,6 +193,11 @@ async def prioritize_backorder(cmd: inv.PrioritizeBackorder, uow: InventoryUow) 
 # ------------------------------------------------------------------ catalog events
 
 
+async def on_seller_registered(event: cat.SellerRegistered, uow: InventoryUow) -> None:
+    """Where the seller dates its parts, for promises (R24)."""
+    await uow.inventory.save_seller(event.seller_id, event.region, event.timezone)
+
+
 async def on_listing_upserted(event: cat.ListingUpserted, uow: InventoryUow) -> None:
     await uow.inventory.lock(event.sku_ids, ensure_skus=True)
     for sku_id in sorted(set(event.sku_ids)):
@@ -204,8 +209,10 @@ async def on_backorder_activated(event: cat.BackorderActivated, uow: InventoryUo
     wanted = {w.warehouse_id: w.qty for w in event.backorder_stock}
     locked = await uow.inventory.lock([event.sku_id], ensure_levels=[(event.sku_id, wh) for wh in wanted])
     await uow.inventory.set_backorder_enabled(event.sku_id, event.seller_id, True)
+    await uow.inventory.set_handling_days(event.sku_id, event.handling_days)
+    await uow.inventory.save_seller(event.seller_id, event.region, event.timezone)
     locked.policies[event.sku_id] = replace(locked.policy(event.sku_id), seller_id=event.seller_id,
-                                            backorder_enabled=True)
+                                            backorder_enabled=True, handling_days=event.handling_days)
     movements = []
     for level in sorted(locked.sku_levels(event.sku_id), key=lambda lv: lv.warehouse_id):
         movement = domain.set_backorder_available(level, wanted.get(level.warehouse_id, 0))

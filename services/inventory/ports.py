@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from services.inventory.domain import HeldPart, Level, Movement, WaitingPart
+from services.inventory.promise import SellerTerms
 from services.inventory.repository import Locked, Why
 from shared.contract.envelope import Payload
 from shared.contract.topics import Topic
@@ -31,6 +32,12 @@ class InventoryStore(Protocol):
     async def set_owner(self, sku_id: str, seller_id: str) -> None: ...
 
     async def set_backorder_enabled(self, sku_id: str, seller_id: str | None, enabled: bool) -> None: ...
+
+    async def set_handling_days(self, sku_id: str, handling_days: int) -> None: ...
+
+    async def save_seller(self, seller_id: str, region: str, timezone: str) -> None: ...
+
+    async def seller_terms(self, sku_id: str) -> SellerTerms: ...
 
     async def set_stock_policy(self, sku_id: str, safety_stock: int, threshold: int | None) -> None: ...
 

@@ -21,6 +21,7 @@ from services.inventory.domain import (
     Policy,
     WaitingPart,
 )
+from services.inventory.promise import SellerTerms
 from shared.domain import Rejection
 from shared.persistence.db import Conn, fetch_all, load_queries
 
@@ -29,7 +30,7 @@ queries = load_queries(Path(__file__).parent / "sql")
 
 def _policy(row: Any) -> Policy:
     return Policy(row["sku_id"], row["seller_id"], row["backorder_enabled"], row["safety_stock"],
-                  row["low_stock_threshold"], row["low_stock_alerted"])
+                  row["low_stock_threshold"], row["low_stock_alerted"], row["handling_days"])
 
 
 def _held(row: Any) -> HeldPart:
@@ -154,6 +155,17 @@ class InventoryRepository:
 
     async def set_backorder_enabled(self, sku_id: str, seller_id: str | None, enabled: bool) -> None:
         await queries.set_backorder_enabled(self.conn, sku_id=sku_id, seller_id=seller_id, enabled=enabled)
+
+    async def set_handling_days(self, sku_id: str, handling_days: int) -> None:
+        await queries.set_handling_days(self.conn, sku_id=sku_id, handling_days=handling_days)
+
+    async def save_seller(self, seller_id: str, region: str, timezone: str) -> None:
+        await queries.upsert_seller(self.conn, seller_id=seller_id, region=region, timezone=timezone)
+
+    async def seller_terms(self, sku_id: str) -> SellerTerms:
+        """Where the SKU's seller dates its parts (R24); empty when inventory has not heard of it."""
+        row = await queries.seller_of_sku(self.conn, sku_id=sku_id)
+        return SellerTerms(row["region"], row["timezone"]) if row else SellerTerms()
 
     async def set_stock_policy(self, sku_id: str, safety_stock: int, threshold: int | None) -> None:
         await queries.set_stock_policy(self.conn, sku_id=sku_id, safety_stock=safety_stock, threshold=threshold)

@@ -6,7 +6,7 @@ INSERT INTO sku_policies (sku_id) VALUES (:sku_id) ON CONFLICT DO NOTHING;
 
 -- name: lock_skus
 -- Locks the SKU rows in one consistent order and returns their policies.
-SELECT sku_id, seller_id, backorder_enabled, safety_stock, low_stock_threshold, low_stock_alerted
+SELECT sku_id, seller_id, backorder_enabled, safety_stock, low_stock_threshold, low_stock_alerted, handling_days
 FROM sku_policies WHERE sku_id = any(:sku_ids)
 ORDER BY sku_id FOR UPDATE;
 
@@ -20,7 +20,7 @@ FROM stock_levels WHERE sku_id = any(:sku_ids)
 ORDER BY sku_id, warehouse_id FOR UPDATE;
 
 -- name: get_policies
-SELECT sku_id, seller_id, backorder_enabled, safety_stock, low_stock_threshold, low_stock_alerted
+SELECT sku_id, seller_id, backorder_enabled, safety_stock, low_stock_threshold, low_stock_alerted, handling_days
 FROM sku_policies WHERE sku_id = any(:sku_ids);
 
 -- name: set_owner!
@@ -29,6 +29,17 @@ UPDATE sku_policies SET seller_id = :seller_id, updated_at = now() WHERE sku_id 
 -- name: set_backorder_enabled!
 UPDATE sku_policies SET backorder_enabled = :enabled, seller_id = coalesce(:seller_id, seller_id), updated_at = now()
 WHERE sku_id = :sku_id;
+
+-- name: set_handling_days!
+UPDATE sku_policies SET handling_days = :handling_days, updated_at = now() WHERE sku_id = :sku_id;
+
+-- name: upsert_seller!
+-- Where a seller dates its parts (R14, R24), from SellerRegistered and BackorderActivated.
+INSERT INTO sellers (seller_id, region, timezone) VALUES (:seller_id, :region, :timezone)
+ON CONFLICT (seller_id) DO UPDATE SET region = excluded.region, timezone = excluded.timezone, updated_at = now();
+
+-- name: seller_of_sku^
+SELECT s.region, s.timezone FROM sku_policies p JOIN sellers s USING (seller_id) WHERE p.sku_id = :sku_id;
 
 -- name: set_stock_policy!
 UPDATE sku_policies SET safety_stock = :safety_stock, low_stock_threshold = :threshold, low_stock_alerted = false,
