@@ -31,6 +31,7 @@ from shared.contract import orders as o
 from shared.contract.topics import ORDERS_EVENTS_TOPIC as EVENTS
 from shared.dates import DatingPolicy
 from shared.domain import Rejection
+from shared.observability.metrics import DECISION_LATENCY
 from shared.persistence.uow import Cause
 from shared.regions import region_zone_name
 
@@ -234,8 +235,13 @@ def backordered_skus(evt: inv.StockAllocated) -> list[str]:
     return [line.sku_id for line in evt.lines if any(p.source == "backorder" for p in line.parts)]
 
 
+def _decided(uow: OrdersUoW, order: Order, outcome: str) -> None:
+    DECISION_LATENCY.labels(outcome).observe(max(0.0, (aware_now(uow) - order.placed_at).total_seconds()))
+
+
 def emit_acceptance(uow: OrdersUoW, order: Order, acceptance: domain.Acceptance) -> None:
     if acceptance.accepted:
+        _decided(uow, order, "accepted")
         uow.emit(EVENTS, o.OrderAccepted(
             order_id=order.order_id, buyer_id=order.buyer_id, status=order.status,
             tags=order.tags, lines=[_accepted_line(line) for line in acceptance.accepted],
@@ -275,6 +281,7 @@ def exhausted_skus(order: Order, evt: inv.AllocationRejected) -> list[str]:
 
 def emit_rejection(uow: OrdersUoW, order: Order, evt: inv.AllocationRejected, rejected: list[Line]) -> None:
     if rejected:
+        _decided(uow, order, "rejected")
         uow.emit(EVENTS, o.OrderRejected(
             order_id=order.order_id, buyer_id=order.buyer_id, reason=evt.reason,
             line_ids=list(evt.line_ids) or [line.line_id for line in rejected],

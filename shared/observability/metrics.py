@@ -29,3 +29,35 @@ SMTP_SEND_FAILURES = Counter(
     "Emails the SMTP server did not take (connection, TLS, authentication, refusal or timeout)",
     ["reason"],
 )
+
+# Latencies, lag and refusals (issue 21). Labels are bounded: consumer groups, topics, partitions, message
+# types and rejection reasons are fixed sets; no order, SKU, seller or buyer id is ever a label.
+HANDLER_DURATION = Histogram(
+    "backorder_handler_duration_seconds",
+    "Time a run of one message type took in its handler (a batch handler's run counts once), inside the batch's "
+    "transaction",
+    ["consumer", "type"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+DECISION_LATENCY = Histogram(
+    "backorder_order_decision_seconds",
+    "From an order's placed_at (when orders handled its PlaceOrder) to the staging of OrderAccepted or OrderRejected",
+    ["outcome"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+CONSUMER_LAG = Gauge(
+    "backorder_consumer_lag_records",
+    "Records of a partition not consumed yet by the group (the partition's high watermark minus the position)",
+    ["consumer", "topic", "partition"],
+)
+COMMANDS_REJECTED = Counter(
+    "backorder_commands_rejected_total",
+    "Commands refused by a business rule (a CommandRejected event emitted), by command type and reason",
+    ["consumer", "type", "reason"],
+)
+OUTBOX_PUBLISH_LATENCY = Histogram(
+    "backorder_outbox_publish_seconds",
+    "From an outbox row's writing (created_at) to the broker's acknowledgement of its record",
+    ["topic"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
