@@ -30,6 +30,7 @@ from shared.messaging.group_consumer import GroupConsumer
 from shared.messaging.outbox import OutboxRelay
 from shared.messaging.publishers import build_publishing
 from shared.messaging.topics import ensure_topics
+from shared.observability import tracing
 from shared.observability.http import Readiness, Route, build_http_app
 from shared.observability.logging import configure_logging
 from shared.persistence.db import DATABASE_DOWN, TRANSIENT_DB_ERRORS, Conn, create_pool
@@ -103,6 +104,8 @@ async def _wait_for_database(dsn: str, service_migrations: Path) -> None:
 async def serve(definition: ServiceDefinition) -> None:
     settings = definition.settings_cls(service_name=definition.name)
     configure_logging(definition.name, settings.log_level, settings.log_format)
+    if tracing.configure_tracing(definition.name, definition.version):
+        log.info("tracing_exported")
     dsn = settings.database_url.get_secret_value()
     await _wait_for_database(dsn, definition.migrations)
     pool = await create_pool(dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
@@ -165,6 +168,8 @@ async def serve(definition: ServiceDefinition) -> None:
     await broker.stop()
     await http.cleanup()
     await pool.close()
+    with contextlib.suppress(Exception):  # the last spans go out
+        await asyncio.to_thread(tracing.shutdown)
     log.info("service_stopped")
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, TypeVar
 
 import asyncpg
@@ -38,7 +38,7 @@ from aiokafka import ConsumerRecord
 from shared.contract.rejections import CommandRejected
 from shared.domain import Rejection
 from shared.messaging.decoding import Inbound, Subscription, dead_letter, decode, record_key
-from shared.observability import metrics
+from shared.observability import metrics, tracing
 from shared.persistence import inbox
 from shared.persistence.db import TRANSIENT_DB_ERRORS, Conn
 from shared.persistence.uow import UnitOfWork
@@ -252,15 +252,19 @@ class ConsumerRuntime(Generic[U]):
         handler = subscription.handlers.get(message_type)
         mark = uow.outbox.mark()
         current: int | None = None
+        started = time.perf_counter()
         try:
             async with uow.conn.transaction() if guarded else contextlib.nullcontext():
                 if batch_handler is not None:
-                    await batch_handler([i.message for i in run if i.message], uow)
+                    with tracing.consuming_run(((i.record, i.type, i.message_id) for i in run), self.group_id) \
+                            as contexts:
+                        self._traced(uow, run, contexts)
+                        await batch_handler([i.message for i in run if i.message], uow)
                 else:
                     assert handler is not None
                     for current, item in enumerate(run):  # noqa: B007 - read in the except clause
                         assert item.message is not None
-                        with uow.outbox.caused_by(item.message.cause):
+                        with self._span(uow, item), uow.outbox.caused_by(item.message.cause):
                             await handler(item.message.payload, uow)
         except TRANSIENT_DB_ERRORS:
             raise
@@ -273,8 +277,27 @@ class ConsumerRuntime(Generic[U]):
                 raise _RunFailed(run[0].message_id, blamed) from exc
             uow.outbox.rewind(mark)
             return None if rejected else current
+        metrics.HANDLER_DURATION.labels(self.group_id, message_type).observe(time.perf_counter() - started)
         self._count(run, "ok")
         return len(run)
+
+    def _span(self, uow: U, item: Inbound) -> contextlib.AbstractContextManager[object]:
+        """The message's handler span (see ``tracing.consuming``); what it emits continues its trace."""
+        if not tracing.ENABLED:
+            return contextlib.nullcontext()
+        return self._traced_one(uow, item)
+
+    @contextlib.contextmanager
+    def _traced_one(self, uow: U, item: Inbound) -> Iterator[None]:
+        with tracing.consuming(item.record, self.group_id, item.type, item.message_id) as context:
+            self._traced(uow, [item], [context] if context is not None else [])
+            yield
+
+    @staticmethod
+    def _traced(uow: U, items: list[Inbound], contexts: Sequence[object]) -> None:
+        for item, context in zip(items, contexts, strict=False):
+            if item.message is not None:
+                uow.outbox.traces[item.message.cause.event_id] = context
 
     async def _run_one(self, uow: U, item: Inbound, first_attempt: int = 1) -> None:
         assert item.message is not None
@@ -283,14 +306,16 @@ class ConsumerRuntime(Generic[U]):
         handler = subscription.handlers.get(message_type)
         for attempt in range(min(first_attempt, self.max_attempts), self.max_attempts + 1):
             mark = uow.outbox.mark()
+            started = time.perf_counter()
             try:
                 async with uow.conn.transaction():
-                    with uow.outbox.caused_by(item.message.cause):
+                    with self._span(uow, item), uow.outbox.caused_by(item.message.cause):
                         if handler is not None:
                             await handler(item.message.payload, uow)
                         else:
                             assert batch_handler is not None
                             await batch_handler([item.message], uow)
+                metrics.HANDLER_DURATION.labels(self.group_id, message_type).observe(time.perf_counter() - started)
                 self._count([item], "ok")
                 return
             except Rejection as rejection:
@@ -309,8 +334,8 @@ class ConsumerRuntime(Generic[U]):
 
     def _reject(self, uow: U, item: Inbound, rejection: Rejection) -> None:
         assert item.message is not None
-        self._count([item], "rejected")
         target = item.subscription.rejections
+        self._count([item], "rejected", reason=rejection.reason if target is not None else None)
         if target is None:
             self._dead_letter(uow, item, rejection.reason, rejection.message, attempts=1)
             return
@@ -341,6 +366,10 @@ class ConsumerRuntime(Generic[U]):
     def _report_outcomes(self) -> None:
         for topic, message_type, outcome, reason in self._outcomes:
             metrics.MESSAGES_HANDLED.labels(self.group_id, topic, message_type, outcome).inc()
-            if reason is not None:
+            if reason is None:
+                continue
+            if outcome == "rejected":  # a CommandRejected emitted
+                metrics.COMMANDS_REJECTED.labels(self.group_id, message_type, reason).inc()
+            else:
                 metrics.DEAD_LETTERED.labels(topic, reason).inc()
         self._outcomes = []

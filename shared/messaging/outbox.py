@@ -27,8 +27,9 @@ from typing import Any
 import asyncpg
 import structlog
 from asyncpg.pool import PoolConnectionProxy
+from opentelemetry import trace
 
-from shared.observability import metrics
+from shared.observability import metrics, tracing
 
 log = structlog.get_logger(__name__)
 
@@ -47,7 +48,7 @@ Send = Callable[[str, bytes, bytes | None, list[tuple[str, bytes]]], Awaitable[A
 """``send(topic, value, key, headers)`` enqueues a record and returns its delivery future."""
 
 
-_READ = """SELECT id, topic, message_key, value, headers FROM outbox
+_READ = """SELECT id, topic, message_key, message_type, value, headers, created_at FROM outbox
     WHERE published_at IS NULL ORDER BY id LIMIT $1"""
 _MARK = "UPDATE outbox SET published_at = now() WHERE id = any($1::bigint[])"
 
@@ -134,17 +135,32 @@ class OutboxRelay:
         if not rows:
             return 0
         deliveries = []
+        spans = []
         for row in rows:
             key = row["message_key"].encode() if row["message_key"] is not None else None
-            headers = [(k, str(v).encode()) for k, v in row["headers"].items()]
+            stored = row["headers"]
+            span = tracing.publishing(row["topic"], row["message_type"], stored,
+                                      int(row["created_at"].timestamp() * 1e9)) if tracing.ENABLED else None
+            if span is not None:  # the record carries the publish span's context on, not the handler's
+                stored = dict(stored)
+                tracing.inject(stored, trace.set_span_in_context(span))
+                spans.append(span)
+            headers = [(k, str(v).encode()) for k, v in stored.items()]
             deliveries.append(await self.send(row["topic"], row["value"], key, headers))
-        outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
+        try:
+            outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
+        finally:
+            for span in spans:
+                span.end()
         failed = [r for r in outcomes if isinstance(r, BaseException)]
         if failed:  # every delivery's outcome is retrieved; the batch is sent again
             raise failed[0]
+        acked = time.time()
         await conn.execute(_MARK, [row["id"] for row in rows])
         for row in rows:
             metrics.OUTBOX_PUBLISHED.labels(row["topic"]).inc()
+            # created_at is the database's clock, the ack this process's: both NTP-synchronised in practice
+            metrics.OUTBOX_PUBLISH_LATENCY.labels(row["topic"]).observe(max(0.0, acked - row["created_at"].timestamp()))
         return len(rows)
 
     async def _maybe_report_backlog(self) -> None:

@@ -21,6 +21,7 @@ import orjson
 from shared.clock import Clock, SystemClock
 from shared.contract.envelope import Envelope, Payload, Principal
 from shared.contract.topics import Topic
+from shared.observability import tracing
 from shared.persistence.db import Conn
 from shared.persistence.inbox import claim_cte
 
@@ -76,6 +77,9 @@ class Emitter:
         self.producer = producer
         self.pending: list[OutboxRecord] = []
         self._cause: Cause | None = None
+        #: the trace context of each message being handled (its span), by event id: what a message it
+        #: causes carries on (set by the consumer runtime when tracing is on; see shared/observability/tracing.py)
+        self.traces: dict[uuid.UUID, Any] = {}
 
     @property
     def cause(self) -> Cause | None:
@@ -101,7 +105,10 @@ class Emitter:
             payload=payload,
         )
         name = topic.name if isinstance(topic, Topic) else topic
-        self.pending.append(build_record(name, key, envelope))
+        record = build_record(name, key, envelope)
+        if tracing.ENABLED:  # the handler's span (the cause's, in a batch handler's run) goes with the row
+            tracing.inject(record.headers, self.traces.get(cause.event_id) if cause else None)
+        self.pending.append(record)
         return envelope
 
     def emit_raw(self, topic: str, key: str | None, message_type: str, value: bytes) -> None:
