@@ -12,6 +12,9 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
@@ -117,6 +120,100 @@ def kafka_topic_resources(
             },
         })
     return resources
+
+
+# --------------------------------------------------------------------------- who may touch which topic
+
+#: the operator CLI's Kafka user (``backorder`` commands, ``dlq list``/``replay``)
+OPERATOR_USER = "operator"
+#: KEDA's Kafka user: it reads the consumer groups' lag, nothing else
+KEDA_USER = "keda"
+
+
+class _Subscribes(Protocol):
+    @property
+    def topic(self) -> Topic: ...
+
+
+class Consumes(Protocol):
+    """What the access table needs of a service: a ``ServiceDefinition`` has it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def group_id(self) -> str: ...
+    @property
+    def publishes(self) -> Sequence[Topic]: ...
+    @property
+    def subscriptions(self) -> Sequence[_Subscribes]: ...
+
+
+@dataclass(frozen=True, order=True)
+class Grant:
+    """One allowed operation: Kafka's resource type, pattern type and operation names (as ``kafka-acls``)."""
+
+    resource: str  # TOPIC, GROUP
+    name: str
+    operation: str  # READ, WRITE, DESCRIBE
+    pattern: str = "LITERAL"
+
+
+def kafka_access(services: Iterable[Consumes]) -> dict[str, list[Grant]]:
+    """Kafka user -> what it may do, from the contract's topic table and what each service declares.
+
+    * A service writes the topics it publishes, which the table says it owns, and the dead-letter topics of
+      what it consumes (its consumer dead-letters there); it reads what it subscribes to, in its own group.
+    * The operator CLI reads every topic (dead letters too), writes every command topic (``backorder``
+      commands) and every source topic (``dlq replay`` puts a message back where it failed); it joins no group.
+    * KEDA describes the topics and groups whose lag it scales on.
+    """
+    access: dict[str, list[Grant]] = {}
+    keda: set[Grant] = set()
+    for service in services:
+        foreign = [t.name for t in service.publishes if t.owner != service.name]
+        if foreign:
+            raise ValueError(f"{service.name} publishes {foreign}, which the topic table gives to other owners")
+        reads = sorted({s.topic.name for s in service.subscriptions})
+        writes = sorted({t.name for t in service.publishes} | {s.topic.dlq for s in service.subscriptions})
+        access[service.name] = sorted(
+            [Grant("TOPIC", t, "READ") for t in reads] + [Grant("TOPIC", t, "WRITE") for t in writes]
+            + [Grant("GROUP", service.group_id, "READ")])
+        keda |= {Grant("TOPIC", t, "DESCRIBE") for t in reads} | {Grant("GROUP", service.group_id, "DESCRIBE")}
+    every = [t.name for t in ALL_TOPICS] + [t.dlq for t in ALL_TOPICS]
+    access[OPERATOR_USER] = sorted([Grant("TOPIC", t, "READ") for t in every]
+                                   + [Grant("TOPIC", t.name, "WRITE") for t in ALL_TOPICS])
+    access[KEDA_USER] = sorted(keda)
+    return access
+
+
+def kafka_user_resources(cluster: str, access: dict[str, list[Grant]], *,
+                         labels: dict[str, str] | None = None) -> list[dict[str, object]]:
+    """The Strimzi ``KafkaUser`` resources (SCRAM-SHA-512, simple authorisation) of ``kafka_access``."""
+    resources: list[dict[str, object]] = []
+    for user, grants in access.items():
+        by_resource: dict[tuple[str, str, str], list[str]] = {}
+        for grant in grants:
+            by_resource.setdefault((grant.resource, grant.name, grant.pattern), []).append(grant.operation)
+        acls = [{"resource": {"type": kind.lower(), "name": name, "patternType": pattern.lower()},
+                 "operations": sorted(op.title() for op in operations), "host": "*"}
+                for (kind, name, pattern), operations in sorted(by_resource.items())]
+        resources.append({
+            "apiVersion": STRIMZI_API_VERSION,
+            "kind": "KafkaUser",
+            "metadata": {"name": user, "labels": {"strimzi.io/cluster": cluster, **(labels or {})}},
+            "spec": {"authentication": {"type": "scram-sha-512"},
+                     "authorization": {"type": "simple", "acls": acls}},
+        })
+    return resources
+
+
+def grants_of_kafka_user(resource: dict[str, object]) -> list[Grant]:
+    """A rendered ``KafkaUser``'s ACLs back as grants (the deploy tests compare them with ``kafka_access``)."""
+    spec = resource["spec"]
+    assert isinstance(spec, dict)
+    return sorted(Grant(acl["resource"]["type"].upper(), acl["resource"]["name"], op.upper(),
+                        acl["resource"]["patternType"].upper())
+                  for acl in spec["authorization"]["acls"] for op in acl["operations"])
 
 
 def _config_value(value: str) -> int | str:

@@ -131,8 +131,36 @@ _SERVICE_MONITOR = _resource("monitoring.coreos.com/v1", "ServiceMonitor", {
     },
 })
 
+_OPERATIONS = ["Read", "Write", "Create", "Delete", "Alter", "Describe", "ClusterAction", "AlterConfigs",
+               "DescribeConfigs", "IdempotentWrite", "All"]
+#: Strimzi's KafkaUser (API v1): SCRAM or TLS authentication, simple authorisation with ``operations`` lists
+_KAFKA_USER = _resource("kafka.strimzi.io/v1", "KafkaUser", {
+    "type": "object", "required": ["authentication", "authorization"], "additionalProperties": False,
+    "properties": {
+        "authentication": {"type": "object", "required": ["type"], "additionalProperties": False,
+                           "properties": {"type": {"enum": ["scram-sha-512", "tls", "tls-external"]}}},
+        "authorization": {"type": "object", "required": ["type", "acls"], "additionalProperties": False, "properties": {
+            "type": {"const": "simple"},
+            "acls": {"type": "array", "items": {
+                "type": "object", "required": ["resource", "operations"], "additionalProperties": False,
+                "properties": {
+                    "resource": {"type": "object", "required": ["type"], "additionalProperties": False,
+                                 "properties": {"type": {"enum": ["topic", "group", "cluster", "transactionalId"]},
+                                                "name": {"type": "string"},
+                                                "patternType": {"enum": ["literal", "prefix"]}}},
+                    "operations": {"type": "array", "minItems": 1, "items": {"enum": _OPERATIONS}},
+                    "host": {"type": "string"},
+                    "type": {"enum": ["allow", "deny"]},
+                }}},
+        }},
+    },
+}, metadata={**_METADATA, "required": ["name", "labels"],
+             "properties": {**_METADATA["properties"],
+                            "labels": {**_LABELS, "required": ["strimzi.io/cluster"]}}})
+
 CRD_SCHEMAS: dict[tuple[str, str], Doc] = {
     ("kafka.strimzi.io/v1", "KafkaTopic"): _KAFKA_TOPIC,
+    ("kafka.strimzi.io/v1", "KafkaUser"): _KAFKA_USER,
     ("keda.sh/v1alpha1", "ScaledObject"): _SCALED_OBJECT,
     ("keda.sh/v1alpha1", "TriggerAuthentication"): _TRIGGER_AUTHENTICATION,
     ("monitoring.coreos.com/v1", "ServiceMonitor"): _SERVICE_MONITOR,

@@ -15,9 +15,16 @@ from types import ModuleType
 import yaml
 from aiokafka.admin import AIOKafkaAdminClient
 
-from devstack.broker import EmbeddedKafka
+from devstack.broker import KafkaCluster
 from shared.contract.topics import ALL_TOPICS
-from shared.messaging.topics import kafka_topic_resources, main, topic_specs
+from shared.messaging.topics import (
+    OPERATOR_USER,
+    grants_of_kafka_user,
+    kafka_access,
+    kafka_topic_resources,
+    main,
+    topic_specs,
+)
 from tests.deploy.tools import DEPLOY
 
 
@@ -68,7 +75,7 @@ def test_the_provisioning_entry_point_lists_the_table(capsys) -> None:  # type: 
 def test_the_provisioning_one_shot_creates_the_table_once(tmp_path: Path) -> None:
     """What compose's `topics` service runs, against a real (embedded) broker: every topic with its partitions,
     even with KAFKA_PROVISION_TOPICS=false (the services' switch), and nothing on a second run."""
-    broker = EmbeddedKafka(tmp_path).start()
+    broker = KafkaCluster(tmp_path).start()
     try:
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "KAFKA_PROVISION_TOPICS": "false"}
         command = [sys.executable, "-m", "shared.messaging.topics", "provision"]
@@ -90,3 +97,25 @@ def test_the_provisioning_one_shot_creates_the_table_once(tmp_path: Path) -> Non
         assert asyncio.run(partitions()) == {name: n for name, n, _ in topic_specs()}
     finally:
         broker.stop()
+
+
+def test_the_prod_kafka_users_grant_exactly_what_the_topic_table_and_the_services_say() -> None:
+    """The committed KafkaUsers' ACLs, read back, are the access table (which the fault suite's authenticated
+    broker gets too), and that table is the least each service needs: it writes what it publishes (its own
+    topics, per the table) and the dead-letter topics of what it reads; it reads what it subscribes to."""
+    render = _render_topics()
+    users = [d for d in yaml.safe_load_all((DEPLOY / "k8s/overlays/prod/kafka-users.yaml").read_text())
+             if d and d["kind"] == "KafkaUser"]
+    definitions = render.service_definitions()
+    access = kafka_access(definitions)
+    assert {u["metadata"]["name"]: grants_of_kafka_user(u) for u in users} == access
+    for service in definitions:
+        grants = access[service.name]
+        writes = {g.name for g in grants if g.resource == "TOPIC" and g.operation == "WRITE"}
+        reads = {g.name for g in grants if g.resource == "TOPIC" and g.operation == "READ"}
+        assert writes == {t.name for t in service.publishes} | {s.topic.dlq for s in service.subscriptions}
+        assert all(t.owner == service.name for t in service.publishes)
+        assert reads == {s.topic.name for s in service.subscriptions}
+        assert {g.name for g in grants if g.resource == "GROUP"} == {service.group_id}
+    operator_writes = {g.name for g in access[OPERATOR_USER] if g.operation == "WRITE"}
+    assert operator_writes == {t.name for t in ALL_TOPICS}, "the CLI publishes commands and replays dead letters"
