@@ -17,6 +17,7 @@ from services.inventory import domain
 from services.inventory.allocation import allocate_order, allocation_movements
 from services.inventory.domain import Level, LineRequest, Movement, Part
 from services.inventory.ports import InventoryUow
+from services.inventory.promise_events import announce_promises
 from services.inventory.repository import Locked, Why
 from shared.contract import catalog as cat
 from shared.contract import inventory as inv
@@ -45,6 +46,7 @@ async def _finish(uow: InventoryUow, locked: Locked, entries: Entries, *, announ
     """Save the changed levels and the ledger rows, then tell sellers the levels that moved, and any
     low stock (R10).
 
+    A ``PromiseChanged`` goes for a SKU whose storefront label or handling time changed (R25).
     A ``StockChanged`` goes for every warehouse of a SKU in ``announce``, and, of a SKU whose levels
     changed, for every warehouse whose own figures changed: its levels, or what it can promise or
     show now (safety stock is per SKU, so a warehouse that did not move can have less to promise
@@ -70,6 +72,7 @@ async def _finish(uow: InventoryUow, locked: Locked, entries: Entries, *, announ
             ), key=level.sku_id)
     for sku_id in skus:
         await _check_low_stock(uow, locked, sku_id)
+    await announce_promises(uow, locked, skus)
 
 
 def _shown(level: Level, view: domain.SellerView) -> tuple[int, ...]:

@@ -15,8 +15,10 @@ from typing import Any, Protocol
 from services.inventory.domain import HeldPart, Level, Movement, WaitingPart
 from services.inventory.promise import SellerTerms
 from services.inventory.repository import Locked, Why
+from shared.clock import Clock
 from shared.contract.envelope import Payload
 from shared.contract.topics import Topic
+from shared.dates import DatingPolicy
 from shared.persistence.uow import Cause
 
 
@@ -72,6 +74,12 @@ class InventoryUow(Protocol):
 
     @property
     def cause(self) -> Cause | None: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def dating(self) -> DatingPolicy: ...
 
     def caused_by(self, cause: Cause | None) -> AbstractContextManager[None]:
         """Messages emitted in the block were caused by ``cause`` (a batch handler's, per message)."""

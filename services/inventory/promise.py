@@ -115,3 +115,49 @@ def quote(sku_id: str, qty: int, buyer_region: str, at: datetime, *, levels: Seq
     backorder_qty = sum(p.qty for p in parts if p.source == BACKORDER)
     return Quote(sku_id, qty, buyer_region, at, True, ON_BACK_ORDER if backorder_qty else IN_STOCK,
                  qty - backorder_qty, backorder_qty, tuple(parts), available, policy.handling_days)
+
+
+# ------------------------------------------------------------------ what a storefront shows (R25)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What a storefront shows of a SKU: the label of one unit (orderable unless out of stock) and the
+    handling time. A ``PromiseChanged`` goes out when, and only when, this changes."""
+
+    label: Label
+    handling_days: int | None
+
+    @property
+    def orderable(self) -> bool:
+        return self.label != OUT_OF_STOCK
+
+
+def shown(levels: Sequence[Level], policy: Policy) -> Shown:
+    return Shown(storefront_label(availability(levels, policy)), policy.handling_days)
+
+
+@dataclass(frozen=True)
+class UnitPromise:
+    """The promise of one unit at an instant, to a buyer in the seller's own region."""
+
+    shown: Shown
+    available: Availability
+    dispatch_days: int | None
+    ship_by: date | None
+    estimated_delivery: date | None
+
+
+def unit_promise(at: datetime, levels: Sequence[Level], policy: Policy, seller: SellerTerms,
+                 dating: DatingPolicy) -> UnitPromise:
+    now = shown(levels, policy)
+    available = availability(levels, policy)
+    if not now.orderable:
+        return UnitPromise(now, available, None, None, None)
+    source = BACKORDER if now.label == ON_BACK_ORDER else "regular"
+    days = dating.dispatch_days(source, policy.handling_days)
+    if not seller.region:
+        return UnitPromise(now, available, days, None, None)
+    dates = part_dates(dating, at, seller_region=seller.region, seller_timezone=seller.timezone,
+                       buyer_region=seller.region, source=source, handling_days=policy.handling_days)
+    return UnitPromise(now, available, days, dates.ship_by, dates.estimated_delivery)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import ConfigDict, Field
 
 from .common import Id, Quantity, StockLevel, StockSource
 from .envelope import Payload
@@ -127,11 +130,53 @@ class LowStock(Payload):
     threshold: int
 
 
+PromiseLabel = Literal["in_stock", "on_back_order", "out_of_stock"]
+
+
+class PromiseChanged(Payload):
+    """What a storefront shows of a SKU changed (R25): it became orderable or not, its label changed, or
+    its handling time did. Key: sku_id; the newest event of a SKU is its promise, so a storefront can keep
+    a cache of labels from this stream alone.
+
+    Sent once per change of what a storefront shows, never per order: the available units ride along as
+    of the change, and move without an event while the label holds. ``ship_by`` and
+    ``estimated_delivery`` are for one unit ordered at ``as_of`` by a buyer in the seller's own region;
+    dates move with the calendar, so for another day or region compute them from the inputs given
+    (``dispatch_days`` in the seller's region and zone, as ``GET /skus/{sku}/promise`` does) or ask that
+    route.
+    """
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "sku_id": "sku-42", "orderable": True, "label": "on_back_order", "available_regular": 0,
+        "available_backorder": 100, "handling_days": 5, "dispatch_days": 5, "seller_region": "US",
+        "seller_timezone": "America/New_York", "ship_by": "2026-12-11", "estimated_delivery": "2026-12-18",
+        "as_of": "2026-12-04T18:30:00Z",
+    }]})
+
+    sku_id: Id
+    orderable: bool = Field(description="Can one unit be ordered now (false only when out of stock)")
+    label: PromiseLabel = Field(description="What a product page shows for one unit (R24)",
+                                examples=["on_back_order"])
+    available_regular: int = Field(ge=0, description="Regular units promisable now (the SKU's ATP)")
+    available_backorder: int = Field(ge=0, description="Backorder units sellable now (0 while not on backorder)")
+    handling_days: int | None = Field(description="The SKU's backorder handling time in business days (R05)")
+    dispatch_days: int | None = Field(
+        description="Business days from the order day to ship-by for one unit now: the standard dispatch time "
+                    "when in stock, the handling time when on back order, null when out of stock")
+    seller_region: str | None = Field(description="The region whose calendar dates the ship-by (None: unknown)")
+    seller_timezone: str | None = Field(description="The zone the cut-off is read in (None: unknown)")
+    ship_by: date | None = Field(description="Ship-by of one unit ordered at as_of, null when out of stock")
+    estimated_delivery: date | None = Field(
+        description="Estimated delivery of that unit to a buyer in the seller's region")
+    as_of: datetime = Field(description="When the promise changed")
+
+
 INVENTORY_EVENTS: tuple[type[Payload], ...] = (
     StockAllocated,
     AllocationRejected,
     BackorderReleased,
     StockChanged,
     LowStock,
+    PromiseChanged,
     CommandRejected,
 )

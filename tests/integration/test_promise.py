@@ -19,6 +19,7 @@ import pytest
 
 from devstack.client import PlatformClient
 from devstack.stack import Stack
+from shared.contract import catalog as cat
 from shared.contract import orders as o
 from shared.contract.inventory import SetStock
 from tests.integration.test_orders_support import (
@@ -26,6 +27,7 @@ from tests.integration.test_orders_support import (
     activate,
     event,
     listing,
+    publish,
     seller,
     sku_known,
 )
@@ -131,3 +133,93 @@ async def test_r24_unknown_sku_is_404(stack: Stack) -> None:
     status, body = await http(stack, "inventory", f"/skus/{uid('nope')}/promise?qty=1&region=US")
 
     assert (status, body["error"]) == (404, "unknown_sku")
+
+
+# ---------------------------------------------------------------- R25: promise events
+
+
+def promises_of(client: PlatformClient, sku: str) -> list[dict[str, Any]]:
+    return [o_.payload for o_ in client.matching(
+        lambda o_: o_.topic == "inventory.events" and o_.type == "PromiseChanged" and o_.payload["sku_id"] == sku)]
+
+
+async def wait_promises(client: PlatformClient, sku: str, count: int) -> list[dict[str, Any]]:
+    await client.wait_for(lambda o_: o_.topic == "inventory.events" and o_.type == "PromiseChanged"
+                          and o_.payload["sku_id"] == sku, count=count)
+    return promises_of(client, sku)
+
+
+async def place_one(client: PlatformClient, sku: str) -> str:
+    order_id = uid("order")
+    await client.send(o.PlaceOrder(order_id=order_id, buyer_id="buyer-2", buyer_email="buyer-2@example.com",
+                                   region="US", lines=[o.OrderLine(line_id="l1", sku_id=sku, qty=1)]))
+    return order_id
+
+
+async def test_r25_one_promise_event_per_change_of_label(client: PlatformClient, stack: Stack) -> None:
+    seller_id, listing_id, sku = uid("seller"), uid("listing"), uid("sku")
+    await seller(client, seller_id)
+    await listing(client, seller_id, listing_id, [sku])
+    await publish(client, "catalog.events", cat.BackorderActivated(
+        seller_id=seller_id, listing_id=listing_id, sku_id=sku, region="US", timezone="America/New_York",
+        handling_days=5, backorder_stock=[cat.WarehouseQty(warehouse_id="wh-1", qty=2)]), key=seller_id)
+    first = await wait_promises(client, sku, 1)
+    assert (first[0]["label"], first[0]["orderable"], first[0]["handling_days"]) == ("on_back_order", True, 5)
+    assert (first[0]["available_regular"], first[0]["available_backorder"], first[0]["dispatch_days"]) == (0, 2, 5)
+    counted = await client.send(SetStock(sku_id=sku, warehouse_id="wh-1", on_hand=2))
+    await client.wait_caused_by(counted)
+    assert [p["label"] for p in await wait_promises(client, sku, 2)] == ["on_back_order", "in_stock"]
+
+    for _ in range(5):  # 2 regular, 2 on back order, 1 rejected
+        order_id = await place_one(client, sku)
+        await client.wait_for(lambda o_, order_id=order_id: o_.type in ("OrderAccepted", "OrderRejected")
+                              and o_.payload.get("order_id") == order_id)
+
+    promises = await wait_promises(client, sku, 4)
+    assert [p["label"] for p in promises] == ["on_back_order", "in_stock", "on_back_order", "out_of_stock"]
+    assert promises[-1]["orderable"] is False and promises[-1]["ship_by"] is None
+    assert promises[2]["ship_by"] is not None  # one unit, ordered then, in the seller's region
+
+
+async def test_r25_handling_days_change_is_a_promise_event_and_a_count_that_shows_nothing_new_is_not(
+        client: PlatformClient, stack: Stack) -> None:
+    sku = await backordered_sku(client, stack, regular=3)
+    assert [p["label"] for p in await wait_promises(client, sku, 2)] == ["on_back_order", "in_stock"]
+    counted = await client.send(SetStock(sku_id=sku, warehouse_id="wh-1", on_hand=7))  # still in stock
+    await client.wait_caused_by(counted)
+
+    order_id = await place_one(client, sku)  # an order that leaves it in stock
+    await event(client, order_id, "OrderAccepted")
+
+    assert len(promises_of(client, sku)) == 2  # nothing a storefront shows changed
+    seller_id = next(p for p in client.matching(lambda o_: o_.type == "BackorderActivated"
+                                                and o_.payload["sku_id"] == sku)).payload["seller_id"]
+    await publish(client, "catalog.events", cat.BackorderActivated(
+        seller_id=seller_id, listing_id="listing", sku_id=sku, region="US", timezone="America/New_York",
+        handling_days=9, backorder_stock=[cat.WarehouseQty(warehouse_id="wh-1", qty=100)]), key=seller_id)
+    promises = await wait_promises(client, sku, 3)
+    assert (promises[-1]["label"], promises[-1]["handling_days"]) == ("in_stock", 9)
+
+
+async def test_r25_flash_sale_sends_a_promise_event_per_label_not_per_order(client: PlatformClient,
+                                                                             stack: Stack) -> None:
+    """50 buyers at once for 20 regular and 20 backorder units: at most two label changes."""
+    seller_id, listing_id, sku = uid("seller"), uid("listing"), uid("sku")
+    await seller(client, seller_id)
+    await listing(client, seller_id, listing_id, [sku])
+    await publish(client, "catalog.events", cat.BackorderActivated(
+        seller_id=seller_id, listing_id=listing_id, sku_id=sku, region="US", timezone="America/New_York",
+        handling_days=5, backorder_stock=[cat.WarehouseQty(warehouse_id="wh-1", qty=20)]), key=seller_id)
+    counted = await client.send(SetStock(sku_id=sku, warehouse_id="wh-1", on_hand=20))
+    await client.wait_caused_by(counted)
+    await wait_promises(client, sku, 2)
+
+    order_ids = [await place_one(client, sku) for _ in range(50)]
+    wanted = set(order_ids)
+    await client.wait_for(lambda o_: o_.type in ("OrderAccepted", "OrderRejected")
+                          and o_.payload.get("order_id") in wanted, count=50, timeout=60)
+
+    during = promises_of(client, sku)[2:]
+    assert 1 <= len(during) <= 2, during
+    assert during[-1]["label"] == "out_of_stock"
+    print(f"flash sale: 50 orders, {len(during)} PromiseChanged")
