@@ -131,6 +131,22 @@ _SERVICE_MONITOR = _resource("monitoring.coreos.com/v1", "ServiceMonitor", {
     },
 })
 
+#: the Prometheus Operator's PrometheusRule: groups of alerting (or recording) rules
+_PROMETHEUS_RULE = _resource("monitoring.coreos.com/v1", "PrometheusRule", {
+    "type": "object", "required": ["groups"], "additionalProperties": False,
+    "properties": {"groups": {"type": "array", "minItems": 1, "items": {
+        "type": "object", "required": ["name", "rules"], "additionalProperties": False,
+        "properties": {"name": {"type": "string", "minLength": 1}, "interval": _DURATION, "rules": {
+            "type": "array", "minItems": 1, "items": {
+                "type": "object", "required": ["expr"], "additionalProperties": False,
+                "oneOf": [{"required": ["alert"]}, {"required": ["record"]}],
+                "properties": {"alert": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                               "record": {"type": "string"}, "expr": {"type": "string", "minLength": 1},
+                               "for": _DURATION, "labels": _STRINGS, "annotations": _STRINGS},
+            }}},
+    }}},
+})
+
 _OPERATIONS = ["Read", "Write", "Create", "Delete", "Alter", "Describe", "ClusterAction", "AlterConfigs",
                "DescribeConfigs", "IdempotentWrite", "All"]
 #: Strimzi's KafkaUser (API v1): SCRAM or TLS authentication, simple authorisation with ``operations`` lists
@@ -164,6 +180,7 @@ CRD_SCHEMAS: dict[tuple[str, str], Doc] = {
     ("keda.sh/v1alpha1", "ScaledObject"): _SCALED_OBJECT,
     ("keda.sh/v1alpha1", "TriggerAuthentication"): _TRIGGER_AUTHENTICATION,
     ("monitoring.coreos.com/v1", "ServiceMonitor"): _SERVICE_MONITOR,
+    ("monitoring.coreos.com/v1", "PrometheusRule"): _PROMETHEUS_RULE,
 }
 _CRD_VALIDATORS = {key: Draft202012Validator(schema) for key, schema in CRD_SCHEMAS.items()}
 

@@ -133,3 +133,27 @@ def test_the_start_order_check_rejects_a_broken_copy(resolved: dict[str, Any]) -
         broken = copy.deepcopy(resolved)
         mutate(broken)
         assert compose_violations(broken)
+
+
+def test_the_monitoring_profile_loads_the_alert_rules_and_the_dashboard(resolved: dict[str, Any]) -> None:
+    """Prometheus scrapes the four services by name and loads the rule file the promtool tests cover;
+    Grafana provisions the dashboard. Both only with ``--profile monitoring``."""
+    prometheus, grafana = resolved["services"]["prometheus"], resolved["services"]["grafana"]
+    assert prometheus["profiles"] == ["monitoring"] and grafana["profiles"] == ["monitoring"]
+
+    def sources(service: dict[str, Any]) -> dict[str, str]:
+        """host path (relative to deploy/) -> container path; docker-compose 1.29 writes "src:dst:ro" strings"""
+        out = {}
+        for volume in service["volumes"]:
+            source, target = (volume["source"], volume["target"]) if isinstance(volume, dict) \
+                else volume.split(":")[:2]
+            out[Path(source).resolve().relative_to(DEPLOY).as_posix()] = target
+        return out
+
+    mounted = sources(prometheus)
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    assert config["rule_files"] == [mounted["prometheus/backorder-alerts.yaml"]]
+    assert mounted["prometheus/prometheus.yml"] == "/etc/prometheus/prometheus.yml"
+    jobs = {c["job_name"]: c["static_configs"][0]["targets"] for c in config["scrape_configs"]}
+    assert jobs == {name: [f"{name}:8080"] for name in SERVICES}
+    assert "grafana/backorder-dashboard.json" in sources(grafana)

@@ -106,7 +106,7 @@ def test_every_resource_validates(docs: dict[str, list[dict]], overlay: str, ver
     assert violations == []
     kinds = {doc["kind"] for doc in docs[overlay]}
     assert {"KafkaTopic", "ScaledObject", "ServiceMonitor", "Deployment", "Job", "NetworkPolicy",
-            "PodDisruptionBudget", "ConfigMap", "Service", "Namespace"} <= kinds
+            "PodDisruptionBudget", "ConfigMap", "Service", "Namespace", "PrometheusRule"} <= kinds
 
 
 def _find(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
@@ -145,6 +145,10 @@ def test_the_crd_schemas_reject_broken_resources(docs: dict[str, list[dict]]) ->
     topic = _find(docs["prod"], "KafkaTopic", "orders-events")
     del topic["metadata"]["labels"]["strimzi.io/cluster"]
     assert checks.schema_violations(topic), "the Topic Operator ignores a KafkaTopic without its cluster label"
+
+    rule = _find(docs["prod"], "PrometheusRule", "backorder-alerts")
+    rule["spec"]["groups"][0]["rules"][0]["for"] = "ten minutes"
+    assert checks.schema_violations(rule)
 
     monitor = _find(docs["prod"], "ServiceMonitor", "orders")
     monitor["spec"]["endpoints"] = []
