@@ -10,20 +10,27 @@ played; the backordered order's trace must link, parent to child,
     → notifications: handle OrderAccepted → publish NotificationSent
 
 with SQL statement spans under the handlers. The hops and their durations are printed (``-s``).
+
+On the same stack, after the scenario: every metric the Grafana dashboard and the alert rules query is one
+the running services export (scraped from their ``/metrics``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import gzip
+import json
+import re
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import yaml
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -32,6 +39,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from devstack.client import PlatformClient
 from devstack.scenario import Scenario
 from devstack.stack import Stack
+from tests.deploy.tools import DEPLOY
 
 pytestmark = pytest.mark.integration
 
@@ -164,7 +172,7 @@ async def test_one_trace_links_the_backordered_order_across_the_services(
     # each handler's SQL statements are spans of their own: its children, or, when a batch handler ran
     # several messages at once, the children of the run's span, which links to each message's
     for handler in (s for s in chain if s.name.startswith("handle ")):
-        statements = _statements(spans, handler)
+        statements = _statements(trace, handler)
         assert statements, f"no SQL span under {handler.service}: {handler.name}"
     # no order id is an attribute a span's name depends on: names stay bounded
     assert all(order_id not in s.name for s in spans)
@@ -200,3 +208,46 @@ def _describe(chain: list[ReceivedSpan], spans: list[ReceivedSpan]) -> str:
         lines.append(f"  +{(s.start_ns - origin) / 1e6:8.1f} ms  {s.ms:7.1f} ms  {s.service:13} {s.name}"
                      + (f"  ({len(sql)} SQL, {sum(c.ms for c in sql):.1f} ms)" if sql else ""))
     return "\n".join(lines)
+
+
+def _queried_metrics() -> dict[str, set[str]]:
+    """metric name -> where it is queried (dashboard panels, alert rules)."""
+    exprs: list[tuple[str, str]] = []
+    dashboard = json.loads((DEPLOY / "grafana" / "backorder-dashboard.json").read_text())
+    exprs += [(f"dashboard: {p['title']}", t["expr"]) for p in dashboard["panels"] for t in p.get("targets", [])]
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "backorder-alerts.yaml").read_text())
+    exprs += [(f"alert {r['alert']}", r["expr"]) for g in rules["groups"] for r in g["rules"]]
+    named: dict[str, set[str]] = {}
+    for where, expr in exprs:
+        for name in re.findall(r"\b(backorder_[a-z_]+)\b", expr):
+            named.setdefault(name, set()).add(where)
+    return named
+
+
+def _exported(text: str) -> set[str]:
+    """The names a query may use: families (``# TYPE``), their samples, a histogram's _bucket/_sum/_count."""
+    names = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(maxsplit=3)
+            names.add(name)
+            if kind == "histogram":
+                names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+        elif line and not line.startswith("#"):
+            names.add(re.split(r"[{ ]", line, maxsplit=1)[0])
+    return names
+
+
+async def test_every_metric_the_dashboard_and_the_alerts_query_is_exported(stack: Stack) -> None:
+    exported: set[str] = set()
+    for service in stack.services.values():
+        with urllib.request.urlopen(f"{service.url}/metrics", timeout=5) as response:  # noqa: ASYNC210 - a test
+            exported |= _exported(response.read().decode())
+    queried = _queried_metrics()
+    assert len(queried) >= 15, sorted(queried)
+    missing = {name: sorted(where) for name, where in queried.items() if name not in exported}
+    assert not missing, f"queried but not exported by any service: {missing}"
+    # the new families have samples after the scenario, not only their HELP lines
+    for sample in ("backorder_handler_duration_seconds_bucket", "backorder_order_decision_seconds_bucket",
+                   "backorder_consumer_lag_records", "backorder_outbox_publish_seconds_bucket"):
+        assert any(name == sample for name in exported), sample
