@@ -107,6 +107,21 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     return datetime.fromisoformat(placed_at), str(order_id)
 
 
+def check_principal(header: str | None, buyer_id: str) -> None:
+    """A buyer reads its own orders only, a seller no buyer's; no principal (an operator's or a
+    service's call inside the platform) reads any (R26)."""
+    if not header:
+        return
+    kind, _, who = header.partition(":")
+    if kind in ("operator", "service"):
+        return
+    if kind != "buyer" or who != buyer_id:
+        error = "not_owner" if kind == "buyer" else "forbidden"
+        raise web.HTTPForbidden(text=orjson.dumps({"error": error, "message": f"{header} cannot read the orders "
+                                                                              f"of buyer {buyer_id}"}).decode(),
+                                content_type="application/json")
+
+
 def routes(ctx: ServiceContext) -> list[Route]:
     settings = cast(OrdersSettings, ctx.settings)
 
@@ -144,6 +159,26 @@ def routes(ctx: ServiceContext) -> list[Route]:
             response.headers["X-Next-Cursor"] = _encode_cursor(rows[-1]["placed_at"], rows[-1]["order_id"])
         return response
 
+    async def buyer_orders(request: web.Request) -> web.Response:
+        """The buyer's own orders, newest first, with lines, parts, status and dates (R26);
+        ``?limit=20&cursor=...``, the next page's cursor in ``X-Next-Cursor``. A buyer principal
+        (``X-Principal: buyer:<id>``, set by the gateway) sees its own orders only."""
+        buyer_id = request.match_info["buyer_id"]
+        check_principal(request.headers.get("X-Principal"), buyer_id)
+        try:
+            limit = int(request.query.get("limit", "20"))
+            after = _decode_cursor(request.query["cursor"]) if request.query.get("cursor") else None
+        except (ValueError, TypeError, orjson.JSONDecodeError):
+            raise bad_query("limit must be an integer and cursor a value returned in X-Next-Cursor") from None
+        if not 1 <= limit <= settings.query_limit_max:
+            raise bad_query(f"limit must be 1-{settings.query_limit_max}")
+        async with ctx.pool.acquire() as conn:
+            orders = await OrderStore(conn).buyer_orders(buyer_id, after=after, limit=limit)
+        response = _json([order_view(order) for order in orders])
+        if len(orders) == limit:
+            response.headers["X-Next-Cursor"] = _encode_cursor(orders[-1].placed_at, orders[-1].order_id)
+        return response
+
     async def seller_stats(request: web.Request) -> web.Response:
         async with ctx.pool.acquire() as conn:
             stats = await OrderStore(conn).seller_stats(request.match_info["seller_id"])
@@ -169,6 +204,7 @@ def routes(ctx: ServiceContext) -> list[Route]:
     return [
         ("/orders/{order_id}", get_order),
         ("/sellers/{seller_id}/orders", seller_orders),
+        ("/buyers/{buyer_id}/orders", buyer_orders),
         ("/sellers/{seller_id}/stats", seller_stats),
         ("/skus/{sku_id}", sku),
         ("/kpis", kpi_figures),

@@ -223,6 +223,14 @@ class OrderStore:
         )
         return [dict(r) for r in rows]
 
+    async def buyer_orders(self, buyer_id: str, *, after: tuple[datetime, str] | None, limit: int) -> list[Order]:
+        """A page of a buyer's orders, newest first (R26)."""
+        rows = await fetch_all(queries.buyer_order_ids, self.conn, buyer_id=buyer_id,
+                               after_placed_at=after[0] if after else None,
+                               after_order_id=after[1] if after else None, limit=limit)
+        orders = await self.get_many([r["order_id"] for r in rows])
+        return [orders[r["order_id"]] for r in rows if r["order_id"] in orders]
+
     async def seller_stats(self, seller_id: str) -> dict[str, Any]:
         return dict(await queries.seller_stats(self.conn, seller_id=seller_id))
 

@@ -262,3 +262,12 @@ SELECT o.seller_id, o.orders, o.backordered_orders, o.filled_orders, l.lines, l.
        l.late_lines, l.cancelled_lines, l.open_backorder_age_days::float8 AS open_backorder_age_days
 FROM orders_count o JOIN lines_count l USING (seller_id)
 ORDER BY o.seller_id = '*' DESC, o.seller_id;
+
+-- name: buyer_order_ids
+-- A buyer's orders, newest first (R26), after a keyset cursor (placed_at, order_id).
+SELECT order_id, placed_at FROM orders
+WHERE buyer_id = :buyer_id
+  AND (CAST(:after_placed_at AS timestamptz) IS NULL
+       OR (placed_at, order_id) < (CAST(:after_placed_at AS timestamptz), CAST(:after_order_id AS text)))
+ORDER BY placed_at DESC, order_id DESC
+LIMIT :limit;

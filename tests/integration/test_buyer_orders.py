@@ -1,0 +1,121 @@
+"""R26: a buyer lists its own orders, and hears of a rejected one, through the whole platform.
+
+All four services run as processes; the test plays catalog on ``catalog.events``, counts stock
+with inventory commands and places orders through ``orders.commands``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from devstack.client import PlatformClient
+from devstack.smtp import read_mail
+from devstack.stack import Stack
+from shared.contract import orders as o
+from shared.contract.inventory import SetStock
+from tests.integration.test_orders_support import activate, event, listing, publish, seller, sku_known
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module", autouse=True)
+def platform(stack: Stack) -> Iterator[Stack]:
+    stack.start_all()
+    yield stack
+
+
+def uid(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def get(stack: Stack, path: str, principal: str | None = None) -> tuple[int, Any, str | None]:
+    headers = {"X-Principal": principal} if principal else {}
+    url = stack.services[("orders", 0)].url + path
+    async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as response:
+        return response.status, await response.json(), response.headers.get("X-Next-Cursor")
+
+
+async def place(client: PlatformClient, buyer_id: str, sku: str, qty: int) -> str:
+    order_id = uid("order")
+    await client.send(o.PlaceOrder(order_id=order_id, buyer_id=buyer_id, buyer_email=f"{buyer_id}@example.com",
+                                   region="US", lines=[o.OrderLine(line_id="l1", sku_id=sku, qty=qty)]))
+    return order_id
+
+
+async def test_r26_a_buyer_lists_its_own_orders_paged_with_lines_parts_status_and_dates(
+        client: PlatformClient, stack: Stack) -> None:
+    seller_id, listing_id, sku = uid("seller"), uid("listing"), uid("sku")
+    await seller(client, seller_id)
+    await listing(client, seller_id, listing_id, [sku])
+    await activate(client, seller_id, listing_id, sku, 5)
+    await client.wait_caused_by(await client.send(SetStock(sku_id=sku, warehouse_id="wh-1", on_hand=1)))
+    await sku_known(stack, sku, handling_days=5)
+    buyer, other = uid("buyer"), uid("buyer")
+    mine = []
+    for qty in (1, 2, 1):  # regular; then back order
+        mine.append(await place(client, buyer, sku, qty))
+        await event(client, mine[-1], "OrderAccepted")
+    theirs = await place(client, other, sku, 1)
+    await event(client, theirs, "OrderAccepted")
+
+    status, first, cursor = await get(stack, f"/buyers/{buyer}/orders?limit=2", principal=f"buyer:{buyer}")
+    assert status == 200 and cursor is not None
+    status, second, last = await get(stack, f"/buyers/{buyer}/orders?limit=2&cursor={cursor}")
+    assert status == 200 and last is None
+
+    listed = first + second
+    assert [x["order_id"] for x in listed] == list(reversed(mine))  # newest first, each once, only the buyer's
+    oldest = listed[-1]
+    assert oldest["status"] == "awaiting_shipment"
+    (line,) = oldest["lines"]
+    assert [(p["source"], p["qty"]) for p in line["parts"]] == [("regular", 1)]
+    assert line["ship_by"] and line["estimated_delivery"] and line["state"] == "ready_to_ship"
+    backordered = listed[1]
+    assert "back_order" in backordered["tags"]
+    assert [p["source"] for p in backordered["lines"][0]["parts"]] == ["backorder"]
+    assert all(p["ship_by"] and p["estimated_delivery"] for p in backordered["lines"][0]["parts"])
+
+
+@pytest.mark.parametrize(("principal", "status", "error"), [
+    ("buyer:someone-else", 403, "not_owner"),
+    ("seller:seller-1", 403, "forbidden"),
+])
+async def test_r26_a_buyer_principal_sees_only_its_own_orders(stack: Stack, principal: str, status: int,
+                                                               error: str) -> None:
+    got, body, _ = await get(stack, "/buyers/buyer-1/orders", principal=principal)
+
+    assert (got, body["error"]) == (status, error)
+
+
+async def test_r26_a_rejected_order_is_told_once_in_app_and_email_with_its_reason(
+        client: PlatformClient, stack: Stack) -> None:
+    buyer = uid("buyer")
+    order_id = await place(client, buyer, uid("never-stocked"), 1)
+    rejected = await event(client, order_id, "OrderRejected")
+    assert rejected.payload["reason"] == "out_of_stock"
+
+    sent = await client.wait_for(lambda o_: o_.type == "NotificationSent" and o_.payload["order_id"] == order_id,
+                                 count=2)
+    assert sorted((s.payload["channel"], s.payload["kind"]) for s in sent) == [("app", "rejected"),
+                                                                               ("email", "rejected")]
+    app = next(s for s in sent if s.payload["channel"] == "app")
+    assert "out of stock" in app.payload["message"]
+
+    # redelivered: the same fact again tells nothing new (R22); a later message on the partition is the barrier
+    await publish(client, "orders.events", o.OrderRejected(**rejected.payload), key=order_id)
+    barrier = uid("order")
+    await publish(client, "orders.events", o.OrderRejected(order_id=barrier, buyer_id=buyer, reason="out_of_stock",
+                                                          line_ids=["l1"]), key=order_id)
+    await client.wait_for(lambda o_: o_.type == "NotificationSent" and o_.payload["order_id"] == barrier)
+    again = client.matching(lambda o_: o_.type == "NotificationSent" and o_.payload["order_id"] == order_id)
+    assert len(again) == 2
+
+    mails = [m for m in read_mail(stack.mail_dir) if order_id in str(m["Subject"])]
+    assert len(mails) == 1
+    text = mails[0].get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert "out of stock" in text and "not be charged" in text
