@@ -24,6 +24,7 @@ SUBSCRIPTIONS = [
         handlers={
             "OrderPlaced": handlers.order_placed,
             "OrderAccepted": handlers.order_accepted,
+            "OrderRejected": handlers.order_rejected,
             "LinesReleased": handlers.lines_released,
             "LinesShipped": handlers.lines_shipped,
             "OrderShipmentLate": handlers.shipment_late,

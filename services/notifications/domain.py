@@ -245,6 +245,29 @@ def notice_refunded(event: o.RefundRequested, known: Mapping[str, LineState]) ->
                   {"reason": event.reason, "availability": availability})
 
 
+#: why an order was rejected (``OrderRejected.reason``), as the buyer reads it (R26)
+REJECTION_REASONS = {
+    "out_of_stock": "the items are out of stock",
+    "invalid_order": "the order named the same line twice",
+    "not_on_sale": "the listing is not on sale",
+    "listing_not_on_sale": "the listing is not on sale",
+    "unknown_sku": "an item is not sold here",
+}
+
+
+def rejection_words(reason: str) -> str:
+    return REJECTION_REASONS.get(reason, reason.replace("_", " "))
+
+
+def notice_rejected(event: o.OrderRejected) -> Notice | None:
+    """R26: the order could not be accepted, told with its reason in words; once per order (R22)."""
+    if event.buyer_id is None:
+        return None  # nobody to tell: orders always names the buyer
+    items = tuple(Item(line_id, "", 0, 0, None, None) for line_id in sorted(set(event.line_ids)))
+    return Notice(event.order_id, event.buyer_id, "rejected", "1", items,
+                  {"reason": event.reason, "reason_words": rejection_words(event.reason)})
+
+
 def apply_delay(line: LineState, event: o.BackorderDelayed) -> LineState:
     return LineState(line.line_id, line.sku_id, line.qty, line.backorder_qty, event.ship_by,
                      event.estimated_delivery)

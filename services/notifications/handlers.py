@@ -172,6 +172,11 @@ async def placed_and_accepted(messages: list[Message[o.OrderPlaced | o.OrderAcce
                          for notice, placed_in_run, cause in notices])
 
 
+async def order_rejected(event: o.OrderRejected, uow: NotificationsUow) -> None:
+    """R26: the buyer hears why the order was not accepted."""
+    await tell(uow, domain.notice_rejected(event))
+
+
 async def lines_released(event: o.LinesReleased, uow: NotificationsUow) -> None:
     """R21: released by a restock; the lines now carry the release's dates."""
     known = await uow.notifications.lines(event.order_id)

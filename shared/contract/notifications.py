@@ -14,7 +14,7 @@ from .envelope import Payload
 from .rejections import CommandRejected
 
 NotificationKind = Literal[
-    "backorder_accepted", "backorder_released", "shipped", "late", "delayed", "cancelled", "refunded"
+    "backorder_accepted", "backorder_released", "shipped", "late", "delayed", "cancelled", "refunded", "rejected"
 ]
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from services.notifications import domain
 from services.notifications.domain import notification_id
+from shared.contract import orders as o
 from tests.unit.notifications import factories as f
 
 
@@ -120,3 +121,11 @@ def test_email_retry_backoff_grows_is_capped_and_jittered() -> None:
 def test_an_email_is_given_up_after_the_last_attempt_or_a_permanent_reply(attempts: int, permanent: bool,
                                                                   expected: str) -> None:
     assert domain.after_failure(attempts, 3, permanent) == expected
+
+
+def test_r26_rejection_is_one_notification_per_order_and_none_without_a_buyer() -> None:
+    event = o.OrderRejected(order_id="o-1", buyer_id="buyer-1", reason="out_of_stock", line_ids=["l1"])
+    first, again = domain.notice_rejected(event), domain.notice_rejected(event.model_copy())
+    assert first is not None and again is not None
+    assert first.notification_id("email") == again.notification_id("email")  # R22: told once
+    assert domain.notice_rejected(event.model_copy(update={"buyer_id": None})) is None

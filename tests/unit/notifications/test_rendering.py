@@ -10,6 +10,7 @@ from services.notifications import domain
 from services.notifications.domain import Buyer, Notice
 from services.notifications.localization import format_date, format_datetime
 from services.notifications.rendering import Renderer
+from shared.contract import orders as o
 from shared.regions import zone as zone_for
 from tests.unit.notifications import factories as f
 
@@ -131,3 +132,20 @@ def test_r21_refund_says_why_and_names_the_sku_of_an_unknown_line(detail: str | 
     rendered = renderer.render(domain.notice_refunded(event, {}), buyer())
     assert said in rendered.text and "sku-77" in rendered.text
     assert said.replace("It is ", "It is <strong>").replace(",", "</strong>,") in rendered.html
+
+
+@pytest.mark.parametrize(("reason", "words"), [
+    ("out_of_stock", "out of stock"), ("invalid_order", "same line twice"), ("not_on_sale", "not on sale"),
+    ("some_new_reason", "some new reason"),
+])
+def test_r26_a_rejected_order_is_told_with_its_reason_in_words(reason: str, words: str) -> None:
+    notice = domain.notice_rejected(o.OrderRejected(order_id="o-1", buyer_id="buyer-1", reason=reason,
+                                                    line_ids=["l2", "l1"]))
+    assert notice is not None and notice.kind == "rejected" and notice.line_ids == ("l1", "l2")
+
+    rendered = renderer.render(notice, buyer())
+
+    for part in (rendered.app, rendered.text, rendered.html):
+        assert words in part and "o-1" in part
+    assert "not be charged" in rendered.text and "line l1, line l2." in rendered.text
+    assert "o-1" in rendered.subject and "\n" not in rendered.subject
