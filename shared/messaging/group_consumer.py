@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 
 from shared.messaging.broker import aiokafka_security
 from shared.messaging.offsets import OffsetCommitter
+from shared.observability import metrics
 from shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
@@ -40,6 +41,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: Any) -> None:
         # what was handled is committed before another member takes the partitions over
         await self.owner.committer.commit_or_log(self.owner.consumer)
+        self.owner.forget_lag(revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("consumer_joined", partitions=len(assigned))
@@ -60,6 +62,7 @@ class GroupConsumer:
         self._stopping = False
         self._idle = asyncio.Event()  # set between batches: a stop waits for the batch in hand
         self._idle.set()
+        self._next_lag_report = 0.0
 
     async def start(self) -> None:
         kafka = self.settings.kafka
@@ -104,12 +107,39 @@ class GroupConsumer:
                 await self.committer.maybe_commit(consumer)
             finally:
                 self._idle.set()
+            await self.report_lag(every_s=1.0)
 
     async def commit_periodically(self) -> None:
         """What a consumer that went quiet has handled is committed too, an interval later."""
         while True:
             await asyncio.sleep(self.committer.interval_s or 1.0)
             await self.committer.commit_or_log(self.consumer)
+            await self.report_lag(every_s=1.0)
+
+    async def report_lag(self, every_s: float = 0.0) -> None:
+        """``backorder_consumer_lag_records`` per assigned partition: the high watermark the last fetch saw
+        minus the group's position (aiokafka's public ``highwater`` and ``position``). At most once ``every_s``:
+        after a batch, and from the periodic commit task, so a consumer that went quiet reports it too."""
+        now = asyncio.get_running_loop().time()
+        consumer = self.consumer
+        if consumer is None or now < self._next_lag_report:
+            return
+        self._next_lag_report = now + every_s
+        try:
+            for tp in consumer.assignment():
+                high = consumer.highwater(tp)
+                if high is None:  # nothing fetched from it yet
+                    continue
+                position = await asyncio.wait_for(consumer.position(tp), 5)
+                metrics.CONSUMER_LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(max(0, high - position))
+        except Exception as exc:  # a rebalance in progress: the next report has it
+            log.debug("consumer_lag_unknown", error=repr(exc))
+
+    def forget_lag(self, partitions: Iterable[TopicPartition]) -> None:
+        """A partition another member took over is reported by that member."""
+        for tp in partitions:
+            with contextlib.suppress(KeyError):
+                metrics.CONSUMER_LAG.remove(self.group_id, tp.topic, str(tp.partition))
 
     async def stop(self, timeout_s: float = 30.0) -> None:
         """Let the batch in hand finish, commit what was handled, and leave the group."""
