@@ -148,6 +148,8 @@ class KafkaNode:
     #: replication of the internal topics and their minimum in-sync replicas (1 for a single node)
     replication: int = 1
     extra: dict[str, str] = field(default_factory=dict)
+    #: more arguments for the storage tool's ``format`` (``--add-scram``: users that exist from the start)
+    format_args: list[str] = field(default_factory=list, repr=False)
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -214,7 +216,7 @@ class KafkaNode:
         if (self.log_dir / "meta.properties").exists():
             return
         command = self._java_command("kafka.tools.StorageTool", "format", "-t", self.cluster_id, "-c", str(config),
-                                     "--ignore-formatted")
+                                     "--ignore-formatted", *self.format_args)
         with open(self.log, "ab") as out:
             result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     timeout=120, check=False)

@@ -20,6 +20,7 @@ from aiokafka.structs import RecordMetadata
 
 from shared.contract.envelope import Envelope, Payload, Principal
 from shared.contract.topics import command_topic_of
+from shared.messaging.broker import aiokafka_security
 from shared.messaging.topics import partitions_of
 from shared.settings import KafkaSettings
 
@@ -43,8 +44,12 @@ class Observed:
 
 
 class PlatformClient:
-    def __init__(self, bootstrap: str, topics: Iterable[str], producer_name: str = "test-client") -> None:
+    def __init__(self, bootstrap: str, topics: Iterable[str], producer_name: str = "test-client",
+                 settings: KafkaSettings | None = None) -> None:
+        """``settings``: the transport security to use (a SASL_SSL broker's user), else PLAINTEXT."""
         self.bootstrap = bootstrap
+        self.settings = settings or KafkaSettings(bootstrap_servers=bootstrap)
+        self._security = aiokafka_security(self.settings)
         self.topics = list(topics)
         self.producer_name = producer_name
         self.observed: list[Observed] = []
@@ -54,12 +59,12 @@ class PlatformClient:
         self._changed = asyncio.Condition()
 
     async def start(self) -> PlatformClient:
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=2)
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=2, **self._security)
         await self._producer.start()
         if self.topics:
             self._consumer = AIOKafkaConsumer(
                 bootstrap_servers=self.bootstrap, enable_auto_commit=False, auto_offset_reset="earliest",
-                fetch_max_wait_ms=50,
+                fetch_max_wait_ms=50, **self._security,
             )
             await self._consumer.start()
             partitions = []
@@ -72,9 +77,8 @@ class PlatformClient:
         return self
 
     async def _wait_partitions(self, topic: str) -> set[int]:
-        settings = KafkaSettings(bootstrap_servers=self.bootstrap)
         for _ in range(100):
-            found = await partitions_of(settings, topic)
+            found = await partitions_of(self.settings, topic)
             if found:
                 return set(found)
             await asyncio.sleep(0.1)  # the services may provision it a moment later

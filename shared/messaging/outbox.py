@@ -146,13 +146,23 @@ class OutboxRelay:
                 tracing.inject(stored, trace.set_span_in_context(span))
                 spans.append(span)
             headers = [(k, str(v).encode()) for k, v in stored.items()]
-            deliveries.append(await self.send(row["topic"], row["value"], key, headers))
+            try:
+                deliveries.append(await self.send(row["topic"], row["value"], key, headers))
+            except Exception as exc:  # refused before it was even queued (no metadata for the topic)
+                metrics.OUTBOX_SEND_FAILURES.labels(row["topic"], type(exc).__name__).inc()
+                for delivery in deliveries:  # what was queued goes on; its outcome is not needed
+                    if isinstance(delivery, asyncio.Future):
+                        delivery.add_done_callback(_retrieve)
+                raise
         try:
             outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
         finally:
             for span in spans:
                 span.end()
         failed = [r for r in outcomes if isinstance(r, BaseException)]
+        for row, outcome in zip(rows, outcomes, strict=True):  # an alert's counter: by topic and by error
+            if isinstance(outcome, BaseException):
+                metrics.OUTBOX_SEND_FAILURES.labels(row["topic"], type(outcome).__name__).inc()
         if failed:  # every delivery's outcome is retrieved; the batch is sent again
             raise failed[0]
         acked = time.time()
@@ -208,3 +218,9 @@ class OutboxRelay:
 
     def _on_notify(self, *_: Any) -> None:
         self._wake.set()
+
+
+def _retrieve(delivery: asyncio.Future[Any]) -> None:
+    """An abandoned delivery's outcome, taken so that asyncio does not log it as never retrieved."""
+    if not delivery.cancelled():
+        delivery.exception()

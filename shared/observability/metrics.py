@@ -20,6 +20,12 @@ BATCH_FAILURES = Counter(
 )
 DEAD_LETTERED = Counter("backorder_dead_lettered_total", "Messages sent to a DLQ", ["topic", "reason"])
 OUTBOX_PUBLISHED = Counter("backorder_outbox_published_total", "Outbox rows published", ["topic"])
+OUTBOX_SEND_FAILURES = Counter(
+    "backorder_outbox_send_failures_total",
+    "Outbox rows whose send the broker refused or did not acknowledge (they stay unpublished and are sent "
+    "again); error TopicAuthorizationFailedError: the service's Kafka user may not write the topic",
+    ["topic", "error"],
+)
 OUTBOX_BACKLOG = Gauge("backorder_outbox_backlog", "Outbox rows not yet published")
 OUTBOX_OLDEST_AGE = Gauge("backorder_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row")
 KAFKA_UP = Gauge("backorder_kafka_up", "1 when the broker answered the service's last periodic check")

@@ -19,6 +19,7 @@ OPERATIONAL = [
     (metrics.HANDLER_LATENCY, "backorder_handler_batch_seconds_bucket", "histogram", ("consumer",)),
     (metrics.OUTBOX_BACKLOG, "backorder_outbox_backlog", "gauge", ()),
     (metrics.OUTBOX_OLDEST_AGE, "backorder_outbox_oldest_age_seconds", "gauge", ()),
+    (metrics.OUTBOX_SEND_FAILURES, "backorder_outbox_send_failures_total", "counter", ("topic", "error")),
     (metrics.DEAD_LETTERED, "backorder_dead_lettered_total", "counter", ("topic", "reason")),
     (metrics.SMTP_SEND_FAILURES, "backorder_smtp_send_failures_total", "counter", ("reason",)),
 ]
