@@ -359,14 +359,19 @@ def _peer_kind(peer: Doc, service: str) -> str:
         return "smtp"
     if pods.get("app.kubernetes.io/name") == "mailpit" and service == "notifications":
         return "smtp"
+    if pods.get("app.kubernetes.io/name") == "opentelemetry-collector" \
+            and namespaces.get("kubernetes.io/metadata.name") == "monitoring":
+        return "otlp"
     return "other"
 
 
-_ALLOWED_PORTS = {"dns": {53}, "kafka": {9092, 9093}, "database": {5432}, "smtp": {25, 465, 587, 1025}}
+_ALLOWED_PORTS = {"dns": {53}, "kafka": {9092, 9093}, "database": {5432}, "smtp": {25, 465, 587, 1025},
+                  "otlp": {4318}}
 
 
 def network_violations(docs: list[Doc], service: str) -> list[str]:
-    """Egress of a service: DNS, Kafka, its own database and (notifications) SMTP, and nothing else."""
+    """Egress of a service: DNS, Kafka, its own database, (notifications) SMTP and the OpenTelemetry collector's
+    OTLP/HTTP port, and nothing else."""
     out: list[str] = []
     policies = [p for p in _by_kind(docs, "NetworkPolicy").values()
                 if ((p["spec"].get("podSelector") or {}).get("matchLabels") or {}).get(
@@ -388,7 +393,7 @@ def network_violations(docs: list[Doc], service: str) -> list[str]:
             for peer in rule["to"]:
                 kind = _peer_kind(peer, service)
                 if kind == "other":
-                    out.append(f"{ref}: egress to {peer} is not DNS, Kafka, {service}'s database"
+                    out.append(f"{ref}: egress to {peer} is not DNS, Kafka, {service}'s database, the OTLP collector"
                                + (" or SMTP" if service == "notifications" else ""))
                 elif not ports <= _ALLOWED_PORTS[kind]:
                     out.append(f"{ref}: egress to {kind} on ports {sorted(ports, key=str)}")

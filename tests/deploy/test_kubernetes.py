@@ -235,6 +235,9 @@ def test_the_policies_reject_broken_manifests(docs: dict[str, list[dict]], consu
     other_db = broken(lambda i: i["NetworkPolicy", "orders"]["spec"]["egress"][2]["to"][0]["podSelector"][
         "matchLabels"].update({"cnpg.io/cluster": "inventory-db"}))
     assert checks.network_violations(other_db, "orders")
+    otlp_any_port = broken(lambda i: i["NetworkPolicy", "orders"]["spec"]["egress"][-1]["ports"].append(
+        {"port": 443, "protocol": "TCP"}))
+    assert checks.network_violations(otlp_any_port, "orders"), "the collector only on its OTLP/HTTP port"
     no_deny = broken(lambda i: i["NetworkPolicy", "default-deny-all"]["spec"].update(
         podSelector={"matchLabels": {"app.kubernetes.io/name": "orders"}}))
     assert checks.default_deny_violations(no_deny)
