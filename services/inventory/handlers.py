@@ -333,13 +333,24 @@ async def on_lines_cancelled(event: o.LinesCancelled, uow: InventoryUow) -> None
 
 
 async def on_lines_shipped(event: o.LinesShipped, uow: InventoryUow) -> None:
-    """Shipped parts leave the warehouse (R16)."""
+    """Shipped parts leave the warehouse (R16); of a split line (R27) only the units named, from its parts
+    in stock (regular, then filled), a part split when it ships in part."""
     peek = await uow.inventory.held(event.order_id, event.line_ids)
     if not peek:
         return
     locked = await uow.inventory.lock({p.sku_id for p in peek})
     movements = []
+    units = {q.line_id: q.qty for q in event.quantities}  # R27: only these units of these lines
     for part in await uow.inventory.held(event.order_id, event.line_ids, lock=True):
+        if part.line_id in units:
+            if part.state == domain.WAITING or units[part.line_id] <= 0:
+                continue  # units still waiting for stock stay held
+            take = min(part.qty, units[part.line_id])
+            units[part.line_id] -= take
+            if take < part.qty:
+                movements.append(domain.ship(locked.level(part.sku_id, part.warehouse_id), replace(part, qty=take)))
+                await uow.inventory.ship_some(part, take)
+                continue
         movements.append(domain.ship(locked.level(part.sku_id, part.warehouse_id), part))
         await uow.inventory.set_part_state(part, domain.SHIPPED)
     await _finish(uow, locked, _entries(movements, _why(uow.cause)))

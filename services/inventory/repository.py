@@ -218,6 +218,10 @@ class InventoryRepository:
         await queries.split_part(self.conn, order_id=part.order_id, line_id=part.line_id, part_no=part.part_no,
                                  qty=filled_qty)
 
+    async def ship_some(self, part: HeldPart, qty: int) -> None:
+        """R27: ``qty`` units of a held part shipped; the rest stays held."""
+        await queries.ship_some(self.conn, order_id=part.order_id, line_id=part.line_id, part_no=part.part_no, qty=qty)
+
     async def set_priority(self, order_id: str, sku_id: str, priority: int) -> int:
         return int(await queries.set_priority(self.conn, order_id=order_id, sku_id=sku_id, priority=priority))
 

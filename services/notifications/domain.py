@@ -193,13 +193,17 @@ def notice_released(event: o.LinesReleased, known: Mapping[str, LineState]) -> N
 
 
 def notice_shipped(event: o.LinesShipped, known: Mapping[str, LineState]) -> Notice | None:
-    """R21: backordered lines shipped. Lines that were never on back order are not this service's news."""
+    """R21: backordered lines shipped. Lines that were never on back order are not this service's news.
+    Each shipment is told, a split line's too (R27: ``partial`` says how many units shipped now)."""
     items = tuple(Item.of(known[line_id]) for line_id in event.line_ids
                   if line_id in known and known[line_id].backordered)
     if not items:
         return None
+    units = {q.line_id: q.qty for q in event.quantities}
+    partial = "; ".join(f"{units[i.line_id]} of {i.qty} units of {i.sku_id or 'line ' + i.line_id} shipped now"
+                        for i in items if i.line_id in units)
     return Notice(event.order_id, event.buyer_id, "shipped", event.tracking_number, items,
-                  {"tracking_number": event.tracking_number, "status": event.status})
+                  {"tracking_number": event.tracking_number, "status": event.status, "partial": partial})
 
 
 def notice_late(event: o.OrderShipmentLate, known: Mapping[str, LineState]) -> Notice:

@@ -61,7 +61,8 @@ class Renderer:
             "order_url": self.order_url.format(order_id=notice.order_id),
             "placed_at": placed_at,
             "items": [dates(dict(item.__dict__)) for item in notice.items],
-            "facts": {"tracking_number": "", "reason": "", "status": "", "availability": "", **notice.facts},
+            "facts": {"tracking_number": "", "reason": "", "status": "", "availability": "", "partial": "",
+                      **notice.facts},
             **dates({"ship_by": notice.ship_by, "estimated_delivery": notice.estimated_delivery}),
         }
 

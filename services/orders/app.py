@@ -83,7 +83,10 @@ def order_view(order: Order) -> dict[str, Any]:
         "lines": [
             {
                 "line_id": line.line_id, "sku_id": line.sku_id, "qty": line.qty, "seller_id": line.seller_id,
-                "state": line.state, "back_order": line.has_backorder, "waiting_qty": line.waiting,
+                "state": "partially_shipped" if line.partially_shipped else line.state, "stock_state": line.state,
+                "shipped_qty": line.shipped_qty,
+                "shipments": [{"tracking_number": t, "qty": q} for t, q in line.shipments],
+                "back_order": line.has_backorder, "waiting_qty": line.waiting,
                 "ship_by": (line.dates() or (None, None))[0], "estimated_delivery": (line.dates() or (None, None))[1],
                 "due_at": line.due_at, "late": line.late_at is not None, "late_at": line.late_at,
                 "tracking_number": line.tracking_number, "replacement": line.replacement,

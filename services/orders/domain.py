@@ -10,7 +10,8 @@ The lines themselves, their parts and their state machine are in ``lines.py``.
 Order status, from its lines (cancelled lines left out, R16)::
 
     no active line → cancelled; all rejected → rejected; any pending → pending;
-    all delivered → delivered; all shipped → shipped; some shipped → partially_shipped;
+    all delivered → delivered; all shipped → shipped; some shipped, or some units of a line
+    (R27) → partially_shipped;
     else awaiting_shipment.
 """
 
@@ -94,7 +95,7 @@ def derive_status(lines: Sequence[Line]) -> OrderStatus:
         return "delivered"
     if all(s in SHIPPED_LINE_STATES for s in active):
         return "shipped"
-    if any(s in SHIPPED_LINE_STATES for s in active):
+    if any(s in SHIPPED_LINE_STATES for s in active) or any(line.partially_shipped for line in lines):
         return "partially_shipped"
     return "awaiting_shipment"
 
@@ -244,28 +245,28 @@ class Order:
         self._restate()
         return line
 
-    def ship(self, line_ids: Sequence[str], tracking_number: str, now: datetime, actor: Actor | None) -> list[Line]:
-        """Ship some lines (split shipments, R16). Empty if this exact shipment was recorded already."""
-        lines = self._lines(line_ids)
+    def ship(self, line_ids: Sequence[str], tracking_number: str, now: datetime, actor: Actor | None,
+             quantities: Mapping[str, int] | None = None) -> list[Line]:
+        """Ship whole lines (split shipments, R16) and some units of lines (``quantities``, R27). Every
+        check passes before anything changes. Empty if this exact shipment was recorded already."""
+        units = dict(quantities or {})
+        lines = self._lines([*line_ids, *units])
         self.check_seller(actor, lines, "ship")
-        if all(line.is_shipped and line.tracking_number == tracking_number for line in lines):
+
+        def recorded(line: Line) -> bool:
+            return ((line.is_shipped and line.tracking_number == tracking_number)
+                    or (tracking_number, units.get(line.line_id)) in line.shipments)
+
+        if all(recorded(line) for line in lines):
             return []
         for line in lines:
-            if line.is_shipped:
-                raise Rejection("already_shipped", f"line {line.line_id} was shipped already")
-            if line.state == "cancelled":
-                raise Rejection("line_cancelled", f"line {line.line_id} is cancelled")
-            if line.state == "rejected":
-                raise Rejection("order_rejected", f"order {self.order_id} was rejected")
-            if line.state == "pending":
-                raise Rejection("not_accepted", f"order {self.order_id} is not accepted yet")
-            if line.state == "awaiting_stock":
-                raise Rejection(
-                    "awaiting_stock", f"line {line.line_id} waits for {line.waiting} backordered units to be restocked"
-                )
+            line.check_shippable(self.order_id, units.get(line.line_id))
         for line in lines:
-            line._move("shipped")
-            line.shipped_at, line.tracking_number = now, tracking_number
+            if line.line_id in units:
+                line.ship_units(tracking_number, units[line.line_id], now)
+            else:
+                line._move("shipped")
+                line.shipped_at, line.tracking_number = now, tracking_number
         self._restate()
         return lines
 
@@ -289,7 +290,7 @@ class Order:
         lines = self._lines(line_ids)
         self.check_buyer_or_seller(actor, lines, "cancel")
         for line in lines:
-            if line.is_shipped:
+            if line.is_shipped or line.partially_shipped:
                 raise Rejection("already_shipped", f"line {line.line_id} was shipped and cannot be cancelled")
             if line.state == "rejected":
                 raise Rejection("order_rejected", f"order {self.order_id} was rejected")
@@ -385,4 +386,5 @@ def check_may_place(actor: Actor | None, buyer_id: str) -> None:
 
 def snapshot(order: Order) -> Order:
     """A deep copy (for tests that prove a refused command changed nothing)."""
-    return replace(order, lines=[replace(line, parts=[replace(p) for p in line.parts]) for line in order.lines])
+    return replace(order, lines=[replace(line, parts=[replace(p) for p in line.parts], shipments=list(line.shipments))
+                                 for line in order.lines])

@@ -131,13 +131,15 @@ def emit_placed(uow: OrdersUoW, order: Order, cmd: o.PlaceOrder) -> None:
 
 async def ship_lines(cmd: o.ShipLines, uow: OrdersUoW) -> None:
     order = await _order(uow, cmd.order_id)
-    shipped = order.ship(cmd.line_ids, cmd.tracking_number, aware_now(uow), _actor(uow))
+    units = {q.line_id: q.qty for q in cmd.quantities}
+    shipped = order.ship(cmd.line_ids, cmd.tracking_number, aware_now(uow), _actor(uow), units)
     if not shipped:
         return
     await uow.orders.save(order)
     uow.emit(EVENTS, o.LinesShipped(
         order_id=order.order_id, buyer_id=order.buyer_id, line_ids=[line.line_id for line in shipped],
         tracking_number=cmd.tracking_number, status=order.status,
+        quantities=[o.LineQty(line_id=line_id, qty=qty) for line_id, qty in units.items()],
     ), key=order.order_id)
 
 

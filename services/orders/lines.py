@@ -12,6 +12,10 @@ Line states::
        └──accept (regular parts only)─────────────────────────────────┘
     pending ──reject──▶ rejected
     pending | awaiting_stock | ready_to_ship ──cancel──▶ cancelled
+
+A line whose in-stock units shipped apart (R27, ``shipments``) keeps its state (awaiting_stock
+or ready_to_ship: what is left still waits or is ready) and is *partially shipped* until its last
+unit ships; it can no longer be cancelled.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from shared.contract.common import StockSource
+from shared.domain import Rejection
 
 LINE_STATES = ("pending", "awaiting_stock", "ready_to_ship", "shipped", "delivered", "cancelled", "rejected")
 OPEN_LINE_STATES = frozenset({"pending", "awaiting_stock", "ready_to_ship"})
@@ -89,6 +94,53 @@ class Line:
     cancel_reason: str | None = None
     #: R18 outcome of a replacement request: ``refund`` or ``replacement``
     replacement: str | None = None
+    #: R27: each shipment of some of the line's units, (tracking number, units), oldest first
+    shipments: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def shipped_qty(self) -> int:
+        """Units shipped by split shipments (R27); a line shipped whole has shipped all of them."""
+        return self.qty if self.is_shipped else sum(qty for _, qty in self.shipments)
+
+    @property
+    def in_stock_qty(self) -> int:
+        """Units that may ship now (R27): regular ones and released backordered ones, not shipped yet."""
+        return sum(p.qty - p.waiting for p in self.parts) - self.shipped_qty
+
+    @property
+    def partially_shipped(self) -> bool:
+        """Some units shipped, not all (R27)."""
+        return not self.is_shipped and self.shipped_qty > 0
+
+    def check_shippable(self, order_id: str, qty: int | None) -> None:
+        """May the line ship whole (``qty`` None: every unit left, all in stock, R16) or ``qty`` of its
+        units (R27: at most those left, and only units in stock)?"""
+        if self.is_shipped:
+            raise Rejection("already_shipped", f"line {self.line_id} was shipped already")
+        if self.state == "cancelled":
+            raise Rejection("line_cancelled", f"line {self.line_id} is cancelled")
+        if self.state == "rejected":
+            raise Rejection("order_rejected", f"order {order_id} was rejected")
+        if self.state == "pending":
+            raise Rejection("not_accepted", f"order {order_id} is not accepted yet")
+        if qty is None and self.state == "awaiting_stock":
+            raise Rejection(
+                "awaiting_stock", f"line {self.line_id} waits for {self.waiting} backordered units to be restocked"
+            )
+        if qty is None:
+            return
+        if qty > self.qty - self.shipped_qty:
+            raise Rejection("exceeds_line", f"line {self.line_id} has {self.qty - self.shipped_qty} units left "
+                                            f"to ship, not {qty}")
+        if qty > self.in_stock_qty:
+            raise Rejection("not_released", f"line {self.line_id} has {self.in_stock_qty} units in stock to ship; "
+                                             f"the rest wait for a restock")
+
+    def ship_units(self, tracking_number: str, qty: int, now: datetime) -> None:
+        self.shipments.append((tracking_number, qty))
+        if self.shipped_qty == self.qty:
+            self._move("shipped")
+            self.shipped_at, self.tracking_number = now, tracking_number
 
     @property
     def has_backorder(self) -> bool:

@@ -19,6 +19,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from services.orders.domain import Order, SkuTerms
 from services.orders.kpis import KpiCounts
 from services.orders.lines import Line, Part
@@ -80,7 +82,13 @@ def _line(row: Any, parts: list[Part]) -> Line:
         handling_days=row["handling_days"], due_at=row["due_at"], late_at=row["late_at"],
         shipped_at=row["shipped_at"], tracking_number=row["tracking_number"], delivered_at=row["delivered_at"],
         cancelled_at=row["cancelled_at"], cancel_reason=row["cancel_reason"], replacement=row["replacement"],
+        shipments=[(str(t), int(q)) for t, q in _json_list(row["shipments"])],
     )
+
+
+def _json_list(value: Any) -> list[Any]:
+    """A jsonb column as asyncpg hands it over: text, unless a codec decoded it already."""
+    return list(orjson.loads(value) if isinstance(value, str | bytes) else value or [])
 
 
 def _part(row: Any) -> Part:
@@ -103,6 +111,7 @@ def _line_params(order: Order, position: int, line: Line) -> dict[str, Any]:
         "seller_timezone": line.seller_timezone, "handling_days": line.handling_days, "due_at": line.due_at,
         "shipped_at": line.shipped_at, "tracking_number": line.tracking_number, "delivered_at": line.delivered_at,
         "cancelled_at": line.cancelled_at, "cancel_reason": line.cancel_reason, "replacement": line.replacement,
+        "shipments": [list(s) for s in line.shipments],
     }
 
 

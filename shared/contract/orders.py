@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
 from .common import Email, Id, Quantity, Region, StockSource
 from .envelope import Payload
@@ -38,12 +38,43 @@ class PlaceOrder(Payload):
     lines: list[OrderLine] = Field(min_length=1, max_length=100)
 
 
+class LineQty(Payload):
+    """A quantity of one line in a shipment (R27)."""
+
+    line_id: Id
+    qty: Quantity = Field(description="Units of the line in this shipment")
+
+
 class ShipLines(Payload):
-    """The seller shipped some lines (split shipments allowed, R16)."""
+    """The seller shipped some lines (split shipments, R16), or some units of a line (R27).
+
+    ``line_ids`` ship whole lines: all their units not shipped yet, which must all be in stock (a
+    backordered part released by a restock). ``quantities`` ship some units of a line: at most the
+    units of the line not shipped yet (else ``exceeds_line``) and at most those in stock now, its
+    regular units and the released backordered ones (else ``not_released``); so the in-stock units
+    of a partly backordered line ship now, the rest once released. The line is
+    ``partially_shipped`` until all its units have shipped. A line is named in one of the two
+    lists only. Any refusal is a ``CommandRejected`` and ships nothing of the command."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"order_id": "o-1001", "line_ids": [], "quantities": [{"line_id": "l1", "qty": 2}],
+         "tracking_number": "1Z999AA10123456784"},
+    ]})
 
     order_id: Id
-    line_ids: list[Id] = Field(min_length=1, max_length=100)
+    line_ids: list[Id] = Field(default_factory=list, max_length=100, description="Lines shipped whole")
+    quantities: list[LineQty] = Field(default_factory=list, max_length=100,
+                                      description="Units of lines shipped now; the rest later (R27)")
     tracking_number: str = Field(min_length=1, max_length=64, examples=["1Z999AA10123456784"])
+
+    @model_validator(mode="after")
+    def _names_lines(self) -> ShipLines:
+        named = [q.line_id for q in self.quantities]
+        if not self.line_ids and not named:
+            raise ValueError("a shipment names at least one line (line_ids) or quantity (quantities)")
+        if len(set(named)) != len(named) or set(named) & set(self.line_ids):
+            raise ValueError("a line is named once, in line_ids or in quantities")
+        return self
 
 
 class CancelLines(Payload):
@@ -146,13 +177,18 @@ class LinesReleased(Payload):
 
 
 class LinesShipped(Payload):
-    """Lines shipped; the order is partially_shipped or shipped (R16)."""
+    """Lines shipped; the order is partially_shipped or shipped (R16, R27).
+
+    ``line_ids``: every line this shipment touched. ``quantities``: the lines of which only the
+    units given shipped now (a split line, R27); a line in ``line_ids`` only shipped all its
+    units not shipped before."""
 
     order_id: Id
     buyer_id: Id
     line_ids: list[Id]
     tracking_number: str
     status: OrderStatus
+    quantities: list[LineQty] = Field(default_factory=list, description="Units shipped of split lines (R27)")
 
 
 class OrderShipmentLate(Payload):

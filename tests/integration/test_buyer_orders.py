@@ -17,7 +17,8 @@ from devstack.client import PlatformClient
 from devstack.smtp import read_mail
 from devstack.stack import Stack
 from shared.contract import orders as o
-from shared.contract.inventory import SetStock
+from shared.contract.envelope import Principal
+from shared.contract.inventory import ReceiveStock, SetStock
 from tests.integration.test_orders_support import activate, event, listing, publish, seller, sku_known
 
 pytestmark = pytest.mark.integration
@@ -119,3 +120,54 @@ async def test_r26_a_rejected_order_is_told_once_in_app_and_email_with_its_reaso
     assert len(mails) == 1
     text = mails[0].get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     assert "out of stock" in text and "not be charged" in text
+
+
+# ---------------------------------------------------------------- R27: split lines
+
+
+async def test_r27_in_stock_units_ship_now_the_rest_once_released_and_each_shipment_is_told(
+        client: PlatformClient, stack: Stack) -> None:
+    seller_id, listing_id, sku = uid("seller"), uid("listing"), uid("sku")
+    await seller(client, seller_id)
+    await listing(client, seller_id, listing_id, [sku])
+    await activate(client, seller_id, listing_id, sku, 5)
+    await client.wait_caused_by(await client.send(SetStock(sku_id=sku, warehouse_id="wh-1", on_hand=2)))
+    await sku_known(stack, sku, handling_days=5)
+    buyer = uid("buyer")
+    order_id = await place(client, buyer, sku, 5)  # 2 regular + 3 on back order
+    await event(client, order_id, "OrderAccepted")
+    as_seller = Principal(kind="seller", id=seller_id)
+
+    def ship(qty: int, tracking: str) -> o.ShipLines:
+        return o.ShipLines(order_id=order_id, quantities=[o.LineQty(line_id="l1", qty=qty)], tracking_number=tracking)
+
+    for qty, reason in ((3, "not_released"), (6, "exceeds_line")):  # refused, nothing shipped
+        refused = await client.wait_caused_by(await client.send(ship(qty, "T0"), principal=as_seller))
+        assert (refused.type, refused.payload["reason"]) == ("CommandRejected", reason)
+
+    first = await client.wait_caused_by(await client.send(ship(2, "T1"), principal=as_seller))
+    assert (first.type, first.payload["status"], first.payload["quantities"]) == (
+        "LinesShipped", "partially_shipped", [{"line_id": "l1", "qty": 2}])
+    _, view, _ = await get(stack, f"/buyers/{buyer}/orders")
+    line = view[0]["lines"][0]
+    assert (view[0]["status"], line["state"], line["shipped_qty"], line["waiting_qty"]) == (
+        "partially_shipped", "partially_shipped", 2, 3)
+
+    receipt = ReceiveStock(receipt_id=uid("rcpt"), sku_id=sku, warehouse_id="wh-1", qty=3)
+    await client.send(receipt)
+    await event(client, order_id, "LinesReleased")
+    last = await client.wait_caused_by(await client.send(ship(3, "T2"), principal=as_seller))
+    assert (last.type, last.payload["status"]) == ("LinesShipped", "shipped")
+
+    told = await client.wait_for(lambda o_: o_.type == "NotificationSent" and o_.payload["order_id"] == order_id
+                                 and o_.payload["kind"] == "shipped" and o_.payload["channel"] == "app", count=2)
+    assert "2 of 5 units" in told[0].payload["message"] and "T1" in told[0].payload["message"]
+    assert "T2" in told[1].payload["message"]
+    async with aiohttp.ClientSession() as session:
+        inventory = stack.services[("inventory", 0)].url
+        async with session.get(f"{inventory}/skus/{sku}/stock") as response:
+            stock = await response.json()
+        async with session.get(f"{inventory}/orders/{order_id}/allocations") as response:
+            parts = await response.json()
+    assert stock["warehouses"][0]["on_hand"] == 0 and stock["warehouses"][0]["allocated"] == 0
+    assert sum(p["qty"] for p in parts if p["state"] == "shipped") == 5

@@ -89,6 +89,20 @@ SELECT s.order_id, s.line_id,
        s.sku_id, s.warehouse_id, s.source, :qty, 'filled', s.placed_at
 FROM shrunk s;
 
+-- name: ship_some!
+-- R27: some units of a held part shipped: they become a new ``shipped`` part, the rest stays held.
+WITH shrunk AS (
+    UPDATE allocation_parts SET qty = qty - :qty
+    WHERE order_id = :order_id AND line_id = :line_id AND part_no = :part_no AND state IN ('allocated', 'filled')
+      AND qty > :qty
+    RETURNING order_id, line_id, sku_id, warehouse_id, source, placed_at
+)
+INSERT INTO allocation_parts (order_id, line_id, part_no, sku_id, warehouse_id, source, qty, state, placed_at)
+SELECT s.order_id, s.line_id,
+       (SELECT max(part_no) + 1 FROM allocation_parts p WHERE p.order_id = s.order_id AND p.line_id = s.line_id),
+       s.sku_id, s.warehouse_id, s.source, :qty, 'shipped', s.placed_at
+FROM shrunk s;
+
 -- name: insert_parts*!
 INSERT INTO allocation_parts (order_id, line_id, part_no, sku_id, warehouse_id, source, qty, state, placed_at)
 VALUES (:order_id, :line_id, :part_no, :sku_id, :warehouse_id, :source, :qty, :state, :placed_at);

@@ -5,7 +5,7 @@
 SELECT o.order_id, o.buyer_id, o.buyer_email, o.region, o.locale, o.timezone, o.placed_at, o.status, o.decided_at,
        o.reject_reason, l.line_id, l.position, l.sku_id, l.qty, l.seller_id, l.state, l.seller_region,
        l.seller_timezone, l.handling_days, l.due_at, l.late_at, l.shipped_at, l.tracking_number, l.delivered_at,
-       l.cancelled_at, l.cancel_reason, l.replacement
+       l.cancelled_at, l.cancel_reason, l.replacement, l.shipments
 FROM orders o JOIN order_lines l ON l.order_id = o.order_id
 WHERE o.order_id = any(:order_ids) ORDER BY o.order_id, l.position;
 
@@ -18,7 +18,7 @@ WHERE o.order_id = any(:order_ids) ORDER BY o.order_id, l.position;
 SELECT o.order_id, o.buyer_id, o.buyer_email, o.region, o.locale, o.timezone, o.placed_at, o.status, o.decided_at,
        o.reject_reason, l.line_id, l.position, l.sku_id, l.qty, l.seller_id, l.state, l.seller_region,
        l.seller_timezone, l.handling_days, l.due_at, l.late_at, l.shipped_at, l.tracking_number, l.delivered_at,
-       l.cancelled_at, l.cancel_reason, l.replacement
+       l.cancelled_at, l.cancel_reason, l.replacement, l.shipments
 FROM orders o JOIN order_lines l ON l.order_id = o.order_id
 WHERE o.order_id = any(:order_ids) ORDER BY o.order_id, l.position FOR UPDATE;
 
@@ -48,20 +48,20 @@ WITH orders_added AS (
     -- late_at is written by the SLA clock only, never here.
     INSERT INTO order_lines (order_id, line_id, position, sku_id, qty, seller_id, state, seller_region,
                              seller_timezone, handling_days, due_at, shipped_at, tracking_number, delivered_at,
-                             cancelled_at, cancel_reason, replacement)
+                             cancelled_at, cancel_reason, replacement, shipments)
     SELECT order_id, line_id, position, sku_id, qty, seller_id, state, seller_region, seller_timezone, handling_days,
-           due_at, shipped_at, tracking_number, delivered_at, cancelled_at, cancel_reason, replacement
+           due_at, shipped_at, tracking_number, delivered_at, cancelled_at, cancel_reason, replacement, shipments
     FROM jsonb_to_recordset(:lines::jsonb) AS r(
         order_id text, line_id text, position int, sku_id text, qty int, seller_id text, state text,
         seller_region text, seller_timezone text, handling_days int, due_at timestamptz, shipped_at timestamptz,
         tracking_number text, delivered_at timestamptz, cancelled_at timestamptz, cancel_reason text,
-        replacement text)
+        replacement text, shipments jsonb)
     ON CONFLICT (order_id, line_id) DO UPDATE
     SET seller_id = excluded.seller_id, state = excluded.state, seller_region = excluded.seller_region,
         seller_timezone = excluded.seller_timezone, handling_days = excluded.handling_days,
         due_at = excluded.due_at, shipped_at = excluded.shipped_at, tracking_number = excluded.tracking_number,
         delivered_at = excluded.delivered_at, cancelled_at = excluded.cancelled_at,
-        cancel_reason = excluded.cancel_reason, replacement = excluded.replacement
+        cancel_reason = excluded.cancel_reason, replacement = excluded.replacement, shipments = excluded.shipments
 ), parts AS (
     INSERT INTO order_parts (order_id, line_id, part_no, warehouse_id, source, qty, released_qty, ship_by,
                              estimated_delivery)
