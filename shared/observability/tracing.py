@@ -8,8 +8,9 @@ The W3C trace context travels with each message, through the outbox:
   outbox row's ``headers`` (``Emitter.emit`` calls ``inject``), so it continues the trace of the
   message that caused it, whichever process relays it and however late;
 * the relay sends each row in a ``publish`` span, child of the context stored with the row, which
-  starts when the row was written and ends at the broker's acknowledgement: the outbox's delay is
-  seen hop by hop. The record carries that span's context on.
+  starts at the row's ``created_at`` (the writing transaction's start: PostgreSQL's ``now()``) and ends at
+  the broker's acknowledgement: the outbox's delay is seen hop by hop. The record carries that span's
+  context on.
 
 Propagation is OpenTelemetry's own (``opentelemetry.propagate``: W3C ``traceparent``/``tracestate``).
 SQL statements get spans from ``opentelemetry-instrumentation-asyncpg``; a statement run outside any
