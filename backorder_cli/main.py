@@ -143,6 +143,29 @@ def stock(sku_id: str) -> None:
 
 
 @app.command()
+def promise(sku_id: str, qty: int = typer.Option(1, "--qty", help="units"),
+            region: str = typer.Option(..., "--region", help="the buyer's region, e.g. US")) -> None:
+    """The buyer's promise before purchase (R24): orderable, label, units by source, ship-by and delivery."""
+    response = httpx.get(f"{service_url('inventory')}/skus/{sku_id}/promise", params={"qty": qty, "region": region},
+                         timeout=10)
+    if 400 <= response.status_code < 500:
+        body = response.json()
+        console.print(f"[red]{body.get('error')}[/red]: {body.get('message')}")
+        raise typer.Exit(1)
+    response.raise_for_status()
+    data = response.json()
+    label = {"in_stock": "In stock", "on_back_order": "On back order", "out_of_stock": "Out of stock"}[data["label"]]
+    console.print(f"[bold]{label}[/bold]  {sku_id} x {qty} to {region}: "
+                  + ("orderable" if data["orderable"] else "not orderable")
+                  + f"  ({data['regular_qty']} from stock, {data['backorder_qty']} on back order)")
+    if data["parts"]:
+        columns = ["warehouse_id", "source", "qty", "ship_by", "estimated_delivery"]
+        console.print(_table("parts", data["parts"], columns))
+        console.print(f"ships by {data['ship_by']}, estimated delivery {data['estimated_delivery']} "
+                      f"(quoted {data['quoted_at']})")
+
+
+@app.command()
 def ledger(sku_id: str, limit: int = 50) -> None:
     """A SKU's latest stock movements (R12)."""
     console.print(_table(f"ledger of {sku_id}", _get("inventory", f"/skus/{sku_id}/ledger", {"limit": limit})))

@@ -44,7 +44,7 @@ def timeline(result: ScenarioResult) -> Table:
 async def play(stack: Stack) -> ScenarioResult:
     client = await PlatformClient(stack.kafka_bootstrap, all_topic_names(with_dlq=False), "demo").start()
     try:
-        return await Scenario(client, stack.mail_dir).run()
+        return await Scenario(client, stack.mail_dir, inventory_url=stack.services[("inventory", 0)].url).run()
     finally:
         await client.stop()
 

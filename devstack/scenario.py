@@ -14,6 +14,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from devstack.client import Observed, PlatformClient
 from devstack.smtp import read_mail
 from shared.contract.catalog import ActivateBackorder, RegisterSeller, UpsertListing, WarehouseQty
@@ -47,10 +49,14 @@ class ScenarioResult:
 class Scenario:
     """One run with fresh ids, so it can run against a platform that already has data."""
 
-    def __init__(self, client: PlatformClient, mail_dir: Path, timeout: float = 30.0) -> None:
+    def __init__(self, client: PlatformClient, mail_dir: Path, timeout: float = 30.0,
+                 inventory_url: str | None = None) -> None:
         self.client = client
         self.mail_dir = mail_dir
         self.timeout = timeout
+        #: where to ask the buyer's promise (R24) before the backordered order; no quote step without it
+        self.inventory_url = inventory_url
+        self.quote: dict[str, Any] | None = None
         run = uuid.uuid4().hex[:6]
         self.ids = {
             "seller": f"seller-{run}", "listing": f"listing-{run}", "sku": f"sku-{run}", "warehouse": "wh-1",
@@ -111,6 +117,8 @@ class Scenario:
     async def place_orders(self) -> None:
         i = self.ids
         for key, source in (("order_regular", "regular"), ("order_backorder", "backorder")):
+            if source == "backorder" and self.inventory_url:
+                await self.quote_promise()
             await self.client.send(PlaceOrder(
                 order_id=i[key], buyer_id=i["buyer"], buyer_email=f"{i['buyer']}@example.com", region="US",
                 lines=[OrderLine(line_id="line-1", sku_id=i["sku"], qty=1)],
@@ -123,10 +131,27 @@ class Scenario:
             parts = accepted.payload["lines"][0]["parts"]
             if [p["source"] for p in parts] != [source]:
                 raise TimeoutError(f"{i[key]} was filled from {parts}, expected {source}")
+            if source == "backorder" and self.quote is not None and _dated(parts) != _dated(self.quote["parts"]):
+                raise TimeoutError(f"{i[key]} was accepted with {_dated(parts)}, quoted {_dated(self.quote['parts'])}")
         backordered = self.client.matching(
             lambda o: o.type == "OrderAccepted" and o.payload.get("order_id") == i["order_backorder"])[0]
         if backordered.payload["status"] != "awaiting_shipment" or "back_order" not in backordered.payload["tags"]:
             raise TimeoutError(f"backordered order is {backordered.payload['status']} {backordered.payload['tags']}")
+
+    async def quote_promise(self) -> None:
+        """A product page asks the promise (R24) before the buyer orders: on back order, with the dates
+        the order is then accepted with."""
+        i = self.ids
+        url = f"{self.inventory_url}/skus/{i['sku']}/promise"
+        async with aiohttp.ClientSession() as session, session.get(url, params={"qty": "1", "region": "US"}) as resp:
+            quote = await resp.json()
+        if resp.status != 200 or quote["label"] != "on_back_order":
+            raise TimeoutError(f"the promise of {i['sku']} is {resp.status} {quote}")
+        self.quote = quote
+        self.result.steps.append(Step(
+            "promise quoted before ordering", "inventory HTTP", "GET /skus/{sku}/promise",
+            f"{quote['label']}: ship by {quote['ship_by']}, delivery {quote['estimated_delivery']}",
+            (time.monotonic() - self._started) * 1000))
 
     async def notify_buyer(self) -> None:
         i = self.ids
@@ -163,6 +188,10 @@ class Scenario:
         await self.client.send(ShipLines(order_id=i["order_backorder"], line_ids=["line-1"], tracking_number="TRACK-1"))
         await self._expect("backordered order shipped", "orders.events", "LinesShipped",
                            lambda p: f"status {p['status']}", order_id=i["order_backorder"], status="shipped")
+
+
+def _dated(parts: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [(p["source"], p["qty"], str(p["ship_by"]), str(p["estimated_delivery"])) for p in parts]
 
 
 def _describe_acceptance(payload: dict[str, Any]) -> str:

@@ -70,3 +70,18 @@ def test_cli_refuses_an_invalid_command_without_publishing(env: dict[str, str]) 
                                       "--on-hand", "-5"], env=env)
     assert result.exit_code == 2
     assert "on_hand" in result.output
+
+
+async def test_r24_cli_prints_the_promise_and_refuses_bad_input(env: dict[str, str], client: PlatformClient) -> None:
+    sku = f"cli-promise-{RUN}"
+    await run(env, "send", "upsert-listing", "--seller-id", SELLER, "--listing-id", f"{LISTING}-p", "--category",
+              "home", "--title", "Desk lamp", "--sku-ids", json.dumps([sku]))
+    await run(env, "send", "set-stock", "--sku-id", sku, "--warehouse-id", "wh-1", "--on-hand", "3")
+    await client.wait_type("inventory.events", "StockChanged", sku_id=sku, on_hand=3)
+
+    out = await run(env, "promise", sku, "--qty", "2", "--region", "GB")
+    assert "In stock" in out and "orderable" in out and "2 from stock, 0 on back order" in out
+    assert "ships by" in out and "estimated delivery" in out
+
+    refused = CliRunner().invoke(cli, ["promise", sku, "--qty", "1", "--region", "ZZ"], env=env, terminal_width=250)
+    assert refused.exit_code == 1 and "unknown_region" in refused.output

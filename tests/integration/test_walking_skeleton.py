@@ -26,8 +26,10 @@ def platform(stack: Stack) -> Iterator[Stack]:
     yield stack
 
 
-async def test_r07_r11_r13_r14_r16_r20_backorder_happy_path_end_to_end(stack: Stack, client: PlatformClient) -> None:
-    result = await Scenario(client, stack.mail_dir).run()
+async def test_r07_r11_r13_r14_r16_r20_r24_backorder_happy_path_end_to_end(stack: Stack,
+                                                                           client: PlatformClient) -> None:
+    scenario = Scenario(client, stack.mail_dir, inventory_url=stack.services[("inventory", 0)].url)
+    result = await scenario.run()
     assert result.ok, result.failure
     ids = result.ids
 
@@ -42,6 +44,10 @@ async def test_r07_r11_r13_r14_r16_r20_backorder_happy_path_end_to_end(stack: St
     # R14: a ship-by and a later delivery date on the backordered part
     part = backordered["lines"][0]["parts"][0]
     assert part["ship_by"] < part["estimated_delivery"]
+    # R24: the promise quoted before the order said so, with the very dates it was accepted with
+    assert scenario.quote is not None and scenario.quote["label"] == "on_back_order"
+    assert (scenario.quote["ship_by"], scenario.quote["estimated_delivery"]) == (part["ship_by"],
+                                                                                  part["estimated_delivery"])
 
     # R20: the app message and the email both carry those dates
     sent = client.matching(lambda o: o.type == "NotificationSent" and o.payload["order_id"] == ids["order_backorder"]
