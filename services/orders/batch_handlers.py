@@ -53,7 +53,7 @@ async def place_orders(messages: list[Message[o.PlaceOrder]], uow: OrdersUoW) ->
         cmd = m.payload
         if is_repeat(cmd, existing.get(cmd.order_id)):
             continue
-        order = existing[cmd.order_id] = new_order(cmd, known, aware_now(uow))
+        order = existing[cmd.order_id] = new_order(cmd, known, aware_now(uow), m.cause.received_at)
         new.append((order, m.cause.correlation_id))
         with uow.caused_by(m.cause):
             emit_placed(uow, order, cmd)

@@ -114,6 +114,8 @@ class Order:
     #: when the allocation outcome (accepted or rejected) was applied; a second one is a duplicate
     decided_at: datetime | None = None
     reject_reason: str | None = None
+    #: when the PlaceOrder command entered Kafka (its record's timestamp): where the decision latency starts
+    received_at: datetime | None = None
 
     # ------------------------------------------------------------------ views
 
@@ -363,13 +365,14 @@ def place(
     placed_at: datetime,
     lines: Sequence[tuple[str, str, int]],
     sellers: Mapping[str, str],
+    received_at: datetime | None = None,
 ) -> Order:
     """A new ``pending`` order. ``sellers`` maps the SKUs orders already knows to their seller."""
     if len({line_id for line_id, _, _ in lines}) != len(lines):
         raise Rejection("duplicate_line", "an order names the same line id twice")
     return Order(
         order_id=order_id, buyer_id=buyer_id, buyer_email=buyer_email, region=region, locale=locale,
-        timezone=timezone, placed_at=placed_at,
+        timezone=timezone, placed_at=placed_at, received_at=received_at,
         lines=[Line(line_id, sku_id, qty, seller_id=sellers.get(sku_id)) for line_id, sku_id, qty in lines],
     )
 

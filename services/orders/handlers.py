@@ -94,7 +94,8 @@ async def place_order(cmd: o.PlaceOrder, uow: OrdersUoW) -> None:
     domain.check_may_place(_actor(uow), cmd.buyer_id)
     if is_repeat(cmd, await uow.orders.get(cmd.order_id)):
         return
-    order = new_order(cmd, await uow.catalog.terms(_skus_of(cmd)), aware_now(uow))
+    order = new_order(cmd, await uow.catalog.terms(_skus_of(cmd)), aware_now(uow),
+                      uow.cause.received_at if uow.cause else None)
     await uow.orders.add(order, uow.cause.correlation_id if uow.cause else None)
     emit_placed(uow, order, cmd)
 
@@ -113,10 +114,11 @@ def is_repeat(cmd: o.PlaceOrder, existing: Order | None) -> bool:
     raise Rejection("duplicate_order", f"order {cmd.order_id} exists already with other contents")
 
 
-def new_order(cmd: o.PlaceOrder, known: dict[str, SkuTerms], now: datetime) -> Order:
+def new_order(cmd: o.PlaceOrder, known: dict[str, SkuTerms], now: datetime, received_at: datetime | None) -> Order:
     return domain.place(
         order_id=cmd.order_id, buyer_id=cmd.buyer_id, buyer_email=cmd.buyer_email, region=cmd.region,
         locale=cmd.locale, timezone=cmd.timezone or region_zone_name(cmd.region), placed_at=now,
+        received_at=received_at,
         lines=[(line.line_id, line.sku_id, line.qty) for line in cmd.lines],
         sellers={sku: t.seller_id for sku, t in known.items() if t.seller_id},
     )
@@ -238,7 +240,8 @@ def backordered_skus(evt: inv.StockAllocated) -> list[str]:
 
 
 def _decided(uow: OrdersUoW, order: Order, outcome: str) -> None:
-    DECISION_LATENCY.labels(outcome).observe(max(0.0, (aware_now(uow) - order.placed_at).total_seconds()))
+    started = order.received_at or order.placed_at  # orders written before received_at was kept have none
+    DECISION_LATENCY.labels(outcome).observe(max(0.0, (aware_now(uow) - started).total_seconds()))
 
 
 def emit_acceptance(uow: OrdersUoW, order: Order, acceptance: domain.Acceptance) -> None:

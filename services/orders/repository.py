@@ -101,6 +101,7 @@ def _order(row: Any, lines: list[Line]) -> Order:
         order_id=row["order_id"], buyer_id=row["buyer_id"], buyer_email=row["buyer_email"], region=row["region"],
         locale=row["locale"], timezone=row["timezone"], placed_at=row["placed_at"], lines=lines,
         status=row["status"], decided_at=row["decided_at"], reject_reason=row["reject_reason"],
+        received_at=row["received_at"],
     )
 
 
@@ -174,7 +175,7 @@ class OrderStore:
             new_orders=[{"order_id": order.order_id, "buyer_id": order.buyer_id, "buyer_email": order.buyer_email,
                          "region": order.region, "locale": order.locale, "timezone": order.timezone,
                          "placed_at": order.placed_at, "status": order.status, "tags": order.tags,
-                         "correlation_id": correlation_id}
+                         "correlation_id": correlation_id, "received_at": order.received_at}
                         for order, correlation_id in orders],
             **_lines_and_parts([order for order, _ in orders]),
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -109,7 +110,8 @@ def decode(record: ConsumerRecord[bytes, bytes], subscription: Subscription) -> 
     except ValidationError as exc:
         inbound.dead_letter = ("invalid_payload", _errors(exc))
         return inbound
-    cause = Cause(raw.event_id, raw.correlation_id, raw.principal, raw.type, raw.occurred_at)
+    cause = Cause(raw.event_id, raw.correlation_id, raw.principal, raw.type, raw.occurred_at,
+                  _record_time(record))
     inbound.message = Message(payload, cause)
     return inbound
 
@@ -146,3 +148,8 @@ def dead_letter(record: ConsumerRecord[bytes, bytes], consumer: str, reason: str
         attempts=attempts,
         failed_at=utcnow(),
     )
+
+
+def _record_time(record: ConsumerRecord[bytes, bytes]) -> datetime | None:
+    """The record's timestamp (milliseconds since the epoch), if it has one."""
+    return datetime.fromtimestamp(record.timestamp / 1000, UTC) if record.timestamp and record.timestamp > 0 else None

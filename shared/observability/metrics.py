@@ -47,7 +47,7 @@ HANDLER_DURATION = Histogram(
 )
 DECISION_LATENCY = Histogram(
     "backorder_order_decision_seconds",
-    "From an order's placed_at (when orders handled its PlaceOrder) to the staging of OrderAccepted or OrderRejected",
+    "From the PlaceOrder record's timestamp (when it entered Kafka) to the staging of OrderAccepted or OrderRejected",
     ["outcome"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )

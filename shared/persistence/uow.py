@@ -35,6 +35,8 @@ class Cause:
     principal: Principal | None = None
     message_type: str = ""
     occurred_at: datetime | None = None
+    #: the consumed record's timestamp (its producer's clock): when the message entered Kafka
+    received_at: datetime | None = None
 
 
 @dataclass(frozen=True)

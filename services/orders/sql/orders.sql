@@ -3,7 +3,7 @@
 -- name: get_orders
 -- Orders by id with their lines (an order has at least one): one, or a consumed batch's at once.
 SELECT o.order_id, o.buyer_id, o.buyer_email, o.region, o.locale, o.timezone, o.placed_at, o.status, o.decided_at,
-       o.reject_reason, l.line_id, l.position, l.sku_id, l.qty, l.seller_id, l.state, l.seller_region,
+       o.reject_reason, o.received_at, l.line_id, l.position, l.sku_id, l.qty, l.seller_id, l.state, l.seller_region,
        l.seller_timezone, l.handling_days, l.due_at, l.late_at, l.shipped_at, l.tracking_number, l.delivered_at,
        l.cancelled_at, l.cancel_reason, l.replacement, l.shipments
 FROM orders o JOIN order_lines l ON l.order_id = o.order_id
@@ -16,7 +16,7 @@ WHERE o.order_id = any(:order_ids) ORDER BY o.order_id, l.position;
 -- never orders, skipping locked ones) skips lines a handler is changing. A batch's orders are locked
 -- in key order, so two transactions locking overlapping batches never wait on each other in a cycle.
 SELECT o.order_id, o.buyer_id, o.buyer_email, o.region, o.locale, o.timezone, o.placed_at, o.status, o.decided_at,
-       o.reject_reason, l.line_id, l.position, l.sku_id, l.qty, l.seller_id, l.state, l.seller_region,
+       o.reject_reason, o.received_at, l.line_id, l.position, l.sku_id, l.qty, l.seller_id, l.state, l.seller_region,
        l.seller_timezone, l.handling_days, l.due_at, l.late_at, l.shipped_at, l.tracking_number, l.delivered_at,
        l.cancelled_at, l.cancel_reason, l.replacement, l.shipments
 FROM orders o JOIN order_lines l ON l.order_id = o.order_id
@@ -33,11 +33,12 @@ FROM order_parts WHERE order_id = any(:order_ids) ORDER BY order_id, line_id, pa
 -- name: save_orders$
 WITH orders_added AS (
     INSERT INTO orders (order_id, buyer_id, buyer_email, region, locale, timezone, placed_at, status, tags,
-                        correlation_id)
-    SELECT order_id, buyer_id, buyer_email, region, locale, timezone, placed_at, status, tags, correlation_id
+                        correlation_id, received_at)
+    SELECT order_id, buyer_id, buyer_email, region, locale, timezone, placed_at, status, tags, correlation_id,
+           received_at
     FROM jsonb_to_recordset(:new_orders::jsonb) AS r(
         order_id text, buyer_id text, buyer_email text, region text, locale text, timezone text,
-        placed_at timestamptz, status text, tags text[], correlation_id uuid)
+        placed_at timestamptz, status text, tags text[], correlation_id uuid, received_at timestamptz)
 ), orders_saved AS (
     UPDATE orders o SET status = r.status, tags = r.tags, decided_at = r.decided_at,
                         reject_reason = r.reject_reason, updated_at = now()
