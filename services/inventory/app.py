@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 from aiohttp import web
 
-from services.inventory import domain, handlers
+from services.inventory import domain, handlers, inbound
 from services.inventory.domain import Policy
 from services.inventory.promise_view import quote_route
 from services.inventory.repository import InventoryRepository
@@ -32,6 +32,9 @@ SUBSCRIPTIONS = [
             "ReceiveStock": handlers.receive_stock,
             "SetStockPolicy": handlers.set_stock_policy,
             "PrioritizeBackorder": handlers.prioritize_backorder,
+            "AnnounceInbound": inbound.announce_inbound,
+            "ChangeInbound": inbound.change_inbound,
+            "CancelInbound": inbound.cancel_inbound,
         },
         rejections=INVENTORY_EVENTS_TOPIC,
     ),
@@ -101,6 +104,12 @@ def routes(ctx: ServiceContext) -> list[Route]:
             rows = await InventoryRepository(conn).ledger(request.match_info["sku_id"], limit)
         return web.json_response(rows, dumps=_dumps)
 
+    async def inbounds(request: web.Request) -> web.Response:
+        """A SKU's inbounds (R28), by expected arrival: open, received and cancelled."""
+        async with ctx.pool.acquire() as conn:
+            rows = await InventoryRepository(conn).sku_inbounds(request.match_info["sku_id"])
+        return web.json_response(rows, dumps=_dumps)
+
     async def allocations(request: web.Request) -> web.Response:
         async with ctx.pool.acquire() as conn:
             rows = await InventoryRepository(conn).order_parts(request.match_info["order_id"])
@@ -123,6 +132,7 @@ def routes(ctx: ServiceContext) -> list[Route]:
         ("/skus/{sku_id}/stock", stock),
         ("/skus/{sku_id}/ledger", ledger),
         ("/skus/{sku_id}/promise", promise),
+        ("/skus/{sku_id}/inbounds", inbounds),
         ("/orders/{order_id}/allocations", allocations),
         ("/audit/ledger", audit),
     ]

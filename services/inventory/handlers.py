@@ -16,6 +16,7 @@ from datetime import datetime
 from services.inventory import domain
 from services.inventory.allocation import allocate_order, allocation_movements
 from services.inventory.domain import Level, LineRequest, Movement, Part
+from services.inventory.inbound import book_receipt, reproject
 from services.inventory.ports import InventoryUow
 from services.inventory.promise_events import announce_promises
 from services.inventory.repository import Locked, Why
@@ -73,6 +74,7 @@ async def _finish(uow: InventoryUow, locked: Locked, entries: Entries, *, announ
     for sku_id in skus:
         await _check_low_stock(uow, locked, sku_id)
     await announce_promises(uow, locked, skus)
+    await reproject(uow, skus)  # R28: the queue or its stock moved
 
 
 def _shown(level: Level, view: domain.SellerView) -> tuple[int, ...]:
@@ -166,6 +168,7 @@ async def receive_stock(cmd: inv.ReceiveStock, uow: InventoryUow) -> None:
     _check_seller(uow, locked, cmd.sku_id)
     if not await uow.inventory.new_receipt(cmd.receipt_id, cmd.sku_id, cmd.warehouse_id, cmd.qty):
         return  # this receipt was booked already
+    await book_receipt(uow, cmd)
     level = locked.level(cmd.sku_id, cmd.warehouse_id)
     movements = [domain.receive(level, cmd.qty)]
     movements += await _fill_sku(uow, locked, cmd.sku_id, first=cmd.warehouse_id, received=cmd.qty,
@@ -191,6 +194,7 @@ async def prioritize_backorder(cmd: inv.PrioritizeBackorder, uow: InventoryUow) 
     _check_seller(uow, locked, cmd.sku_id)
     if await uow.inventory.set_priority(cmd.order_id, cmd.sku_id, cmd.priority) == 0:
         raise Rejection("nothing_waiting", f"order {cmd.order_id} has no backorder of {cmd.sku_id} waiting for stock")
+    await reproject(uow, [cmd.sku_id])  # R28: the queue's order changed
 
 
 # ------------------------------------------------------------------ catalog events

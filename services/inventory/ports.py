@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from services.inventory.domain import HeldPart, Level, Movement, WaitingPart
+from services.inventory.projection import OpenInbound, QueuedPart
 from services.inventory.promise import SellerTerms
 from services.inventory.repository import Locked, Why
 from shared.clock import Clock
@@ -66,6 +67,21 @@ class InventoryStore(Protocol):
     async def set_priority(self, order_id: str, sku_id: str, priority: int) -> int: ...
 
     async def new_receipt(self, receipt_id: str, sku_id: str, warehouse_id: str, qty: int) -> bool: ...
+
+    async def inbound(self, inbound_id: str) -> dict[str, Any] | None: ...
+
+    async def insert_inbound(self, inbound_id: str, sku_id: str, warehouse_id: str, qty: int,
+                             expected_on: date) -> None: ...
+
+    async def update_inbound(self, inbound: dict[str, Any]) -> None: ...
+
+    async def warehouse_known(self, warehouse_id: str) -> bool: ...
+
+    async def open_inbounds(self, sku_id: str) -> list[OpenInbound]: ...
+
+    async def waiting_queue(self, sku_id: str) -> list[QueuedPart]: ...
+
+    async def set_projections(self, parts: Sequence[QueuedPart]) -> None: ...
 
 
 class InventoryUow(Protocol):

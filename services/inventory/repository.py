@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from services.inventory.domain import (
     Policy,
     WaitingPart,
 )
+from services.inventory.projection import OpenInbound, QueuedPart
 from services.inventory.promise import SellerTerms
 from shared.domain import Rejection
 from shared.persistence.db import Conn, fetch_all, load_queries
@@ -237,6 +238,43 @@ class InventoryRepository:
                             f"receipt {receipt_id} was booked for {row['qty']} x {row['sku_id']} in "
                             f"{row['warehouse_id']}")
         return False
+
+    # ------------------------------------------------------------------ inbounds and projections (R28)
+
+    async def inbound(self, inbound_id: str) -> dict[str, Any] | None:
+        row = await queries.get_inbound(self.conn, inbound_id=inbound_id)
+        return dict(row) if row else None
+
+    async def insert_inbound(self, inbound_id: str, sku_id: str, warehouse_id: str, qty: int,
+                             expected_on: date) -> None:
+        await queries.insert_inbound(self.conn, inbound_id=inbound_id, sku_id=sku_id, warehouse_id=warehouse_id,
+                                     qty=qty, expected_on=expected_on)
+
+    async def update_inbound(self, inbound: dict[str, Any]) -> None:
+        await queries.update_inbound(self.conn, **{k: inbound[k] for k in
+                                                   ("inbound_id", "qty", "expected_on", "received", "state")})
+
+    async def warehouse_known(self, warehouse_id: str) -> bool:
+        return bool(await queries.warehouse_known(self.conn, warehouse_id=warehouse_id))
+
+    async def open_inbounds(self, sku_id: str) -> list[OpenInbound]:
+        rows = await fetch_all(queries.open_inbounds, self.conn, sku_id=sku_id)
+        return [OpenInbound(r["inbound_id"], r["warehouse_id"], r["remaining"], r["expected_on"]) for r in rows]
+
+    async def waiting_queue(self, sku_id: str) -> list[QueuedPart]:
+        rows = await fetch_all(queries.waiting_queue, self.conn, sku_id=sku_id)
+        return [QueuedPart(r["order_id"], r["line_id"], r["part_no"], r["warehouse_id"], r["qty"], r["projected_on"],
+                           r["projected_inbound"]) for r in rows]
+
+    async def set_projections(self, parts: Sequence[QueuedPart]) -> None:
+        if parts:
+            await queries.set_projections(
+                self.conn, order_ids=[p.order_id for p in parts], line_ids=[p.line_id for p in parts],
+                part_nos=[p.part_no for p in parts], dates=[p.projected_on for p in parts],
+                inbound_ids=[p.inbound_id for p in parts])
+
+    async def sku_inbounds(self, sku_id: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in await fetch_all(queries.sku_inbounds, self.conn, sku_id=sku_id)]
 
     # ------------------------------------------------------------------ read side
 

@@ -29,6 +29,40 @@ class ReceiveStock(Payload):
     sku_id: Id
     warehouse_id: Id
     qty: Quantity
+    inbound_id: Id | None = Field(
+        default=None, description="The inbound this receipt fulfils (R28); an unknown or cancelled one is still "
+                                  "received as stock and reported with ReceiptMismatch", examples=["po-7"])
+
+
+class AnnounceInbound(Payload):
+    """A seller's expected inbound stock (R28): a purchase order or inbound shipment. Waiting backorders of the
+    SKU in that warehouse are projected against it, in queue order, inbounds in order of arrival.
+
+    ``qty`` and ``expected_on`` are checked by inventory, not the schema, so a bad value is answered with
+    ``CommandRejected`` (invalid_qty, date_in_past) rather than dead-lettered."""
+
+    inbound_id: Id = Field(description="The seller's id of the inbound; announcing it again is a no-op",
+                           examples=["po-7"])
+    sku_id: Id
+    warehouse_id: Id
+    qty: int = Field(le=1_000_000, description="Units expected", examples=[40])
+    expected_on: date = Field(description="Expected arrival day in the warehouse", examples=["2026-12-14"])
+
+
+class ChangeInbound(Payload):
+    """A new quantity and/or arrival day of an open inbound (R28); what is not given stays."""
+
+    inbound_id: Id
+    sku_id: Id
+    qty: int | None = Field(default=None, le=1_000_000, examples=[30])
+    expected_on: date | None = Field(default=None, examples=["2026-12-21"])
+
+
+class CancelInbound(Payload):
+    """The inbound will not come (R28): the backorders it covered are projected again."""
+
+    inbound_id: Id
+    sku_id: Id
 
 
 class SetStockPolicy(Payload):
@@ -47,7 +81,8 @@ class PrioritizeBackorder(Payload):
     priority: int = Field(ge=0, le=1000, examples=[10])
 
 
-INVENTORY_COMMANDS: tuple[type[Payload], ...] = (SetStock, ReceiveStock, SetStockPolicy, PrioritizeBackorder)
+INVENTORY_COMMANDS: tuple[type[Payload], ...] = (
+    SetStock, ReceiveStock, SetStockPolicy, PrioritizeBackorder, AnnounceInbound, ChangeInbound, CancelInbound)
 
 # ---------------------------------------------------------------- events
 
@@ -130,6 +165,39 @@ class LowStock(Payload):
     threshold: int
 
 
+class ProjectedPart(Payload):
+    """A waiting backorder part and the day it is projected to be filled (R28)."""
+
+    order_id: Id
+    line_id: Id
+    part_no: int
+    warehouse_id: Id
+    qty: Quantity
+    projected_on: date | None = Field(description="Arrival day of the inbound that covers its last unit; null when "
+                                                  "no inbound covers it")
+    inbound_id: Id | None = Field(description="That inbound")
+
+
+class BackorderProjected(Payload):
+    """The projected fill dates of a SKU's waiting backorder parts changed (R28): only the parts whose date or
+    inbound changed. Key: sku_id. Sent in the transaction that changed the queue or its inbounds."""
+
+    sku_id: Id
+    parts: list[ProjectedPart]
+
+
+class ReceiptMismatch(Payload):
+    """A receipt named an inbound it cannot fulfil (R28); its units were received as stock all the same.
+    reason: unknown_inbound, inbound_cancelled, inbound_received, other_sku, other_warehouse."""
+
+    receipt_id: Id
+    inbound_id: Id
+    sku_id: Id
+    warehouse_id: Id
+    qty: Quantity
+    reason: str = Field(max_length=64, examples=["inbound_cancelled"])
+
+
 PromiseLabel = Literal["in_stock", "on_back_order", "out_of_stock"]
 
 
@@ -178,5 +246,7 @@ INVENTORY_EVENTS: tuple[type[Payload], ...] = (
     StockChanged,
     LowStock,
     PromiseChanged,
+    BackorderProjected,
+    ReceiptMismatch,
     CommandRejected,
 )

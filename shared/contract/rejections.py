@@ -29,7 +29,9 @@ class CommandRejected(Payload):
             "Stable machine-readable code. Catalog: listing_type_conflict, seller_not_eligible, listing_cap_reached, "
             "sku_cap_reached, handling_time_out_of_range, not_owner, not_authorized, unauthenticated, "
             "unknown_seller, unknown_sku, sku_delisted, sku_in_other_listing, duplicate_sku, duplicate_warehouse, "
-            "not_on_backorder, listing_type_unchanged, use_activate_backorder, eligibility_unchanged, invalid_timezone"
+            "not_on_backorder, listing_type_unchanged, use_activate_backorder, eligibility_unchanged, invalid_timezone."
+            " Inventory inbounds (R28): invalid_qty, date_in_past, unknown_warehouse, unknown_inbound, "
+            "inbound_id_reused, inbound_closed, nothing_to_change"
         ),
         examples=["not_owner"],
     )

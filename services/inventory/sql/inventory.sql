@@ -153,7 +153,8 @@ SELECT id, warehouse_id, kind, on_hand, allocated, backorder_limit, backorder_al
 FROM stock_ledger WHERE sku_id = :sku_id ORDER BY id DESC LIMIT :limit;
 
 -- name: order_parts
-SELECT line_id, part_no, sku_id, warehouse_id, source, qty, state, priority, placed_at FROM allocation_parts
+SELECT line_id, part_no, sku_id, warehouse_id, source, qty, state, priority, placed_at, projected_on,
+       projected_inbound FROM allocation_parts
 WHERE order_id = :order_id ORDER BY line_id, part_no;
 
 -- name: ledger_mismatches

@@ -1,0 +1,113 @@
+"""Expected inbound stock and the projected fill dates of waiting backorders (R28).
+
+A seller announces, changes and cancels inbounds; every change to a SKU's queue or its
+inbounds re-projects that SKU's waiting parts in the same transaction (``reproject``), and
+the parts whose day moved are published in one ``BackorderProjected``. The SKU lock is
+taken first, as everywhere in inventory, so nothing is half-applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from services.inventory.ports import InventoryUow
+from services.inventory.projection import changed, check_inbound, project, receipt_mismatch
+from services.inventory.repository import Locked
+from shared.contract import inventory as inv
+from shared.contract.topics import INVENTORY_EVENTS_TOPIC as EVENTS
+from shared.domain import Rejection
+
+
+async def reproject(uow: InventoryUow, sku_ids: Iterable[str]) -> None:
+    """Project the waiting parts of these (locked) SKUs again; save and publish the ones that moved."""
+    for sku_id in sorted(set(sku_ids)):
+        queue = await uow.inventory.waiting_queue(sku_id)
+        if not queue:
+            continue
+        moved = changed(queue, project(queue, await uow.inventory.open_inbounds(sku_id)))
+        if not moved:
+            continue
+        await uow.inventory.set_projections(moved)
+        uow.emit(EVENTS, inv.BackorderProjected(sku_id=sku_id, parts=[
+            inv.ProjectedPart(order_id=p.order_id, line_id=p.line_id, part_no=p.part_no, warehouse_id=p.warehouse_id,
+                              qty=p.qty, projected_on=p.projected_on, inbound_id=p.inbound_id) for p in moved
+        ]), key=sku_id)
+
+
+def _check_owner(uow: InventoryUow, locked: Locked, sku_id: str) -> None:
+    """The SKU must be listed, and a seller may only act on its own (R06a)."""
+    owner = locked.policy(sku_id).seller_id
+    if owner is None:
+        raise Rejection("unknown_sku", f"SKU {sku_id} is not listed")
+    principal = uow.cause.principal if uow.cause else None
+    if principal is not None and principal.kind == "seller" and owner != principal.id:
+        raise Rejection("not_owner", f"SKU {sku_id} belongs to another seller")
+
+
+async def _open_inbound(uow: InventoryUow, inbound_id: str, sku_id: str) -> dict[str, Any]:
+    inbound = await uow.inventory.inbound(inbound_id)
+    if inbound is None or inbound["sku_id"] != sku_id:
+        raise Rejection("unknown_inbound", f"no inbound {inbound_id} of {sku_id}")
+    if inbound["state"] != "open":
+        raise Rejection("inbound_closed", f"inbound {inbound_id} is {inbound['state']}")
+    return inbound
+
+
+async def announce_inbound(cmd: inv.AnnounceInbound, uow: InventoryUow) -> None:
+    locked = await uow.inventory.lock([cmd.sku_id])
+    _check_owner(uow, locked, cmd.sku_id)
+    check_inbound(cmd.qty, cmd.expected_on, uow.clock.now().date())
+    if not await uow.inventory.warehouse_known(cmd.warehouse_id):
+        raise Rejection("unknown_warehouse", f"inventory holds no stock level in warehouse {cmd.warehouse_id}")
+    existing = await uow.inventory.inbound(cmd.inbound_id)
+    if existing is not None:
+        same = (existing["sku_id"], existing["warehouse_id"], existing["qty"], existing["expected_on"])
+        if same == (cmd.sku_id, cmd.warehouse_id, cmd.qty, cmd.expected_on):
+            return  # announced before: a repeat
+        raise Rejection("inbound_id_reused", f"inbound {cmd.inbound_id} was announced with other values; "
+                                             "change it with ChangeInbound")
+    await uow.inventory.insert_inbound(cmd.inbound_id, cmd.sku_id, cmd.warehouse_id, cmd.qty, cmd.expected_on)
+    await reproject(uow, [cmd.sku_id])
+
+
+async def change_inbound(cmd: inv.ChangeInbound, uow: InventoryUow) -> None:
+    locked = await uow.inventory.lock([cmd.sku_id])
+    _check_owner(uow, locked, cmd.sku_id)
+    if cmd.qty is None and cmd.expected_on is None:
+        raise Rejection("nothing_to_change", "give a new qty, a new expected_on or both")
+    check_inbound(cmd.qty, cmd.expected_on, uow.clock.now().date())
+    inbound = await _open_inbound(uow, cmd.inbound_id, cmd.sku_id)
+    inbound["qty"] = cmd.qty if cmd.qty is not None else inbound["qty"]
+    inbound["expected_on"] = cmd.expected_on or inbound["expected_on"]
+    if inbound["received"] >= inbound["qty"]:
+        inbound["state"] = "received"  # smaller than what already came: nothing more expected
+    await uow.inventory.update_inbound(inbound)
+    await reproject(uow, [cmd.sku_id])
+
+
+async def cancel_inbound(cmd: inv.CancelInbound, uow: InventoryUow) -> None:
+    locked = await uow.inventory.lock([cmd.sku_id])
+    _check_owner(uow, locked, cmd.sku_id)
+    inbound = await _open_inbound(uow, cmd.inbound_id, cmd.sku_id)
+    inbound["state"] = "cancelled"
+    await uow.inventory.update_inbound(inbound)
+    await reproject(uow, [cmd.sku_id])
+
+
+async def book_receipt(uow: InventoryUow, cmd: inv.ReceiveStock) -> None:
+    """A receipt that names an inbound counts against it (the SKU is locked); one that cannot fulfil it
+    is reported with ``ReceiptMismatch``, its units received all the same (R28)."""
+    if cmd.inbound_id is None:
+        return
+    inbound = await uow.inventory.inbound(cmd.inbound_id)
+    reason = receipt_mismatch(inbound, cmd.sku_id, cmd.warehouse_id)
+    if reason is not None or inbound is None:
+        uow.emit(EVENTS, inv.ReceiptMismatch(receipt_id=cmd.receipt_id, inbound_id=cmd.inbound_id, sku_id=cmd.sku_id,
+                                             warehouse_id=cmd.warehouse_id, qty=cmd.qty,
+                                             reason=reason or "unknown_inbound"), key=cmd.sku_id)
+        return
+    inbound["received"] += cmd.qty
+    if inbound["received"] >= inbound["qty"]:
+        inbound["state"] = "received"
+    await uow.inventory.update_inbound(inbound)
