@@ -9,9 +9,12 @@ their commands cause and read ``/orders/{id}/allocations`` and ``/skus/{sku}/inb
 from __future__ import annotations
 
 import asyncio
+import statistics
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 
 from devstack.client import PlatformClient
@@ -24,7 +27,7 @@ from shared.contract.inventory import (
     PrioritizeBackorder,
     ReceiveStock,
 )
-from tests.integration.inventory_support import Inventory, uid
+from tests.integration.inventory_support import T0, Inventory, uid
 
 pytestmark = pytest.mark.integration
 
@@ -188,3 +191,37 @@ async def test_r28_a_bad_inbound_is_refused_with_its_reason_and_changes_nothing(
     assert refused[0].payload["reason"] == reason
     assert await inv.get(f"/skus/{sku}/inbounds") == []
     assert await dates(inv, orders) == [(None, None)]
+
+
+async def test_r28_cost_of_reprojecting_3000_waiting_parts(inv: Inventory, stack: Stack) -> None:
+    """Each inbound change moves the day of all 3,000 waiting parts of one SKU: the time from the
+    command sent to its ``BackorderProjected`` read back (lock, read the queue, project, update
+    3,000 rows, one event) is printed; the bound only catches a regression by an order of magnitude."""
+    waiting = 3000
+    sku = await inv.sku(backorder={"wh-1": waiting})
+    conn = await asyncpg.connect(stack.dsn("inventory"))
+    try:  # the queue, as 3,000 allocations would leave it: parts, their levels and their ledger rows
+        async with conn.transaction():
+            await conn.executemany(
+                "INSERT INTO allocation_parts (order_id, line_id, part_no, sku_id, warehouse_id, source, qty, state,"
+                " placed_at) VALUES ($1, 'l1', 1, $2, 'wh-1', 'backorder', 1, 'waiting', $3)",
+                [(f"{sku}-o{n}", sku, T0 + timedelta(seconds=n)) for n in range(waiting)])
+            await conn.execute("UPDATE stock_levels SET backorder_allocated = $2 WHERE sku_id = $1", sku, waiting)
+            await conn.execute(
+                "INSERT INTO stock_ledger (sku_id, warehouse_id, kind, backorder_allocated, cause_id, cause_type)"
+                " VALUES ($1, 'wh-1', 'backorder_allocation', $2, 'test', 'test')", sku, waiting)
+    finally:
+        await conn.close()
+    po = uid("po")
+    await announce(inv, sku, po, waiting, D1)
+
+    took = []
+    for day in (D2, D3) * 5:
+        started = time.perf_counter()
+        moved = await inv.command(ChangeInbound(inbound_id=po, sku_id=sku, expected_on=day),
+                                  message_type="BackorderProjected")
+        took.append(time.perf_counter() - started)
+        assert len(moved[0].payload["parts"]) == waiting
+    print(f"R28 reprojection of {waiting} waiting parts per inbound change: median "
+          f"{statistics.median(took) * 1000:.0f} ms, max {max(took) * 1000:.0f} ms (command to event)")
+    assert statistics.median(took) < 5.0
