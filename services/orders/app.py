@@ -11,7 +11,7 @@ from typing import Any, cast
 import orjson
 from aiohttp import web
 
-from services.orders import batch_handlers, handlers
+from services.orders import batch_handlers, handlers, supply
 from services.orders.domain import ORDER_STATUSES, Order
 from services.orders.kpi_gauges import kpi_gauges
 from services.orders.kpis import OVERALL, kpis
@@ -51,6 +51,7 @@ SUBSCRIPTIONS = [
             "StockAllocated": handlers.stock_allocated,
             "AllocationRejected": handlers.allocation_rejected,
             "BackorderReleased": handlers.backorder_released,
+            "BackorderProjected": supply.backorder_projected,
         },
         # allocation outcomes and stock levels, mixed as they arrive, a run at a time
         batch_handlers={

@@ -215,7 +215,24 @@ class BackorderDelayed(Payload):
     ship_by: date
     previous_estimated_delivery: date
     estimated_delivery: date
-    reason: str = Field(max_length=200, examples=["handling_time_extended"])
+    reason: str = Field(max_length=200, examples=["handling_time_extended"],
+                        description="handling_time_extended (the seller's handling time grew), inbound_late (the "
+                                    "inbound the line waits for is late, smaller or gone: R29)")
+    projected_on: date | None = Field(default=None, description="R29: the day the stock is now projected to arrive")
+    cancellable: bool = Field(default=True, description="The buyer may cancel the line before it ships (R17, R29)")
+
+
+class BackorderUncovered(Payload):
+    """R29: no inbound covers a line's waiting units any more (an inbound was cancelled or became smaller). Its
+    dates are not moved blindly: the seller is asked to announce supply or to act on the line."""
+
+    order_id: Id
+    buyer_id: Id
+    line_id: Id
+    sku_id: Id
+    seller_id: Id | None = None
+    warehouse_id: Id
+    ship_by: date = Field(description="The ship-by still promised to the buyer")
 
 
 class CancelledPart(Payload):
@@ -284,6 +301,7 @@ ORDERS_EVENTS: tuple[type[Payload], ...] = (
     LinesShipped,
     OrderShipmentLate,
     BackorderDelayed,
+    BackorderUncovered,
     LinesCancelled,
     RefundRequested,
     CommandRejected,

@@ -252,7 +252,7 @@ async def test_rolling_backorder_longer_handling_time_sends_backorder_delayed(cl
         "order_id": "o-delay", "buyer_id": "buyer-1", "line_id": "l1", "sku_id": "sku-bo5",
         "previous_ship_by": "2026-12-01", "ship_by": "2026-12-04",
         "previous_estimated_delivery": "2026-12-08", "estimated_delivery": "2026-12-11",
-        "reason": "handling_time_extended",
+        "reason": "handling_time_extended", "projected_on": None, "cancellable": True,
     }
     view = await get_json(f"{orders_url(stack)}/orders/o-delay")
     assert view["lines"][0]["ship_by"] == "2026-12-04"

@@ -1,0 +1,134 @@
+"""R29 through Kafka on the whole platform: a late, smaller or cancelled inbound (R28) re-dates the
+waiting lines it no longer serves in time, the buyer gets one delay alert per slip (app and email,
+with the new dates and the option to cancel), and an uncovered line is flagged for the seller.
+
+Catalog, inventory, orders and notifications run as processes; the test plays the seller and the
+buyer with commands and waits for the events they cause.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from devstack.client import Observed, PlatformClient
+from devstack.smtp import read_mail
+from devstack.stack import Stack
+from shared.contract.catalog import ActivateBackorder, RegisterSeller, UpsertListing, WarehouseQty
+from shared.contract.inventory import AnnounceInbound, CancelInbound, ChangeInbound
+from shared.contract.orders import OrderLine, PlaceOrder
+
+pytestmark = pytest.mark.integration
+
+TODAY = datetime.now(UTC).date()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def platform(stack: Stack) -> Iterator[Stack]:
+    stack.start_all()
+    yield stack
+
+
+class Seller:
+    """A seller with one SKU on backorder (5 business days, 50 units in wh-1) and its buyers' orders."""
+
+    def __init__(self, client: PlatformClient) -> None:
+        run = uuid.uuid4().hex[:8]
+        self.client, self.seller, self.sku = client, f"seller-{run}", f"sku-{run}"
+
+    async def start(self) -> Seller:
+        await self.client.send(RegisterSeller(seller_id=self.seller, region="US", backorder_eligible=True))
+        await self.client.send(UpsertListing(seller_id=self.seller, listing_id=f"l-{self.sku}", category="home",
+                                             title="Walnut desk lamp", sku_ids=[self.sku]))
+        await self.client.send(ActivateBackorder(seller_id=self.seller, sku_id=self.sku, handling_days=5,
+                                                 backorder_stock=[WarehouseQty(warehouse_id="wh-1", qty=50)]))
+        await self.client.wait_type("inventory.events", "StockChanged", sku_id=self.sku, backorder_limit=50)
+        return self
+
+    async def order(self, qty: int = 1) -> tuple[str, dict[str, Any]]:
+        """A backordered order of ``qty`` units; its id and its line's backorder part as accepted."""
+        order_id, buyer = f"order-{uuid.uuid4().hex[:10]}", f"buyer-{uuid.uuid4().hex[:8]}"
+        await self.client.send(PlaceOrder(order_id=order_id, buyer_id=buyer, buyer_email=f"{buyer}@example.com",
+                                          region="US", lines=[OrderLine(line_id="line-1", sku_id=self.sku, qty=qty)]))
+        accepted = await self.client.wait_type("orders.events", "OrderAccepted", order_id=order_id)
+        part = accepted[0].payload["lines"][0]["parts"][0]
+        assert part["source"] == "backorder"
+        # inventory allocated in the transaction that projected it; the notification of acceptance goes first
+        await self.client.wait_type("notifications.events", "NotificationSent", order_id=order_id,
+                                    kind="backorder_accepted", channel="email")
+        return order_id, part
+
+    async def announce(self, inbound_id: str, qty: int, day: date) -> None:
+        await self.client.send(AnnounceInbound(inbound_id=inbound_id, sku_id=self.sku, warehouse_id="wh-1", qty=qty,
+                                               expected_on=day))
+
+    async def delays(self, order_id: str, count: int = 1) -> list[Observed]:
+        return await self.client.wait_type("orders.events", "BackorderDelayed", order_id=order_id, count=count)
+
+    def sent(self, order_id: str, kind: str) -> list[Observed]:
+        return self.client.matching(lambda o: o.type == "NotificationSent" and o.payload["order_id"] == order_id
+                                    and o.payload["kind"] == kind)
+
+
+async def test_r29_a_late_inbound_re_dates_the_line_and_the_buyer_is_told_once_per_slip(
+        client: PlatformClient, stack: Stack) -> None:
+    seller = await Seller(client).start()
+    order_id, part = await seller.order()
+    ship_by = date.fromisoformat(part["ship_by"])
+    po = f"po-{uuid.uuid4().hex[:8]}"
+    await seller.announce(po, 5, ship_by - timedelta(days=1))  # in time: nothing to tell
+    await client.wait_type("inventory.events", "BackorderProjected", sku_id=seller.sku)
+
+    late = ship_by + timedelta(days=14)
+    await client.send(ChangeInbound(inbound_id=po, sku_id=seller.sku, expected_on=late))
+
+    (delay,) = await seller.delays(order_id)  # one: the projection in time before it moved nothing
+    assert delay.payload["reason"] == "inbound_late" and delay.payload["cancellable"] is True
+    assert delay.payload["previous_ship_by"] == part["ship_by"]
+    assert delay.payload["projected_on"] == late.isoformat()
+    assert date.fromisoformat(delay.payload["ship_by"]) >= late
+    assert delay.payload["estimated_delivery"] > delay.payload["ship_by"]
+    sent = await client.wait_type("notifications.events", "NotificationSent", order_id=order_id, kind="delayed",
+                                  count=2)
+    assert sorted(o.payload["channel"] for o in sent) == ["app", "email"]
+    assert all(o.payload["ship_by"] == delay.payload["ship_by"] for o in sent)
+    (email,) = [m for m in read_mail(stack.mail_dir) if order_id in str(m.get("Subject", ""))
+                and "Delay" in str(m.get("Subject", ""))]
+    text = email.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert "arrives later than planned" in text and "cancel the item" in text
+
+    # the same projection again (a repeat): the line is dated already, nobody is told twice
+    projected = client.matching(lambda o: o.type == "BackorderProjected" and o.payload["sku_id"] == seller.sku)[-1]
+    again = client.envelope(_payload(projected))
+    await client.send_raw("inventory.events", again.model_dump_json().encode(), key=seller.sku)
+    # a second slip is a new alert
+    later = late + timedelta(days=7)
+    await client.send(ChangeInbound(inbound_id=po, sku_id=seller.sku, expected_on=later))
+    delays = await seller.delays(order_id, count=2)
+    assert [d.payload["projected_on"] for d in delays] == [late.isoformat(), later.isoformat()]
+    await client.wait_type("notifications.events", "NotificationSent", order_id=order_id, kind="delayed", count=4)
+    assert len(seller.sent(order_id, "delayed")) == 4  # two slips, each on app and email, once
+
+
+async def test_r29_a_line_no_inbound_covers_is_flagged_for_the_seller_not_re_dated(client: PlatformClient) -> None:
+    seller = await Seller(client).start()
+    order_id, part = await seller.order(2)
+    po = f"po-{uuid.uuid4().hex[:8]}"
+    await seller.announce(po, 2, TODAY + timedelta(days=1))
+    await client.wait_type("inventory.events", "BackorderProjected", sku_id=seller.sku)
+
+    await client.send(CancelInbound(inbound_id=po, sku_id=seller.sku))
+
+    (flag,) = await client.wait_type("orders.events", "BackorderUncovered", order_id=order_id)
+    assert (flag.payload["seller_id"], flag.payload["ship_by"]) == (seller.seller, part["ship_by"])
+    assert not client.matching(lambda o: o.type == "BackorderDelayed" and o.payload["order_id"] == order_id)
+
+
+def _payload(observed: Observed) -> Any:
+    from shared.contract.inventory import BackorderProjected
+
+    return BackorderProjected.model_validate(observed.payload)
