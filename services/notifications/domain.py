@@ -246,7 +246,7 @@ def notice_refunded(event: o.RefundRequested, known: Mapping[str, LineState]) ->
     item = Item.of(state) if state else Item(event.line_id, event.sku_id or "", 0, 0, None, None)
     availability = AVAILABILITY.get(event.detail or "", "on back order or out of stock")
     return Notice(event.order_id, event.buyer_id, "refunded", "1", (item,),
-                  {"reason": event.reason, "availability": availability})
+                  {"reason": event.reason, "availability": availability, "detail": event.detail or ""})
 
 
 #: why an order was rejected (``OrderRejected.reason``), as the buyer reads it (R26)

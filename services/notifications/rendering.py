@@ -62,7 +62,7 @@ class Renderer:
             "placed_at": placed_at,
             "items": [dates(dict(item.__dict__)) for item in notice.items],
             "facts": {"tracking_number": "", "reason": "", "status": "", "availability": "", "partial": "",
-                      **notice.facts},
+                      "detail": "", **notice.facts},
             **dates({"ship_by": notice.ship_by, "estimated_delivery": notice.estimated_delivery}),
         }
 

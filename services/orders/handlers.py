@@ -25,6 +25,7 @@ from services.orders import domain
 from services.orders.domain import Actor, Order, SkuTerms
 from services.orders.lines import AllocatedQty, Line
 from services.orders.ports import OrdersUoW
+from services.orders.refunds import request_refunds
 from shared.contract import catalog as cat
 from shared.contract import inventory as inv
 from shared.contract import orders as o
@@ -155,6 +156,7 @@ async def cancel_lines(cmd: o.CancelLines, uow: OrdersUoW) -> None:
         order_id=order.order_id, buyer_id=order.buyer_id, lines=[_cancelled_line(line) for line in cancelled],
         reason=cmd.reason, status=order.status,
     ), key=order.order_id)
+    request_refunds(uow, order, cancelled, cmd.reason)
 
 
 async def request_replacement(cmd: o.RequestReplacement, uow: OrdersUoW) -> None:

@@ -19,8 +19,9 @@ from devstack.client import Observed, PlatformClient
 from devstack.smtp import read_mail
 from devstack.stack import Stack
 from shared.contract.catalog import ActivateBackorder, RegisterSeller, UpsertListing, WarehouseQty
+from shared.contract.envelope import Principal
 from shared.contract.inventory import AnnounceInbound, CancelInbound, ChangeInbound
-from shared.contract.orders import OrderLine, PlaceOrder
+from shared.contract.orders import CancelLines, OrderLine, PlaceOrder
 
 pytestmark = pytest.mark.integration
 
@@ -132,3 +133,30 @@ def _payload(observed: Observed) -> Any:
     from shared.contract.inventory import BackorderProjected
 
     return BackorderProjected.model_validate(observed.payload)
+
+
+async def test_r30_a_cancelled_paid_line_requests_one_refund_and_only_that_email_promises_it(
+        client: PlatformClient, stack: Stack) -> None:
+    seller = await Seller(client).start()
+    order_id, _ = await seller.order()
+
+    await client.send(CancelLines(order_id=order_id, line_ids=["line-1"]),
+                      principal=Principal(kind="buyer", id=_buyer_of(client, order_id)))
+    await client.send(CancelLines(order_id=order_id, line_ids=["line-1"], reason="seller_request"),
+                      principal=Principal(kind="seller", id=seller.seller))  # cancelled already: no second refund
+
+    (refund,) = await client.wait_type("orders.events", "RefundRequested", order_id=order_id)
+    assert (refund.payload["reason"], refund.payload["detail"]) == ("line_cancelled", "buyer_request")
+    await client.wait_type("notifications.events", "NotificationSent", order_id=order_id, kind="refunded",
+                           channel="email")
+    await client.wait_type("notifications.events", "NotificationSent", order_id=order_id, kind="cancelled",
+                           channel="email")
+    mails = {str(m["X-Notification-Kind"]): m.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+             for m in read_mail(stack.mail_dir) if m["X-Order-Id"] == order_id}
+    assert "refunded" in mails["refunded"] and "will not pay" not in mails["cancelled"]
+    assert len(client.matching(lambda o: o.type == "RefundRequested" and o.payload["order_id"] == order_id)) == 1
+
+
+def _buyer_of(client: PlatformClient, order_id: str) -> str:
+    placed = client.matching(lambda o: o.type == "OrderAccepted" and o.payload["order_id"] == order_id)
+    return str(placed[0].payload["buyer_id"])

@@ -171,12 +171,32 @@ async def test_r17_cancel_emits_the_parts_to_give_back(uow: FakeUoW) -> None:
     await handlers.stock_allocated(_allocated(), uow)
     uow.take()
     await handlers.cancel_lines(o.CancelLines(order_id="o1", line_ids=["l1"]), uow.acting_as("buyer", "buyer-1"))
-    (cancelled,) = uow.take()
+    cancelled, refund = uow.take()
     assert isinstance(cancelled, o.LinesCancelled)
     assert [(p.source, p.qty) for p in cancelled.lines[0].parts] == [("regular", 1), ("backorder", 1)]
     assert cancelled.status == "awaiting_shipment"
+    assert isinstance(refund, o.RefundRequested)  # R30: the paid line is refunded
     await handlers.cancel_lines(o.CancelLines(order_id="o1", line_ids=["l1"]), uow)
     assert uow.take() == []
+
+
+async def test_r30_every_cancelled_paid_line_requests_exactly_one_refund_whoever_cancels(uow: FakeUoW) -> None:
+    await handlers.place_order(_place(), uow)
+    await handlers.stock_allocated(_allocated(), uow)
+    uow.take()
+    await handlers.cancel_lines(o.CancelLines(order_id="o1", line_ids=["l1"], reason="seller_request"),
+                                uow.acting_as("seller", "s1"))
+    await handlers.cancel_lines(o.CancelLines(order_id="o1", line_ids=["l1", "l2"]), uow.acting_as("buyer", "buyer-1"))
+    refunds = [e for e in uow.take() if isinstance(e, o.RefundRequested)]
+    assert [(r.line_id, r.reason, r.detail) for r in refunds] == [
+        ("l1", "line_cancelled", "seller_request"), ("l2", "line_cancelled", "buyer_request")]
+
+
+async def test_r30_a_line_never_accepted_was_never_paid_and_is_not_refunded(uow: FakeUoW) -> None:
+    await handlers.place_order(_place(), uow)
+    uow.take()
+    await handlers.cancel_lines(o.CancelLines(order_id="o1", line_ids=["l1"]), uow.acting_as("buyer", "buyer-1"))
+    assert not [e for e in uow.take() if isinstance(e, o.RefundRequested)]
 
 
 async def test_r18_replacement_is_refund_only_when_the_sku_is_on_backorder_or_out_of_stock(uow: FakeUoW) -> None:
