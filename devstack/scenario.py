@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from devstack.client import Observed, PlatformClient
 from devstack.smtp import read_mail
 from shared.contract.catalog import ActivateBackorder, RegisterSeller, UpsertListing, WarehouseQty
 from shared.contract.envelope import Principal
-from shared.contract.inventory import ReceiveStock, SetStock
+from shared.contract.inventory import AnnounceInbound, ChangeInbound, ReceiveStock, SetStock
 from shared.contract.notifications import MarkNotificationsRead
 from shared.contract.orders import OrderLine, PlaceOrder, ShipLines
 
@@ -77,7 +78,7 @@ class Scenario:
     async def run(self) -> ScenarioResult:
         steps: list[Callable[[], Awaitable[None]]] = [
             self.register_seller, self.activate_backorder, self.set_regular_stock, self.place_orders,
-            self.notify_buyer, self.buyer_reads_message, self.restock, self.ship,
+            self.notify_buyer, self.buyer_reads_message, self.delayed_inbound, self.restock, self.ship,
         ]
         try:
             for step in steps:
@@ -174,10 +175,31 @@ class Scenario:
         await self._expect("buyer read the app message", "notifications.events", "NotificationsRead",
                            lambda p: f"{len(p['notification_ids'])} read, {p['unread']} unread", buyer_id=i["buyer"])
 
+    async def delayed_inbound(self) -> None:
+        """The seller announces the purchase order the backorder waits for (R28), then it is late: the line
+        is re-dated and the buyer told, once (R29)."""
+        i = self.ids
+        accepted = self.client.matching(
+            lambda o: o.type == "OrderAccepted" and o.payload.get("order_id") == i["order_backorder"])[0]
+        ship_by = date.fromisoformat(accepted.payload["lines"][0]["parts"][0]["ship_by"])
+        on_time = max(ship_by - timedelta(days=1), datetime.now(UTC).date())
+        await self.client.send(AnnounceInbound(inbound_id=f"po-{i['sku']}", sku_id=i["sku"],
+                                               warehouse_id=i["warehouse"], qty=1, expected_on=on_time))
+        await self._expect("inbound announced, backorder projected", "inventory.events", "BackorderProjected",
+                           lambda p: f"{p['parts'][0]['order_id']} on {p['parts'][0]['projected_on']}", sku_id=i["sku"])
+        await self.client.send(ChangeInbound(inbound_id=f"po-{i['sku']}", sku_id=i["sku"],
+                                             expected_on=ship_by + timedelta(days=7)))
+        await self._expect("inbound late: line re-dated", "orders.events", "BackorderDelayed",
+                           lambda p: f"ship by {p['ship_by']} (was {p['previous_ship_by']}), {p['reason']}",
+                           order_id=i["order_backorder"], reason="inbound_late")
+        await self._expect("buyer told of the delay (email)", "notifications.events", "NotificationSent",
+                           lambda p: f"{p['kind']}: ship by {p['ship_by']}", order_id=i["order_backorder"],
+                           channel="email", kind="delayed")
+
     async def restock(self) -> None:
         i = self.ids
         await self.client.send(ReceiveStock(receipt_id=f"receipt-{i['sku']}", sku_id=i["sku"],
-                                            warehouse_id=i["warehouse"], qty=1))
+                                            warehouse_id=i["warehouse"], qty=1, inbound_id=f"po-{i['sku']}"))
         await self._expect("restock releases the backorder", "inventory.events", "BackorderReleased",
                            lambda p: f"{p['order_id']} x{p['qty']}", order_id=i["order_backorder"])
         await self._expect("order released for shipping", "orders.events", "LinesReleased",
