@@ -62,9 +62,12 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_s: float = 0.5,
         retention_h: float = 24.0,
+        renew_producer: Callable[[BaseException], Awaitable[bool]] | None = None,
     ) -> None:
         self.pool = pool
         self.send = send
+        #: told of every failed round; replaces the producer if the failure left it unable to send again
+        self.renew_producer = renew_producer
         self.batch_size = batch_size
         self.poll_s = poll_s
         self.retention_h = retention_h
@@ -97,6 +100,8 @@ class OutboxRelay:
                 raise
             except Exception as exc:  # broker or database down: back off and try again
                 failures += 1
+                if self.renew_producer is not None:
+                    await self.renew_producer(exc)
                 delay = min(5.0, 0.1 * 2 ** min(failures, 6))
                 log.warning("outbox_relay_retry", error=repr(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)

@@ -15,6 +15,7 @@ import asyncpg
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import OutOfOrderSequenceNumber
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
@@ -356,4 +357,36 @@ async def test_outbox_relay_one_relay_leads_and_another_takes_over_when_it_stops
         await second.stop()
     sellers = [orjson.loads(v)["payload"]["seller_id"] for v in first_sent + second_sent]
     assert sellers == ["s1", "s2", "s3"]  # each once, in order
+    assert await unpublished(pool) == 0
+
+
+async def test_outbox_relay_renews_a_producer_that_a_refused_batch_left_unable_to_send(pool: asyncpg.Pool) -> None:
+    # aiokafka's idempotent producer keeps a refused batch's sequence numbers: every later send to the
+    # partition fails with OutOfOrderSequenceNumber until a new producer (a new producer id) takes over
+    await runtime(pool, Effects()).handle_records([record(command("s1"), 0)])
+    sent: list[bytes] = []
+    producers = ["spent"]
+
+    async def send(topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]) -> Any:
+        if producers[-1] == "spent":
+            raise OutOfOrderSequenceNumber("the broker refused this producer's sequence")
+        return await acknowledged(sent)(topic, value, key, headers)
+
+    async def renew(failure: BaseException) -> bool:
+        producers.append("new")
+        return True
+
+    relay = OutboxRelay(pool, send, renew_producer=renew, poll_s=0.05)
+    task = asyncio.create_task(relay.run())
+    try:
+        for _ in range(100):
+            if await unpublished(pool) == 0:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await relay.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert producers == ["spent", "new"] and len(sent) == 1
     assert await unpublished(pool) == 0
