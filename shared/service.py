@@ -121,7 +121,7 @@ async def serve(definition: ServiceDefinition) -> None:
         retry_base_s=settings.handler_retry_base_s,
         on_db_state=lambda ok: setattr(readiness, "database_ok", ok),
     )
-    broker, send = build_publishing(settings.kafka, client_id=definition.name, publishes=definition.publishes,
+    broker, send, renew = build_publishing(settings.kafka, client_id=definition.name, publishes=definition.publishes,
                                     dead_letters=[s.topic.dlq for s in definition.subscriptions])
     consumer = GroupConsumer(settings, runtime.topic_names, group_id=runtime.group_id,
                              client_id=f"{settings.kafka.client_id_prefix}-{definition.name}",
@@ -130,7 +130,7 @@ async def serve(definition: ServiceDefinition) -> None:
     context = ServiceContext(settings, pool, clock, readiness, uow_factory)
     watch = BrokerWatch(settings.kafka, readiness.set_kafka, every_s=settings.kafka_check_s)
     relay = OutboxRelay(pool, send, batch_size=settings.outbox_batch, poll_s=settings.outbox_poll_s,
-                        retention_h=settings.outbox_retention_h)
+                        retention_h=settings.outbox_retention_h, renew_producer=renew)
 
     http = web.AppRunner(build_http_app(definition.name, readiness, definition.routes(context)))
     await http.setup()
@@ -143,18 +143,20 @@ async def serve(definition: ServiceDefinition) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    await _connect_with_retry(broker, consumer, settings)
-    tasks = [
-        asyncio.create_task(consumer.run(), name="consumer"),
-        asyncio.create_task(consumer.commit_periodically(), name="offset-commits"),
-        asyncio.create_task(relay.run(), name="outbox-relay"),
-        asyncio.create_task(watch.run(), name="broker-watch"),
-        asyncio.create_task(_watch_database(pool, readiness), name="db-watch"),
-        *(asyncio.create_task(job(context), name=getattr(job, "__name__", "job")) for job in definition.background),
-    ]
-    tune_garbage_collector()
-    log.info("service_started", service=definition.name)
-    await stop.wait()
+    tasks = []
+    if await _connect_with_retry(broker, consumer, settings, stop):
+        tasks = [
+            asyncio.create_task(consumer.run(), name="consumer"),
+            asyncio.create_task(consumer.commit_periodically(), name="offset-commits"),
+            asyncio.create_task(relay.run(), name="outbox-relay"),
+            asyncio.create_task(watch.run(), name="broker-watch"),
+            asyncio.create_task(_watch_database(pool, readiness), name="db-watch"),
+            *(asyncio.create_task(job(context), name=getattr(job, "__name__", "job"))
+              for job in definition.background),
+        ]
+        tune_garbage_collector()
+        log.info("service_started", service=definition.name)
+        await stop.wait()
 
     log.info("service_stopping")
     readiness.stopping = True
@@ -173,19 +175,24 @@ async def serve(definition: ServiceDefinition) -> None:
     log.info("service_stopped")
 
 
-async def _connect_with_retry(broker: KafkaBroker, consumer: GroupConsumer, settings: ServiceSettings) -> None:
-    """Provision the topics (where allowed), start the producer and join the group, retrying with backoff."""
+async def _connect_with_retry(broker: KafkaBroker, consumer: GroupConsumer, settings: ServiceSettings,
+                              stop: asyncio.Event) -> bool:
+    """Provision the topics (where allowed), start the producer and join the group, retrying with backoff;
+    False if the service was told to stop first (a SIGTERM must not wait for a broker that never comes)."""
     for attempt in range(1, 121):
         try:
             await ensure_topics(settings.kafka)
             await broker.start()
             await consumer.start()
-            return
+            return True
         except Exception as exc:
             log.warning("kafka_not_ready", attempt=attempt, error=repr(exc))
             with contextlib.suppress(Exception):
                 await broker.stop()
-            await asyncio.sleep(min(5.0, 0.2 * attempt))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), min(5.0, 0.2 * attempt))
+            if stop.is_set():
+                return False
     raise RuntimeError("Kafka never became available")
 
 

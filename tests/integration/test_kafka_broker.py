@@ -9,12 +9,15 @@ producer id -1.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from devstack.broker import KafkaCluster
+from devstack.processes import free_port
+from devstack.stack import Stack
 from shared.messaging.broker import build_broker
 from shared.messaging.topics import partitions_of
 from shared.settings import KafkaSettings
@@ -83,3 +86,15 @@ async def test_the_broker_never_creates_a_topic_a_client_looks_up(kafka_server: 
     settings = KafkaSettings(bootstrap_servers=kafka_server)
     assert await partitions_of(settings, missing) == []  # a metadata request that names it ...
     assert await partitions_of(settings, missing) == []  # ... did not create it
+
+
+def test_a_service_waiting_for_an_absent_broker_stops_at_once_on_sigterm(stack: Stack) -> None:
+    nobody = f"127.0.0.1:{free_port()}"
+    service = stack.start_service("catalog", extra_env={"KAFKA_BOOTSTRAP_SERVERS": nobody})
+    deadline = time.monotonic() + 60
+    while "kafka_not_ready" not in service.log.read_text(errors="replace"):
+        assert service.proc.poll() is None and time.monotonic() < deadline, "never tried to connect"
+        time.sleep(0.1)
+    started = time.monotonic()
+    code = stack.stop_service("catalog")
+    assert code == 0 and time.monotonic() - started < 10, "the stop waited for the broker"
