@@ -372,14 +372,25 @@ class KafkaCluster:
                 raise KafkaUnavailable(f"brokers {sorted(wanted - seen)} never registered within {timeout:.0f}s")
             await asyncio.sleep(0.2)
 
-    async def partitions(self, topics: list[str] | None = None) -> dict[tuple[str, int], dict[str, object]]:
-        """(topic, partition) -> its leader, replicas and in-sync replicas, as the cluster has them now."""
-        admin = self._admin()
-        await admin.start()
-        try:
-            described = await admin.describe_topics(topics)
-        finally:
-            await admin.close()
+    async def partitions(self, topics: list[str] | None = None,
+                         within_s: float = 30.0) -> dict[tuple[str, int], dict[str, object]]:
+        """(topic, partition) -> its leader, replicas and in-sync replicas, as the cluster has them now.
+
+        Asked again (up to ``within_s``) when the node asked is the one that just went away: the admin client
+        picks any broker of its metadata, a dead one too."""
+        deadline = time.monotonic() + within_s
+        while True:
+            admin = self._admin()
+            try:
+                await admin.start()
+                described = await admin.describe_topics(topics)
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.25)
+            finally:
+                await admin.close()
         return {(t["topic"], p["partition"]): {"leader": p["leader"], "replicas": list(p["replicas"]),
                                                "isr": list(p["isr"])}
                 for t in described if t["error_code"] == 0 for p in t["partitions"]}
