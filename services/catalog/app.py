@@ -25,6 +25,7 @@ SUBSCRIPTIONS = [
             "ActivateBackorder": handlers.activate_backorder,
             "DeactivateBackorder": handlers.deactivate_backorder,
             "SetListingType": handlers.set_listing_type,
+            "SetAutoCancelPolicy": handlers.set_auto_cancel_policy,
         },
         rejections=CATALOG_EVENTS_TOPIC,
     )

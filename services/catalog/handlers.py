@@ -173,3 +173,17 @@ async def set_listing_type(cmd: c.SetListingType, uow: CatalogUow) -> None:
     domain.check_set_listing_type(sku, cmd.listing_type)
     await uow.catalog.set_listing_type(sku.sku_id, cmd.listing_type)
     _type_changed(uow, sku, cmd.listing_type)
+
+
+# ---------------------------------------------------------------- R30: the seller's auto-cancel policy
+
+
+async def set_auto_cancel_policy(cmd: c.SetAutoCancelPolicy, uow: CatalogUow) -> None:
+    """Validated and announced here; orders applies it. Days late must make sense: 1 to 90."""
+    _authorize(uow, cmd.seller_id)
+    await _locked_seller(uow, cmd.seller_id)
+    if cmd.max_days_late is not None and not 1 <= cmd.max_days_late <= 90:
+        raise Rejection("invalid_auto_cancel_policy",
+                        f"max_days_late is between 1 and 90 days (or null), not {cmd.max_days_late}")
+    uow.emit(EVENTS, c.AutoCancelPolicySet(seller_id=cmd.seller_id, max_days_late=cmd.max_days_late,
+                                           cancel_at_second_slip=cmd.cancel_at_second_slip), key=cmd.seller_id)

@@ -68,6 +68,7 @@ SUBSCRIPTIONS = [
             "BackorderActivated": handlers.backorder_activated,
             "BackorderDeactivated": handlers.backorder_deactivated,
             "ListingTypeChanged": handlers.listing_type_changed,
+            "AutoCancelPolicySet": supply.auto_cancel_policy_set,
         },
     ),
 ]

@@ -199,6 +199,11 @@ class OrderStore:
         value = await queries.correlation_of(self.conn, order_id=order_id)
         return value if isinstance(value, uuid.UUID) else None
 
+    async def record_slip(self, order_id: str, line_id: str, promised: date) -> tuple[int, date]:
+        """R30: one more inbound slip of a line; its count and the ship-by first promised."""
+        row = await queries.record_slip(self.conn, order_id=order_id, line_id=line_id, promised=promised)
+        return int(row["slips"]), row["promised_ship_by"]
+
     async def orders_waiting_for(self, sku_id: str) -> list[str]:
         return [r["order_id"] for r in await fetch_all(queries.orders_waiting_for_sku, self.conn, sku_id=sku_id)]
 
@@ -251,6 +256,14 @@ class CatalogView:
 
     async def save_seller(self, seller_id: str, region: str, timezone: str) -> None:
         await queries.upsert_seller(self.conn, seller_id=seller_id, region=region, timezone=timezone)
+
+    async def set_auto_cancel(self, seller_id: str, days: int | None, second_slip: bool) -> None:
+        await queries.set_auto_cancel(self.conn, seller_id=seller_id, days=days, second_slip=second_slip)
+
+    async def auto_cancel(self, seller_id: str) -> tuple[int | None, bool]:
+        """R30: (days late beyond which, cancel at the second slip); (None, False) is off."""
+        row = await queries.auto_cancel_of(self.conn, seller_id=seller_id)
+        return (row["auto_cancel_days"], row["auto_cancel_second_slip"]) if row else (None, False)
 
     async def save_listing(self, seller_id: str, listing_id: str, sku_ids: Sequence[str]) -> None:
         await queries.upsert_listing_skus(

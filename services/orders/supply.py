@@ -6,6 +6,10 @@ the transit after it, as R14 dates) and the buyer is told with ``BackorderDelaye
 ``inbound_late``, the option to cancel). Dates only move later, so each slip is told once: a
 repeated projection finds the line already re-dated. A part no inbound covers any more is not
 re-dated blindly: the seller is told with ``BackorderUncovered``.
+
+R30: a seller's auto-cancel policy (catalog's ``AutoCancelPolicySet``, off by default) cancels a
+slipping line instead of re-dating it, once its new ship-by passes the ship-by first promised by
+more than the policy's days, or at its second slip; the cancelled paid line requests its refund.
 """
 
 from __future__ import annotations
@@ -14,8 +18,11 @@ from datetime import date
 from itertools import groupby
 
 from services.orders.domain import Order
+from services.orders.handlers import _cancelled_line, aware_now
 from services.orders.lines import Delay
 from services.orders.ports import OrdersUoW
+from services.orders.refunds import request_refunds
+from shared.contract import catalog as cat
 from shared.contract import inventory as inv
 from shared.contract import orders as o
 from shared.contract.topics import ORDERS_EVENTS_TOPIC as EVENTS
@@ -71,6 +78,8 @@ async def backorder_projected(evt: inv.BackorderProjected, uow: OrdersUoW) -> No
             if delay is None:
                 continue
             changed = True
+            if await _auto_cancel(uow, order, delay):
+                continue
             uow.emit(EVENTS, o.BackorderDelayed(
                 order_id=order_id, buyer_id=order.buyer_id, line_id=line.line_id, sku_id=line.sku_id,
                 previous_ship_by=delay.previous_ship_by, ship_by=delay.ship_by,
@@ -79,3 +88,28 @@ async def backorder_projected(evt: inv.BackorderProjected, uow: OrdersUoW) -> No
             ), key=order_id)
         if changed:
             await uow.orders.save(order)
+
+
+def should_cancel(policy: tuple[int | None, bool], slips: int, promised: date, ship_by: date) -> bool:
+    """R30: the policy's days late passed (beyond the ship-by first promised), or the line's second slip."""
+    days, second_slip = policy
+    return (days is not None and (ship_by - promised).days > days) or (second_slip and slips >= 2)
+
+
+async def _auto_cancel(uow: OrdersUoW, order: Order, delay: Delay) -> bool:
+    """Count the slip; cancel the line when its seller's policy says so (R30). True when cancelled."""
+    line = delay.line
+    slips, promised = await uow.orders.record_slip(order.order_id, line.line_id, delay.previous_ship_by)
+    policy = await uow.catalog.auto_cancel(line.seller_id) if line.seller_id else (None, False)
+    if not should_cancel(policy, slips, promised, delay.ship_by):
+        return False
+    cancelled = order.cancel([line.line_id], "auto_cancel_policy", aware_now(uow), None)
+    uow.emit(EVENTS, o.LinesCancelled(order_id=order.order_id, buyer_id=order.buyer_id,
+                                      lines=[_cancelled_line(x) for x in cancelled], reason="auto_cancel_policy",
+                                      status=order.status), key=order.order_id)
+    request_refunds(uow, order, cancelled, "auto_cancel_policy")
+    return True
+
+
+async def auto_cancel_policy_set(evt: cat.AutoCancelPolicySet, uow: OrdersUoW) -> None:
+    await uow.catalog.set_auto_cancel(evt.seller_id, evt.max_days_late, evt.cancel_at_second_slip)

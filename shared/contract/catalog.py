@@ -56,6 +56,21 @@ class SetSellerEligibility(Payload):
     backorder_eligible: bool = Field(description="The new eligibility", examples=[False])
 
 
+class SetAutoCancelPolicy(Payload):
+    """R30: a seller's auto-cancel policy for backordered lines whose inbound slipped; off by default.
+
+    ``max_days_late``: cancel a line once its projected date passes the promise by more than this many days
+    (1-90; null: never by days). ``cancel_at_second_slip``: cancel a line at its second slip. Both unset: off."""
+
+    model_config = _example(seller_id="seller-1", max_days_late=7, cancel_at_second_slip=True)
+
+    seller_id: SellerId
+    max_days_late: int | None = Field(default=None, description="Days late beyond which a line is cancelled",
+                                      examples=[7])
+    cancel_at_second_slip: bool = Field(default=False, description="Cancel a line at its second slip",
+                                        examples=[True])
+
+
 class UpsertListing(Payload):
     """Create or update a listing (a product) and its SKUs.
 
@@ -128,6 +143,7 @@ CATALOG_COMMANDS: tuple[type[Payload], ...] = (
     ActivateBackorder,
     DeactivateBackorder,
     SetListingType,
+    SetAutoCancelPolicy,
 )
 
 # ---------------------------------------------------------------- events
@@ -151,6 +167,16 @@ class SellerEligibilityChanged(Payload):
 
     seller_id: SellerId
     backorder_eligible: bool = Field(description="The eligibility now", examples=[False])
+
+
+class AutoCancelPolicySet(Payload):
+    """A seller's auto-cancel policy is now this (R30); orders applies it to lines that slip."""
+
+    model_config = _example(seller_id="seller-1", max_days_late=7, cancel_at_second_slip=True)
+
+    seller_id: SellerId
+    max_days_late: int | None = Field(default=None, description="null: never by days", examples=[7])
+    cancel_at_second_slip: bool = Field(default=False, examples=[True])
 
 
 class ListingUpserted(Payload):
@@ -218,5 +244,6 @@ CATALOG_EVENTS: tuple[type[Payload], ...] = (
     BackorderActivated,
     BackorderDeactivated,
     ListingTypeChanged,
+    AutoCancelPolicySet,
     CommandRejected,
 )

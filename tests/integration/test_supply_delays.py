@@ -18,7 +18,13 @@ import pytest
 from devstack.client import Observed, PlatformClient
 from devstack.smtp import read_mail
 from devstack.stack import Stack
-from shared.contract.catalog import ActivateBackorder, RegisterSeller, UpsertListing, WarehouseQty
+from shared.contract.catalog import (
+    ActivateBackorder,
+    RegisterSeller,
+    SetAutoCancelPolicy,
+    UpsertListing,
+    WarehouseQty,
+)
 from shared.contract.envelope import Principal
 from shared.contract.inventory import AnnounceInbound, CancelInbound, ChangeInbound
 from shared.contract.orders import CancelLines, OrderLine, PlaceOrder
@@ -41,8 +47,10 @@ class Seller:
         run = uuid.uuid4().hex[:8]
         self.client, self.seller, self.sku = client, f"seller-{run}", f"sku-{run}"
 
-    async def start(self) -> Seller:
+    async def start(self, policy: SetAutoCancelPolicy | None = None) -> Seller:
         await self.client.send(RegisterSeller(seller_id=self.seller, region="US", backorder_eligible=True))
+        if policy is not None:  # same key as what follows on catalog.events: orders knows it before the SKU
+            await self.client.send(policy.model_copy(update={"seller_id": self.seller}))
         await self.client.send(UpsertListing(seller_id=self.seller, listing_id=f"l-{self.sku}", category="home",
                                              title="Walnut desk lamp", sku_ids=[self.sku]))
         await self.client.send(ActivateBackorder(seller_id=self.seller, sku_id=self.sku, handling_days=5,
@@ -113,6 +121,7 @@ async def test_r29_a_late_inbound_re_dates_the_line_and_the_buyer_is_told_once_p
     assert [d.payload["projected_on"] for d in delays] == [late.isoformat(), later.isoformat()]
     await client.wait_type("notifications.events", "NotificationSent", order_id=order_id, kind="delayed", count=4)
     assert len(seller.sent(order_id, "delayed")) == 4  # two slips, each on app and email, once
+    assert not client.matching(lambda o: o.type == "LinesCancelled" and o.payload["order_id"] == order_id)  # R30 off
 
 
 async def test_r29_a_line_no_inbound_covers_is_flagged_for_the_seller_not_re_dated(client: PlatformClient) -> None:
@@ -160,3 +169,62 @@ async def test_r30_a_cancelled_paid_line_requests_one_refund_and_only_that_email
 def _buyer_of(client: PlatformClient, order_id: str) -> str:
     placed = client.matching(lambda o: o.type == "OrderAccepted" and o.payload["order_id"] == order_id)
     return str(placed[0].payload["buyer_id"])
+
+
+@pytest.mark.parametrize("days", [0, -1, 91])
+async def test_r30_a_nonsensical_auto_cancel_policy_is_refused(client: PlatformClient, days: int) -> None:
+    seller = await Seller(client).start()
+    envelope = await client.send(SetAutoCancelPolicy(seller_id=seller.seller, max_days_late=days),
+                                 principal=Principal(kind="seller", id=seller.seller))
+    refused = await client.wait_caused_by(envelope)
+    assert (refused.type, refused.payload["reason"]) == ("CommandRejected", "invalid_auto_cancel_policy")
+
+
+async def test_r30_the_policy_cancels_a_line_late_by_more_than_its_days_and_requests_its_refund(
+        client: PlatformClient) -> None:
+    seller = await Seller(client).start(SetAutoCancelPolicy(seller_id="x", max_days_late=10))
+    order_id, part = await seller.order()
+    ship_by = date.fromisoformat(part["ship_by"])
+    po = f"po-{uuid.uuid4().hex[:8]}"
+    await seller.announce(po, 1, ship_by + timedelta(days=3))  # 3 days late: re-dated, told
+
+    (delay,) = await seller.delays(order_id)
+    await client.send(ChangeInbound(inbound_id=po, sku_id=seller.sku, expected_on=ship_by + timedelta(days=14)))
+
+    (cancelled,) = await client.wait_type("orders.events", "LinesCancelled", order_id=order_id)
+    assert cancelled.payload["reason"] == "auto_cancel_policy"
+    (refund,) = await client.wait_type("orders.events", "RefundRequested", order_id=order_id)
+    assert (refund.payload["reason"], refund.payload["detail"]) == ("line_cancelled", "auto_cancel_policy")
+    assert delay.payload["reason"] == "inbound_late"
+    assert len(client.matching(lambda o: o.type == "BackorderDelayed" and o.payload["order_id"] == order_id)) == 1
+
+
+async def test_r28_r29_r30_supply_chain_end_to_end(client: PlatformClient, stack: Stack) -> None:
+    """catalog -> inventory (an inbound announced, then delayed) -> orders (re-dated) -> notifications (the delay
+    email, once) -> the auto-cancel at the second slip -> the refund request and its email."""
+    seller = await Seller(client).start(SetAutoCancelPolicy(seller_id="x", cancel_at_second_slip=True))
+    order_id, part = await seller.order()
+    ship_by = date.fromisoformat(part["ship_by"])
+    po = f"po-{uuid.uuid4().hex[:8]}"
+    await seller.announce(po, 1, ship_by)  # on time
+    projected = await client.wait_type("inventory.events", "BackorderProjected", sku_id=seller.sku)
+    assert projected[0].payload["parts"][0]["projected_on"] == ship_by.isoformat()
+
+    await client.send(ChangeInbound(inbound_id=po, sku_id=seller.sku, expected_on=ship_by + timedelta(days=7)))
+    (delay,) = await seller.delays(order_id)
+    assert delay.payload["previous_ship_by"] == part["ship_by"] and delay.payload["ship_by"] > part["ship_by"]
+    await client.wait_type("notifications.events", "NotificationSent", order_id=order_id, kind="delayed",
+                           channel="email")
+
+    await client.send(ChangeInbound(inbound_id=po, sku_id=seller.sku, expected_on=ship_by + timedelta(days=9)))
+    (cancelled,) = await client.wait_type("orders.events", "LinesCancelled", order_id=order_id)
+    assert cancelled.payload["reason"] == "auto_cancel_policy"
+    (refund,) = await client.wait_type("orders.events", "RefundRequested", order_id=order_id)
+    assert refund.payload["reason"] == "line_cancelled"
+    await client.wait_type("notifications.events", "NotificationSent", order_id=order_id, kind="refunded",
+                           channel="email")
+    # inventory gave the cancelled units back: nothing of the order waits any more
+    await client.wait_for(lambda o: o.type == "StockChanged" and o.payload["sku_id"] == seller.sku
+                          and o.payload["backorder_allocated"] == 0 and o.offset > projected[0].offset)
+    kinds = sorted(str(m["X-Notification-Kind"]) for m in read_mail(stack.mail_dir) if m["X-Order-Id"] == order_id)
+    assert kinds == ["backorder_accepted", "cancelled", "delayed", "refunded"]  # the delay told once
