@@ -11,7 +11,7 @@ topics in the dev stack and in compose; here it becomes:
 * ``k8s/overlays/dev/topics-single-broker.yaml``: the patch that turns them into single-replica topics
   for the one-broker development cluster;
 * ``k8s/overlays/prod/kafka-users.yaml``: one SCRAM-SHA-512 ``KafkaUser`` per service, one for the operator
-  CLI and one for KEDA, whose ACLs (``shared.messaging.topics.kafka_access``) let a service write only the
+  CLI and one for KEDA, whose ACLs (``shared.messaging.access.kafka_access``) let a service write only the
   topics it owns and the dead-letter topics of what it reads, and read only what it subscribes to, in its
   own group. The fault suite's authenticated broker gets the same ACLs (tests/faults/test_auth.py).
 """
@@ -24,7 +24,8 @@ from pathlib import Path
 
 import yaml
 
-from shared.messaging.topics import Consumes, kafka_access, kafka_topic_resources, kafka_user_resources
+from shared.messaging.access import Consumes, kafka_access
+from shared.messaging.strimzi import kafka_topic_resources, kafka_user_resources
 
 DEPLOY = Path(__file__).resolve().parent
 KAFKA_CLUSTER = "backorder-kafka"

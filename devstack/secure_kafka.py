@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Final
 
 from devstack.broker import LOG4J, RESOURCES, KafkaCluster, KafkaNode, _java, classpath
-from shared.messaging.topics import Grant
+from shared.messaging.access import Grant
 from shared.settings import KafkaSettings
 
 ADMIN = "admin"

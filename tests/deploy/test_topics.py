@@ -17,14 +17,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from devstack.broker import KafkaCluster
 from shared.contract.topics import ALL_TOPICS
-from shared.messaging.topics import (
-    OPERATOR_USER,
-    grants_of_kafka_user,
-    kafka_access,
-    kafka_topic_resources,
-    main,
-    topic_specs,
-)
+from shared.messaging.access import OPERATOR_USER, kafka_access
+from shared.messaging.strimzi import grants_of_kafka_user, kafka_topic_resources
+from shared.messaging.topics import main, topic_specs
 from tests.deploy.tools import DEPLOY
 
 

@@ -30,8 +30,9 @@ from devstack.secure_kafka import SecureKafka
 from devstack.stack import SERVICES, Stack
 from shared.contract.catalog import RegisterSeller
 from shared.contract.topics import all_topic_names
+from shared.messaging.access import OPERATOR_USER, Grant, kafka_access
 from shared.messaging.broker import aiokafka_security
-from shared.messaging.topics import OPERATOR_USER, Grant, ensure_topics, kafka_access
+from shared.messaging.topics import ensure_topics
 from tests.faults import harness as h
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
