@@ -37,6 +37,11 @@ class KafkaSettings(BaseSettings):
     # move to the others. Shorter detects a crashed instance sooner (the embedded stack uses 6 s).
     session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
     heartbeat_interval_ms: int = Field(default=3_000, ge=100, le=60_000)
+    #: how old the clients' view of the cluster (partition leaders, brokers) may grow before it is asked again.
+    #: A broker that stops answering without closing its connections (frozen, or cut off by the network) sends
+    #: no error that would trigger a refresh, so this bounds how long a client keeps asking it (aiokafka's
+    #: default is 5 minutes)
+    metadata_max_age_ms: int = Field(default=30_000, ge=1_000, le=600_000)
 
 
 class ServiceSettings(BaseSettings):

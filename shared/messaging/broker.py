@@ -60,5 +60,6 @@ def build_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
         linger_ms=2,
         security=build_security(settings),
         request_timeout_ms=15_000,
+        metadata_max_age_ms=settings.metadata_max_age_ms,
         logger=None,
     )

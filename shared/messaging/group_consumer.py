@@ -76,6 +76,7 @@ class GroupConsumer:
             max_poll_records=self.settings.consumer_batch_max,
             session_timeout_ms=kafka.session_timeout_ms,
             heartbeat_interval_ms=kafka.heartbeat_interval_ms,
+            metadata_max_age_ms=kafka.metadata_max_age_ms,
             **aiokafka_security(kafka),
         )
         consumer.subscribe(self.topics, listener=_Rebalance(self))
