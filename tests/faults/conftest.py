@@ -23,7 +23,7 @@ import pytest
 from devstack.client import PlatformClient
 from devstack.stack import Stack
 from shared.contract.topics import all_topic_names
-from tests.conftest import dump_logs_on_failure
+from tests.faults.harness import platform_of_its_own
 
 #: poison messages: a few quick retries (0.1 s, 0.4 s, 1.6 s) before a message is dead-lettered
 SHARED_ENV = {"HANDLER_MAX_ATTEMPTS": "4", "HANDLER_RETRY_BASE_S": "0.1", "EMAIL_POLL_S": "0.2",
@@ -52,18 +52,10 @@ def platform(postgres_server: str, kafka_server: str, secrets: dict[str, str],
                   smtp_tls=True, smtp_username="relay-user", smtp_password=secrets["smtp"])
     (root / "secrets").mkdir()
     (root / "secrets" / "smtp_password").write_text(secrets["smtp"])
-    stack.service_env_extra.update(SHARED_ENV)
-    stack.service_env_extra.update({
-        "SECRETS_DIR": str(root / "secrets"), "LOG_LEVEL": "DEBUG",
-        "KAFKA_SASL_USERNAME": "platform", "KAFKA_SASL_PASSWORD": secrets["sasl"],
-    })
-    try:
-        stack.start_infra()
-        stack.start_all()
-        yield stack
-    finally:
-        stack.stop_all()
-        dump_logs_on_failure(stack, request)
+    env = {**SHARED_ENV, "SECRETS_DIR": str(root / "secrets"), "LOG_LEVEL": "DEBUG",
+           "KAFKA_SASL_USERNAME": "platform", "KAFKA_SASL_PASSWORD": secrets["sasl"]}
+    with platform_of_its_own(stack, request, env) as started:
+        yield started
 
 
 @pytest.fixture(scope="package")
