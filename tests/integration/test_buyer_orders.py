@@ -48,14 +48,20 @@ async def place(client: PlatformClient, buyer_id: str, sku: str, qty: int) -> st
     return order_id
 
 
-async def test_r26_a_buyer_lists_its_own_orders_paged_with_lines_parts_status_and_dates(
-        client: PlatformClient, stack: Stack) -> None:
+async def backorder_sku(client: PlatformClient, stack: Stack, on_hand: int) -> tuple[str, str]:
+    """A new seller's SKU on backorder (5 handling days) with ``on_hand`` regular units, known to inventory."""
     seller_id, listing_id, sku = uid("seller"), uid("listing"), uid("sku")
     await seller(client, seller_id)
     await listing(client, seller_id, listing_id, [sku])
     await activate(client, seller_id, listing_id, sku, 5)
-    await client.wait_caused_by(await client.send(SetStock(sku_id=sku, warehouse_id="wh-1", on_hand=1)))
+    await client.wait_caused_by(await client.send(SetStock(sku_id=sku, warehouse_id="wh-1", on_hand=on_hand)))
     await sku_known(stack, sku, handling_days=5)
+    return seller_id, sku
+
+
+async def test_r26_a_buyer_lists_its_own_orders_paged_with_lines_parts_status_and_dates(
+        client: PlatformClient, stack: Stack) -> None:
+    _, sku = await backorder_sku(client, stack, on_hand=1)
     buyer, other = uid("buyer"), uid("buyer")
     mine = []
     for qty in (1, 2, 1):  # regular; then back order
@@ -127,12 +133,7 @@ async def test_r26_a_rejected_order_is_told_once_in_app_and_email_with_its_reaso
 
 async def test_r27_in_stock_units_ship_now_the_rest_once_released_and_each_shipment_is_told(
         client: PlatformClient, stack: Stack) -> None:
-    seller_id, listing_id, sku = uid("seller"), uid("listing"), uid("sku")
-    await seller(client, seller_id)
-    await listing(client, seller_id, listing_id, [sku])
-    await activate(client, seller_id, listing_id, sku, 5)
-    await client.wait_caused_by(await client.send(SetStock(sku_id=sku, warehouse_id="wh-1", on_hand=2)))
-    await sku_known(stack, sku, handling_days=5)
+    seller_id, sku = await backorder_sku(client, stack, on_hand=2)
     buyer = uid("buyer")
     order_id = await place(client, buyer, sku, 5)  # 2 regular + 3 on back order
     await event(client, order_id, "OrderAccepted")
