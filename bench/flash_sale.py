@@ -95,9 +95,12 @@ class FlashSale:
             ))
             regular = _split(self.shape.hot_regular, len(WAREHOUSES))
             other = [self.shape.other_regular_per_warehouse] * len(WAREHOUSES)
-            for sku in self.skus:
-                for w, qty in zip(WAREHOUSES, regular if sku == self.hot else other, strict=True):
-                    await client.send(SetStock(sku_id=sku, warehouse_id=w, on_hand=qty))
+            # independent SKU warehouses: sent side by side, so the producer batches them (one round trip
+            # per command would make seeding, not the sale, the longest part of a short run)
+            await asyncio.gather(*(
+                client.send(SetStock(sku_id=sku, warehouse_id=w, on_hand=qty))
+                for sku in self.skus for w, qty in zip(WAREHOUSES, regular if sku == self.hot else other, strict=True)
+            ))
             await self._wait_stocked(client, timeout=120)
             await client.wait_for(lambda o: o.type == "StockChanged" and o.payload.get("sku_id") == self.hot
                                   and o.payload.get("backorder_limit", 0) > 0, timeout=60)
