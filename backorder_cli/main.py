@@ -197,22 +197,49 @@ def notifications(buyer: str = typer.Option(None, help="a buyer id"),
 
 @app.command()
 def kpis(seller: str = typer.Option(None, help="one seller (with the overall row)"),
-         as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table")) -> None:
-    """The backorder KPIs (R23): backorder rate, average backorder age, fill rate, late-shipment rate and
-    cancellation rate, overall (seller '*') and per seller."""
+         as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables")) -> None:
+    """The backorder KPIs (R23, R33), overall (seller '*') and per seller, then lost demand per SKU and seller.
+
+    Over accepted orders: backorder rate (orders with a backordered line / orders), average backorder age
+    (days since placement of backordered lines still open), fill rate (closed orders, nothing left to ship,
+    whose every line shipped complete and on time / closed orders), late-shipment rate (late backordered
+    lines / backordered lines), cancellation rate (cancelled lines / lines) and backorder cancellation rate
+    (cancelled backordered lines / backordered lines). Lost demand: orders and units rejected out of stock
+    (per SKU: `backorder lost-demand`)."""
     rows = _get("orders", "/kpis", {"seller": seller})
     if as_json:
         console.print_json(data=rows)
         return
     table = Table(title="Backorder KPIs")
-    for column in ("seller", "orders", "backorder rate", "avg backorder age (d)", "fill rate", "late-shipment rate",
-                   "cancellation rate"):
+    for column in ("seller", "orders", "backorder rate", "avg backorder age (d)", "closed", "fill rate",
+                   "late-shipment rate", "cancellation rate", "backorder cancellation rate", "lost orders",
+                   "lost units"):
         table.add_column(column, justify="left" if column == "seller" else "right")
     for row in rows:
         table.add_row(row["seller_id"] if row["seller_id"] != "*" else "[bold]overall[/bold]", str(row["orders"]),
                       f"{row['backorder_rate']:.1%}", f"{row['average_backorder_age_days']:.1f}",
-                      f"{row['fill_rate']:.1%}", f"{row['late_shipment_rate']:.1%}", f"{row['cancellation_rate']:.1%}")
+                      str(row["closed_orders"]), f"{row['fill_rate']:.1%}", f"{row['late_shipment_rate']:.1%}",
+                      f"{row['cancellation_rate']:.1%}", f"{row['backorder_cancellation_rate']:.1%}",
+                      str(row["lost_orders"]), str(row["lost_units"]))
     console.print(table)
+    _print_lost_demand(_get("orders", "/kpis/lost-demand", {"seller": seller, "limit": 20}))
+
+
+def _print_lost_demand(rows: list[dict[str, Any]]) -> None:
+    console.print(_table("Lost demand: rejected out of stock", rows, ["seller_id", "sku_id", "orders", "units"]))
+
+
+@app.command("lost-demand")
+def lost_demand(seller: str = typer.Option(None, help="one seller"),
+                limit: int = typer.Option(100, help="at most this many SKUs, the most units first"),
+                as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table")) -> None:
+    """Lost demand (R33): orders and units rejected as out of stock, per SKU and seller. A rejected order counts
+    for the SKUs of the lines it lacked stock for, not for its other lines."""
+    rows = _get("orders", "/kpis/lost-demand", {"seller": seller, "limit": limit})
+    if as_json:
+        console.print_json(data=rows)
+        return
+    _print_lost_demand(rows)
 
 
 # ------------------------------------------------------------------ dead letters

@@ -190,12 +190,25 @@ def routes(ctx: ServiceContext) -> list[Route]:
         return _json({"seller_id": request.match_info["seller_id"], **stats})
 
     async def kpi_figures(request: web.Request) -> web.Response:
-        """The KPIs (R23): overall (seller '*') then per seller; ``?seller=`` for one."""
+        """The KPIs (R23, R33): overall (seller '*') then per seller; ``?seller=`` for one."""
         async with ctx.pool.acquire() as conn:
             counts = await KpiView(conn).counts(ctx.clock.now())
         wanted = request.query.get("seller")
         figures = [kpis(c).as_dict() for c in counts if not wanted or c.seller_id in (wanted, OVERALL)]
         return _json(figures)
+
+    async def lost_demand(request: web.Request) -> web.Response:
+        """Lost demand (R33): orders and units rejected out of stock per SKU and seller, the most units first;
+        ``?seller=`` for one seller, ``?limit=`` (100)."""
+        try:
+            limit = int(request.query.get("limit", "100"))
+        except ValueError:
+            raise bad_query("limit must be an integer") from None
+        if not 1 <= limit <= settings.query_limit_max:
+            raise bad_query(f"limit must be 1-{settings.query_limit_max}")
+        async with ctx.pool.acquire() as conn:
+            rows = await KpiView(conn).lost_demand(request.query.get("seller") or None, limit)
+        return _json([row.as_dict() for row in rows])
 
     async def sku(request: web.Request) -> web.Response:
         sku_id = request.match_info["sku_id"]
@@ -213,6 +226,7 @@ def routes(ctx: ServiceContext) -> list[Route]:
         ("/sellers/{seller_id}/stats", seller_stats),
         ("/skus/{sku_id}", sku),
         ("/kpis", kpi_figures),
+        ("/kpis/lost-demand", lost_demand),
     ]
 
 

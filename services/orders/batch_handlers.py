@@ -25,12 +25,13 @@ from services.orders.handlers import (
     emit_rejection,
     exhausted_skus,
     is_repeat,
+    lost_lines,
     new_order,
     occurred_at,
     reject,
 )
 from services.orders.ports import OrdersUoW
-from services.orders.repository import SKU_WIDE
+from services.orders.repository import SKU_WIDE, LostLine
 from shared.contract import inventory as inv
 from shared.contract import orders as o
 from shared.domain import Rejection
@@ -100,6 +101,7 @@ async def inventory_events(messages: list[Message[Any]], uow: OrdersUoW) -> None
     known = await uow.catalog.terms(sorted({line.sku_id for order in orders.values() for line in order.lines}))
     changed: dict[str, Order] = {}
     exhausted: list[tuple[str, datetime]] = []
+    lost: list[LostLine] = []
     for m in decisions:
         order = orders.get(m.payload.order_id)
         if order is None:
@@ -116,6 +118,7 @@ async def inventory_events(messages: list[Message[Any]], uow: OrdersUoW) -> None
             if rejected is None:
                 continue
             sku_ids = exhausted_skus(order, m.payload)
+            lost += lost_lines(order, m.payload, rejected, known, aware_now(uow))
             with uow.caused_by(m.cause):
                 emit_rejection(uow, order, m.payload, rejected)
         changed[order.order_id] = order
@@ -123,6 +126,7 @@ async def inventory_events(messages: list[Message[Any]], uow: OrdersUoW) -> None
         exhausted += [(sku_id, at) for sku_id in sku_ids]
     await uow.orders.save_many(list(changed.values()))
     await uow.stock.exhausted_many(exhausted)
+    await uow.orders.record_lost_demand(lost)
     levels = [m for m in messages if m.cause.message_type == "StockChanged"]
     if levels:
         await stock_changed(levels, uow)

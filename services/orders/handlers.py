@@ -17,6 +17,7 @@ second allocation outcome is ignored, a release naming a receipt is applied once
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import structlog
@@ -26,6 +27,7 @@ from services.orders.domain import Actor, Order, SkuTerms
 from services.orders.lines import AllocatedQty, Line
 from services.orders.ports import OrdersUoW
 from services.orders.refunds import request_refunds
+from services.orders.repository import LostLine
 from shared.contract import catalog as cat
 from shared.contract import inventory as inv
 from shared.contract import orders as o
@@ -268,6 +270,9 @@ async def allocation_rejected(evt: inv.AllocationRejected, uow: OrdersUoW) -> No
         return
     await uow.orders.save(order)
     await uow.stock.exhausted(exhausted_skus(order, evt), occurred_at(uow))
+    lost = lost_lines(order, evt, rejected, await uow.catalog.terms(sorted({ln.sku_id for ln in rejected})),
+                      aware_now(uow))
+    await uow.orders.record_lost_demand(lost)
     emit_rejection(uow, order, evt, rejected)
 
 
@@ -284,6 +289,21 @@ def exhausted_skus(order: Order, evt: inv.AllocationRejected) -> list[str]:
         return []
     named = set(evt.line_ids) or {line.line_id for line in order.lines}
     return [line.sku_id for line in order.lines if line.line_id in named]
+
+
+def lost_lines(order: Order, evt: inv.AllocationRejected, rejected: Sequence[Line],
+               terms: Mapping[str, SkuTerms], at: datetime) -> list[LostLine]:
+    """The demand an out-of-stock rejection turned away (R33): the rejected lines it names (every rejected
+    line if it names none), with their seller (from the catalog when the line has none yet) and units.
+    The order's other lines had stock: they are not lost demand of their SKU."""
+    if evt.reason != "out_of_stock":
+        return []
+    named = set(evt.line_ids) or {line.line_id for line in rejected}
+    return [
+        LostLine(order.order_id, line.line_id, line.sku_id,
+                 line.seller_id or (terms[line.sku_id].seller_id if line.sku_id in terms else None), line.qty, at)
+        for line in rejected if line.line_id in named
+    ]
 
 
 def emit_rejection(uow: OrdersUoW, order: Order, evt: inv.AllocationRejected, rejected: list[Line]) -> None:

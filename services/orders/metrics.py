@@ -11,4 +11,8 @@ SLA_FIRING_LAG = Histogram(
     buckets=(0.1, 0.5, 1, 2, 5, 15, 60, 300, 3600),
 )
 
-KPI = Gauge("backorder_kpi", "The seeds' backorder KPIs (R23); seller '*' is overall", ["kpi", "seller"])
+KPI = Gauge("backorder_kpi", "The seeds' backorder KPIs (R23, R33); seller '*' is overall", ["kpi", "seller"])
+LOST_ORDERS = Gauge("backorder_lost_demand_orders", "Orders rejected out of stock (R33), per SKU and seller",
+                    ["seller_id", "sku_id"])
+LOST_UNITS = Gauge("backorder_lost_demand_units", "Units rejected out of stock (R33), per SKU and seller",
+                   ["seller_id", "sku_id"])

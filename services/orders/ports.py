@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from services.orders.domain import Order, SkuTerms
-from services.orders.repository import SkuRecord, StockStatus
+from services.orders.repository import LostLine, SkuRecord, StockStatus
 from shared.clock import Clock
 from shared.contract.envelope import Envelope, Payload
 from shared.contract.topics import Topic
@@ -35,6 +35,7 @@ class OrderStorePort(Protocol):
     async def record_slip(self, order_id: str, line_id: str, promised: date) -> tuple[int, date]: ...
     async def record_release(self, order_id: str, line_id: str, warehouse_id: str, receipt_id: str, qty: int,
                              at: datetime) -> bool: ...
+    async def record_lost_demand(self, lines: Sequence[LostLine]) -> None: ...
 
 
 class CatalogPort(Protocol):

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from services.orders.domain import Order, SkuTerms
-from services.orders.kpis import KpiCounts
+from services.orders.kpis import KpiCounts, LostDemand
 from services.orders.lines import Line, Part
 from shared.persistence.db import Conn, fetch_all, load_queries
 
@@ -44,6 +44,18 @@ class LateLine:
     estimated_delivery: date
     due_at: datetime
     correlation_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class LostLine:
+    """A line an allocation refused for lack of stock: demand turned away (R33)."""
+
+    order_id: str
+    line_id: str
+    sku_id: str
+    seller_id: str | None
+    qty: int
+    rejected_at: datetime
 
 
 @dataclass(frozen=True)
@@ -216,6 +228,14 @@ class OrderStore:
         )
         return inserted is not None
 
+    async def record_lost_demand(self, lines: Sequence[LostLine]) -> None:
+        """R33: lines refused out of stock, once per line (a repeated rejection adds nothing)."""
+        if lines:
+            await queries.record_lost_demand(self.conn, [
+                {"order_id": x.order_id, "line_id": x.line_id, "sku_id": x.sku_id, "seller_id": x.seller_id,
+                 "qty": x.qty, "rejected_at": x.rejected_at} for x in lines
+            ])
+
     # the SLA clock
     async def fire_due(self, now: datetime, limit: int) -> list[LateLine]:
         rows = await fetch_all(queries.fire_due_lines, self.conn, now=now, limit=limit)
@@ -327,7 +347,7 @@ class StockView:
 
 
 class KpiView:
-    """Read side of the KPIs (R23)."""
+    """Read side of the KPIs (R23, R33)."""
 
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
@@ -335,3 +355,8 @@ class KpiView:
     async def counts(self, now: datetime) -> list[KpiCounts]:
         rows = await fetch_all(queries.kpi_counts, self.conn, now=now)
         return [KpiCounts(**dict(row)) for row in rows]
+
+    async def lost_demand(self, seller_id: str | None, limit: int) -> list[LostDemand]:
+        """R33: orders and units rejected out of stock per SKU and seller, the most units first."""
+        rows = await fetch_all(queries.lost_demand, self.conn, seller_id=seller_id, limit=limit)
+        return [LostDemand(**dict(row)) for row in rows]

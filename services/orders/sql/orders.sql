@@ -230,7 +230,8 @@ SELECT k.sku_id, k.seller_id, k.listing_id, k.listing_type, k.handling_days, s.r
 FROM skus k LEFT JOIN sellers s USING (seller_id) WHERE k.sku_id = :sku_id;
 
 -- name: kpi_counts
--- Counts behind the KPIs (R23), per seller and overall (seller_id '*'); see kpis.py for definitions.
+-- Counts behind the KPIs (R23, R33), per seller and overall (seller_id '*'); see kpis.py for definitions.
+-- A seller appears once it has an accepted order or lost demand.
 WITH lines AS (
     SELECT l.order_id, coalesce(l.seller_id, '?') AS seller_id, l.state, l.late_at, o.placed_at,
            EXISTS (SELECT 1 FROM order_parts p
@@ -241,12 +242,13 @@ WITH lines AS (
 per_order AS (
     SELECT coalesce(seller_id, '*') AS seller_id, order_id,
            bool_or(backordered) AS backordered,
+           bool_and(state IN ('shipped', 'delivered', 'cancelled')) AS closed,
            bool_and(state IN ('shipped', 'delivered') AND late_at IS NULL) AS filled
     FROM lines GROUP BY GROUPING SETS ((seller_id, order_id), (order_id))
 ),
 orders_count AS (
     SELECT seller_id, count(*) AS orders, count(*) FILTER (WHERE backordered) AS backordered_orders,
-           count(*) FILTER (WHERE filled) AS filled_orders
+           count(*) FILTER (WHERE closed) AS closed_orders, count(*) FILTER (WHERE closed AND filled) AS filled_orders
     FROM per_order GROUP BY seller_id
 ),
 lines_count AS (
@@ -254,15 +256,48 @@ lines_count AS (
            count(*) FILTER (WHERE backordered) AS backordered_lines,
            count(*) FILTER (WHERE backordered AND late_at IS NOT NULL) AS late_lines,
            count(*) FILTER (WHERE state = 'cancelled') AS cancelled_lines,
+           count(*) FILTER (WHERE backordered AND state = 'cancelled') AS cancelled_backordered_lines,
            coalesce(avg(extract(epoch FROM :now - placed_at) / 86400.0)
                     FILTER (WHERE backordered AND state IN ('awaiting_stock', 'ready_to_ship')), 0)
                AS open_backorder_age_days
     FROM lines GROUP BY GROUPING SETS ((seller_id), ())
+),
+lost AS (
+    SELECT coalesce(seller_id, '*') AS seller_id, count(DISTINCT order_id) AS lost_orders,
+           coalesce(sum(qty), 0) AS lost_units
+    FROM (SELECT coalesce(seller_id, '?') AS seller_id, order_id, qty FROM lost_demand) d
+    GROUP BY GROUPING SETS ((seller_id), ())
+),
+sellers AS (
+    SELECT seller_id FROM orders_count UNION SELECT seller_id FROM lost WHERE lost_orders > 0
 )
-SELECT o.seller_id, o.orders, o.backordered_orders, o.filled_orders, l.lines, l.backordered_lines,
-       l.late_lines, l.cancelled_lines, l.open_backorder_age_days::float8 AS open_backorder_age_days
-FROM orders_count o JOIN lines_count l USING (seller_id)
-ORDER BY o.seller_id = '*' DESC, o.seller_id;
+SELECT s.seller_id, coalesce(o.orders, 0) AS orders, coalesce(o.backordered_orders, 0) AS backordered_orders,
+       coalesce(o.filled_orders, 0) AS filled_orders, coalesce(o.closed_orders, 0) AS closed_orders,
+       coalesce(l.lines, 0) AS lines, coalesce(l.backordered_lines, 0) AS backordered_lines,
+       coalesce(l.late_lines, 0) AS late_lines, coalesce(l.cancelled_lines, 0) AS cancelled_lines,
+       coalesce(l.cancelled_backordered_lines, 0) AS cancelled_backordered_lines,
+       coalesce(l.open_backorder_age_days, 0)::float8 AS open_backorder_age_days,
+       coalesce(d.lost_orders, 0) AS lost_orders, coalesce(d.lost_units, 0)::bigint AS lost_units
+FROM sellers s
+LEFT JOIN orders_count o USING (seller_id)
+LEFT JOIN lines_count l USING (seller_id)
+LEFT JOIN lost d USING (seller_id)
+ORDER BY s.seller_id = '*' DESC, s.seller_id;
+
+-- name: record_lost_demand*!
+-- R33: a line an allocation refused out of stock; written with the rejection, once per line.
+INSERT INTO lost_demand (order_id, line_id, sku_id, seller_id, qty, rejected_at)
+VALUES (:order_id, :line_id, :sku_id, :seller_id, :qty, :rejected_at)
+ON CONFLICT (order_id, line_id) DO NOTHING;
+
+-- name: lost_demand
+-- R33: orders and units rejected out of stock per SKU and seller, the most units first.
+SELECT coalesce(seller_id, '?') AS seller_id, sku_id, count(DISTINCT order_id) AS orders, sum(qty)::bigint AS units
+FROM lost_demand
+WHERE CAST(:seller_id AS text) IS NULL OR seller_id = CAST(:seller_id AS text)
+GROUP BY 1, 2
+ORDER BY units DESC, seller_id, sku_id
+LIMIT :limit;
 
 -- name: buyer_order_ids
 -- A buyer's orders, newest first (R26), after a keyset cursor (placed_at, order_id).

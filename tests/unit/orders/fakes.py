@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from services.orders.domain import Order, SkuTerms, snapshot
-from services.orders.repository import SKU_WIDE, SkuRecord, StockStatus
+from services.orders.repository import SKU_WIDE, LostLine, SkuRecord, StockStatus
 from services.orders.settings import DEFAULT_TRANSIT_DAYS
 from shared.contract.envelope import Payload, Principal
 from shared.contract.topics import Topic
@@ -23,6 +23,7 @@ class FakeOrders:
         self.orders: dict[str, Order] = {}
         self.correlations: dict[str, uuid.UUID | None] = {}
         self.releases: set[tuple[str, str, str, str]] = set()
+        self.lost: dict[tuple[str, str], LostLine] = {}
 
     async def get(self, order_id: str, *, lock: bool = False) -> Order | None:
         order = self.orders.get(order_id)
@@ -62,6 +63,10 @@ class FakeOrders:
             return False
         self.releases.add(key)
         return True
+
+    async def record_lost_demand(self, lines: Sequence[LostLine]) -> None:
+        for line in lines:
+            self.lost.setdefault((line.order_id, line.line_id), line)
 
 
 class FakeCatalog:

@@ -76,7 +76,7 @@ async def _one_at_a_time(messages: list[Message[Any]], unit: FakeUoW) -> None:
 def _state(unit: FakeUoW) -> tuple[Any, ...]:
     emitted = [(e.topic, e.key, e.payload, e.cause.event_id if e.cause else None) for e in unit.emitted]
     return ({k: snapshot(v) for k, v in unit.orders.orders.items()}, unit.stock.level, unit.stock.exhausted_at,
-            emitted)
+            emitted, unit.orders.lost)
 
 
 async def test_a_run_of_place_order_stores_and_emits_what_one_at_a_time_does() -> None:
