@@ -172,6 +172,25 @@ def ledger(sku_id: str, limit: int = 50) -> None:
 
 
 @app.command()
+def inbounds(sku_id: str) -> None:
+    """A SKU's expected inbound stock (R28) by expected arrival: open, received and cancelled. Announce, change
+    and cancel one with `backorder send announce-inbound`, `change-inbound` and `cancel-inbound`."""
+    rows = _get("inventory", f"/skus/{sku_id}/inbounds")
+    console.print(_table(f"inbounds of {sku_id}", rows,
+                         ["inbound_id", "warehouse_id", "qty", "received", "expected_on", "state"]))
+
+
+@app.command()
+def allocations(order_id: str) -> None:
+    """An order's parts in inventory: source, state, queue priority and, for a waiting backorder part, its
+    projected fill date and the inbound it is projected against (R28; empty: no inbound covers it)."""
+    rows = _get("inventory", f"/orders/{order_id}/allocations")
+    console.print(_table(f"allocations of {order_id}", rows,
+                         ["line_id", "part_no", "sku_id", "warehouse_id", "source", "qty", "state", "priority",
+                          "projected_on", "projected_inbound"]))
+
+
+@app.command()
 def order(order_id: str) -> None:
     """An order: status, tags, lines, parts and dates."""
     console.print_json(data=_get("orders", f"/orders/{order_id}"))
