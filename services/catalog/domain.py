@@ -61,6 +61,8 @@ class Seller:
     backorder_eligible: bool
     #: when eligibility was last revoked; None while eligible or if it was never granted
     revoked_at: datetime | None = None
+    #: where the seller's stock alerts are emailed (R32); None: not given
+    email: str | None = None
 
     def with_eligibility(self, eligible: bool, now: datetime) -> Seller:
         """The seller after a grant or revocation; a revocation is remembered (R02)."""

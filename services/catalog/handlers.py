@@ -72,13 +72,14 @@ async def register_seller(cmd: c.RegisterSeller, uow: CatalogUow) -> None:
     timezone = domain.timezone_for(cmd.region, cmd.timezone)
     existing = await uow.catalog.seller(cmd.seller_id, lock=True)
     if existing is None:
-        seller = Seller(cmd.seller_id, cmd.region, timezone, cmd.backorder_eligible)
-    else:
-        seller = replace(existing, region=cmd.region, timezone=timezone).with_eligibility(
-            cmd.backorder_eligible, uow.now())
+        seller = Seller(cmd.seller_id, cmd.region, timezone, cmd.backorder_eligible, email=cmd.email)
+    else:  # an update that gives no address keeps the one given before (R32)
+        seller = replace(existing, region=cmd.region, timezone=timezone,
+                         email=cmd.email or existing.email).with_eligibility(cmd.backorder_eligible, uow.now())
     await uow.catalog.save_seller(seller)
     uow.emit(EVENTS, c.SellerRegistered(seller_id=seller.seller_id, region=seller.region, timezone=seller.timezone,
-                                        backorder_eligible=seller.backorder_eligible), key=seller.seller_id)
+                                        backorder_eligible=seller.backorder_eligible, email=seller.email),
+             key=seller.seller_id)
     if existing is not None and existing.backorder_eligible != seller.backorder_eligible:
         uow.emit(EVENTS, c.SellerEligibilityChanged(seller_id=seller.seller_id,
                                                     backorder_eligible=seller.backorder_eligible),

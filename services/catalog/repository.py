@@ -15,7 +15,7 @@ def _seller(row: Any) -> Seller | None:
     if row is None:
         return None
     return Seller(row["seller_id"], row["region"], row["timezone"], row["backorder_eligible"],
-                  row["backorder_revoked_at"])
+                  row["backorder_revoked_at"], row["email"])
 
 
 def _sku(row: Any) -> Sku:
@@ -40,7 +40,7 @@ class CatalogRepository:
     async def save_seller(self, seller: Seller) -> None:
         await queries.upsert_seller(
             self.conn, seller_id=seller.seller_id, region=seller.region, timezone=seller.timezone,
-            backorder_eligible=seller.backorder_eligible, backorder_revoked_at=seller.revoked_at,
+            backorder_eligible=seller.backorder_eligible, backorder_revoked_at=seller.revoked_at, email=seller.email,
         )
 
     async def listing(self, listing_id: str) -> Listing | None:

@@ -178,9 +178,27 @@ def seller_view(level: Level, sku_levels: Sequence[Level], policy: Policy) -> Se
     )
 
 
+def total_available(levels: Sequence[Level], policy: Policy) -> int:
+    """R32: what the seller's low-stock threshold is compared with: the SKU's total available stock,
+    in stock (its ATP, so less safety stock) plus backorder (units still sellable while on backorder)."""
+    backorder = sum(lv.free_backorder for lv in levels) if policy.backorder_enabled else 0
+    return available_to_promise(levels, policy) + backorder
+
+
+def backorder_ran_out(before: Sequence[Level], policy_before: Policy, after: Sequence[Level],
+                      policy_after: Policy) -> bool:
+    """R32: the SKU's backorder stock ran out: it had sellable backorder units before the transaction and
+    has none after, while still on backorder (a deactivation is the seller's doing, not a run-out). Once per
+    crossing: it can run out again only after backorder stock was added."""
+    if not (policy_before.backorder_enabled and policy_after.backorder_enabled):
+        return False
+    return sum(lv.free_backorder for lv in before) > 0 and sum(lv.free_backorder for lv in after) <= 0
+
+
 def low_stock_transition(policy: Policy, atp: int) -> tuple[bool, bool]:
-    """(emit an alert now, alerted state after). An alert fires once when the SKU's ATP falls
-    below the threshold and re-arms only once ATP is back at or above it (R10)."""
+    """(emit an alert now, alerted state after). An alert fires once when the SKU's stock (R32: its total
+    available, ``total_available``) falls below the threshold and re-arms only once it is back at or above
+    it (R10)."""
     if policy.low_stock_threshold is None:
         return False, False
     below = atp < policy.low_stock_threshold

@@ -89,17 +89,26 @@ def _shown_as_read(locked: Locked, sku_id: str) -> dict[str, tuple[int, ...]]:
 
 
 async def _check_low_stock(uow: InventoryUow, locked: Locked, sku_id: str) -> None:
-    """One ``LowStock`` per downward crossing of the SKU's threshold (R10)."""
+    """One ``LowStock`` per downward crossing of the SKU's threshold by its total available stock, in stock
+    plus backorder (R10, R32); one ``BackorderStockExhausted`` when its backorder stock runs out (R32)."""
     policy = locked.policy(sku_id)
-    atp = domain.available_to_promise(locked.sku_levels(sku_id), policy)
-    alert, alerted = domain.low_stock_transition(policy, atp)
+    levels = locked.sku_levels(sku_id)
+    atp = domain.available_to_promise(levels, policy)
+    total = domain.total_available(levels, policy)
+    alert, alerted = domain.low_stock_transition(policy, total)
     if alerted != policy.low_stock_alerted:
         await uow.inventory.set_low_stock_alerted(sku_id, alerted)
         locked.policies[sku_id] = domain.with_alerted(policy, alerted)
     if alert:
         assert policy.low_stock_threshold is not None
-        uow.emit(EVENTS, inv.LowStock(sku_id=sku_id, available_to_promise=atp, threshold=policy.low_stock_threshold),
-                 key=sku_id)
+        uow.emit(EVENTS, inv.LowStock(sku_id=sku_id, seller_id=policy.seller_id, available_to_promise=atp,
+                                      backorder=total - atp, total_available=total,
+                                      threshold=policy.low_stock_threshold), key=sku_id)
+    before, policy_before = locked.as_read(sku_id)
+    if domain.backorder_ran_out(before, policy_before, levels, policy):
+        uow.emit(EVENTS, inv.BackorderStockExhausted(
+            sku_id=sku_id, seller_id=policy.seller_id, available_to_promise=atp,
+            backorder_allocated=sum(lv.backorder_allocated for lv in levels)), key=sku_id)
 
 
 def _check_seller(uow: InventoryUow, locked: Locked, sku_id: str) -> None:

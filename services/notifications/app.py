@@ -13,7 +13,13 @@ from services.notifications.repository import NotificationsRepository
 from services.notifications.sender import sender_from
 from services.notifications.settings import NotificationsSettings
 from services.notifications.unit_of_work import make_uow
-from shared.contract.topics import NOTIFICATIONS_COMMANDS_TOPIC, NOTIFICATIONS_EVENTS_TOPIC, ORDERS_EVENTS_TOPIC
+from shared.contract.topics import (
+    CATALOG_EVENTS_TOPIC,
+    INVENTORY_EVENTS_TOPIC,
+    NOTIFICATIONS_COMMANDS_TOPIC,
+    NOTIFICATIONS_EVENTS_TOPIC,
+    ORDERS_EVENTS_TOPIC,
+)
 from shared.messaging.decoding import Subscription
 from shared.observability.http import Route, bad_query, not_found
 from shared.service import ServiceContext, ServiceDefinition
@@ -31,10 +37,17 @@ SUBSCRIPTIONS = [
             "BackorderDelayed": handlers.backorder_delayed,
             "LinesCancelled": handlers.lines_cancelled,
             "RefundRequested": handlers.refund_requested,
+            "BackorderUncovered": handlers.backorder_uncovered,  # to the seller (R29, R32)
         },
         # the two of every order, mixed as they arrive, a run at a time; one by one (above) if a run fails
         batch_handlers={"OrderPlaced": handlers.placed_and_accepted, "OrderAccepted": handlers.placed_and_accepted},
     ),
+    # R32: sellers' stock alerts, and where to email them
+    Subscription(INVENTORY_EVENTS_TOPIC, handlers={
+        "LowStock": handlers.low_stock,
+        "BackorderStockExhausted": handlers.backorder_stock_exhausted,
+    }),
+    Subscription(CATALOG_EVENTS_TOPIC, handlers={"SellerRegistered": handlers.seller_registered}),
     Subscription(
         NOTIFICATIONS_COMMANDS_TOPIC,
         handlers={"MarkNotificationsRead": handlers.mark_read},
@@ -83,6 +96,14 @@ def routes(ctx: ServiceContext) -> list[Route]:
             unread = await repo.unread_count(buyer_id)
         return web.json_response(rows, headers={"X-Unread-Count": str(unread)})
 
+    async def seller_notifications(request: web.Request) -> web.Response:
+        """R32: the seller's alerts (app messages and emails), newest first."""
+        seller_id = request.match_info["seller_id"]
+        async with ctx.pool.acquire() as conn:
+            rows = await NotificationsRepository(conn).list_by_seller(
+                seller_id, channel=_choice(request, "channel", CHANNELS), limit=_limit(request))
+        return web.json_response(rows)
+
     async def order_notifications(request: web.Request) -> web.Response:
         order_id = request.match_info["order_id"]
         async with ctx.pool.acquire() as conn:
@@ -103,6 +124,7 @@ def routes(ctx: ServiceContext) -> list[Route]:
 
     return [
         ("/buyers/{buyer_id}/notifications", buyer_notifications),
+        ("/sellers/{seller_id}/notifications", seller_notifications),
         ("/orders/{order_id}/notifications", order_notifications),
         ("/notifications/{notification_id}", notification),
     ]
@@ -116,7 +138,8 @@ async def send_emails(ctx: ServiceContext) -> None:
 DEFINITION = ServiceDefinition(
     name="notifications",
     version="1.0.0",
-    description="Tells buyers about their backordered items in the app and by email, each message once (R20-R22).",
+    description="Tells buyers about their backordered items, and sellers about their stock (R32), in the app and "
+                "by email, each message once (R20-R22).",
     settings_cls=NotificationsSettings,
     migrations=Path(__file__).parent / "migrations",
     subscriptions=SUBSCRIPTIONS,

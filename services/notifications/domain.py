@@ -1,4 +1,4 @@
-"""What to tell a buyer, and when a notification counts as the same one (R20-R22). Pure: no I/O.
+"""What to tell a buyer or a seller, and when a notification counts as the same one (R20-R22, R32). Pure: no I/O.
 
 An order event becomes at most one ``Notice``: one message about the backordered lines it
 concerns, sent on every channel. Its identity is deterministic, built from the facts and
@@ -11,6 +11,14 @@ notification and is sent once:
 The *revision* tells apart facts of the same kind about the same lines that the buyer must
 hear about separately: a second delay (new dates), a line late again after a delay (new
 ship-by), a release of another quantity. Kinds that happen once per line use ``"1"``.
+
+R32: sellers are told too, of their SKUs' stock (``SELLER_KINDS``): a ``Notice`` with a ``seller_id`` and
+no buyer. A stock alert is about a SKU, not an order: its subject is ``seller_id|sku_id`` in place of the
+order, and its revision is the id of inventory's alert event. Inventory emits each crossing once, from its
+outbox, in the transaction that crossed, so that id is the crossing's own: a redelivery or a replay of the
+alert maps to the same notification, and the next crossing, a new event, is news. An uncovered backorder
+(R29, ``BackorderUncovered``) is about an order's line; its revision is the warehouse and the ship-by still
+promised.
 """
 
 from __future__ import annotations
@@ -22,9 +30,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, get_args
 
+from shared.contract import inventory as inv
 from shared.contract import orders as o
 from shared.contract.envelope import Principal
-from shared.contract.notifications import NotificationKind
+from shared.contract.notifications import SELLER_KINDS, NotificationKind
 from shared.domain import Rejection
 
 Channel = Literal["app", "email"]
@@ -62,6 +71,17 @@ class Buyer:
     locale: str
     timezone: str | None
     placed_at: datetime
+
+
+@dataclass(frozen=True)
+class Seller:
+    """Who to tell of a seller's stock (R32). Learnt from catalog's ``SellerRegistered``; ``email`` None
+    when the seller gave none."""
+
+    seller_id: str
+    email: str | None
+    region: str
+    timezone: str | None
 
 
 @dataclass(frozen=True)
@@ -131,14 +151,33 @@ class Item:
 
 @dataclass(frozen=True)
 class Notice:
-    """One message to one buyer about some lines of one order; sent on every channel."""
+    """One message to one buyer about some lines of one order, or (R32) to one seller about a SKU (and, for
+    an uncovered backorder, an order's line); sent on every channel."""
 
-    order_id: str
-    buyer_id: str
+    order_id: str | None
+    buyer_id: str | None
     kind: NotificationKind
     revision: str
     items: tuple[Item, ...]
     facts: Mapping[str, str | bool] = field(default_factory=dict)  # tracking_number, reason, status, ...
+    seller_id: str | None = None
+    sku_id: str | None = None
+
+    @property
+    def to_seller(self) -> bool:
+        return self.seller_id is not None
+
+    @property
+    def key(self) -> str | None:
+        """The Kafka key of what is said about it: the order, else (a SKU alert) the seller."""
+        return self.order_id or self.seller_id
+
+    @property
+    def subject(self) -> str:
+        """What the message is about, in its id: the order, or the seller's SKU (ids cannot contain ``|``)."""
+        if self.order_id is None:
+            return f"{self.seller_id}|{self.sku_id}"
+        return self.order_id
 
     @property
     def line_ids(self) -> tuple[str, ...]:
@@ -154,11 +193,12 @@ class Notice:
         return max((i.estimated_delivery for i in self.items if i.estimated_delivery), default=None)
 
     def notification_id(self, channel: Channel) -> str:
-        return notification_id(self.order_id, self.line_ids, self.kind, self.revision, channel)
+        return notification_id(self.subject, self.line_ids, self.kind, self.revision, channel)
 
     def data(self) -> dict[str, Any]:
         return {
             "order_id": self.order_id,
+            **({"seller_id": self.seller_id, "sku_id": self.sku_id} if self.to_seller else {}),
             "kind": self.kind,
             "revision": self.revision,
             "line_ids": list(self.line_ids),
@@ -272,6 +312,43 @@ def notice_rejected(event: o.OrderRejected) -> Notice | None:
                   {"reason": event.reason, "reason_words": rejection_words(event.reason)})
 
 
+# ---------------------------------------------------------------- what to tell a seller (R32)
+
+
+def notice_low_stock(event: inv.LowStock, alert_id: str) -> Notice | None:
+    """R32: the SKU's total available stock (in stock plus backorder) fell below the seller's threshold.
+    ``alert_id``: the alert event's id, the crossing's identity. Nothing when inventory names no seller."""
+    if event.seller_id is None:
+        return None
+    total = event.total_available if event.total_available is not None else event.available_to_promise
+    return Notice(None, None, "low_stock", alert_id, (), {
+        "in_stock": str(event.available_to_promise), "backorder": str(event.backorder),
+        "total_available": str(total), "threshold": str(event.threshold),
+    }, seller_id=event.seller_id, sku_id=event.sku_id)
+
+
+def notice_backorder_exhausted(event: inv.BackorderStockExhausted, alert_id: str) -> Notice | None:
+    """R32: the SKU's backorder stock ran out; once per crossing (``alert_id``, as ``notice_low_stock``)."""
+    if event.seller_id is None:
+        return None
+    return Notice(None, None, "backorder_exhausted", alert_id, (), {
+        "in_stock": str(event.available_to_promise), "backorder_allocated": str(event.backorder_allocated),
+    }, seller_id=event.seller_id, sku_id=event.sku_id)
+
+
+def notice_uncovered(event: o.BackorderUncovered) -> Notice | None:
+    """R29, R32: no inbound covers a waiting line any more; its seller is asked to act. Told once per
+    warehouse and ship-by still promised."""
+    if event.seller_id is None:
+        return None
+    item = Item(event.line_id, event.sku_id, 0, 0, event.ship_by, None)
+    return Notice(event.order_id, None, "backorder_uncovered", f"{event.warehouse_id}/{event.ship_by.isoformat()}",
+                  (item,), {"warehouse_id": event.warehouse_id}, seller_id=event.seller_id, sku_id=event.sku_id)
+
+
+assert set(SELLER_KINDS) <= set(KINDS)
+
+
 def apply_delay(line: LineState, event: o.BackorderDelayed) -> LineState:
     return LineState(line.line_id, line.sku_id, line.qty, line.backorder_qty, event.ship_by,
                      event.estimated_delivery)
@@ -295,11 +372,12 @@ def after_failure(attempts: int, max_attempts: int, permanent: bool) -> Outcome:
 
 @dataclass(frozen=True)
 class OutgoingEmail:
-    """A claimed email, ready to hand to SMTP. ``recipient`` is None when the buyer is unknown."""
+    """A claimed email, ready to hand to SMTP. ``recipient`` is None when the buyer (or the seller's
+    address, R32) is unknown."""
 
     notification_id: str
-    order_id: str
-    buyer_id: str
+    order_id: str | None
+    buyer_id: str | None
     kind: NotificationKind
     line_ids: tuple[str, ...]
     locale: str
@@ -313,18 +391,22 @@ class OutgoingEmail:
     caused_by: uuid.UUID | None
     correlation_id: uuid.UUID | None
     created_at: datetime
+    seller_id: str | None = None
+    sku_id: str | None = None
 
 
 @dataclass(frozen=True)
 class ExpiredEmail:
     notification_id: str
-    order_id: str
-    buyer_id: str
+    order_id: str | None
+    buyer_id: str | None
     kind: NotificationKind
     attempts: int
     error: str
     caused_by: uuid.UUID | None
     correlation_id: uuid.UUID | None
+    seller_id: str | None = None
+    sku_id: str | None = None
 
 
 # ---------------------------------------------------------------- the buyer's app inbox

@@ -7,6 +7,10 @@ outbox and the email queued for the sender are durable together or not at all.
 
 ``mark_read`` is the buyer's app inbox command: the messages become read and ``NotificationsRead``
 is staged in the same transaction, or a ``Rejection`` changes nothing.
+
+R32: sellers are told too. ``seller_registered`` keeps catalog's seller contact (``sellers``); inventory's
+``LowStock`` and ``BackorderStockExhausted`` and orders' ``BackorderUncovered`` become seller notices, told
+by ``tell_seller`` on both channels, once, exactly as a buyer's.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ from typing import Any
 import structlog
 
 from services.notifications import domain, metrics
-from services.notifications.domain import Buyer, Channel, LineState, Notice
+from services.notifications.domain import Buyer, Channel, LineState, Notice, Seller
 from services.notifications.localization import DEFAULT_LOCALE
 from services.notifications.ports import NotificationsUow
 from services.notifications.rendering import Rendered
 from services.notifications.repository import NotificationsRepository
+from shared.contract import catalog as cat
+from shared.contract import inventory as inv
 from shared.contract import orders as o
 from shared.contract.envelope import utcnow
 from shared.contract.notifications import (
@@ -39,13 +45,15 @@ from shared.persistence.uow import Cause
 log = structlog.get_logger(__name__)
 
 UNKNOWN_BUYER = "buyer_contact_unknown: no OrderPlaced was seen for this order"
+UNKNOWN_SELLER = "seller_contact_unknown: no SellerRegistered with an email was seen for this seller"
 
 
 def app_sent_event(notice: Notice, rendered: Rendered) -> NotificationSent:
     """What a push gateway needs to deliver the app message (no email address, no name)."""
     return NotificationSent(
         notification_id=notice.notification_id("app"), order_id=notice.order_id, buyer_id=notice.buyer_id,
-        channel="app", kind=notice.kind, ship_by=notice.ship_by, estimated_delivery=notice.estimated_delivery,
+        seller_id=notice.seller_id, sku_id=notice.sku_id, channel="app", kind=notice.kind, ship_by=notice.ship_by,
+        estimated_delivery=notice.estimated_delivery,
         line_ids=list(notice.line_ids), title=rendered.subject[:500], message=rendered.app[:500],
     )
 
@@ -54,13 +62,26 @@ async def tell(uow: NotificationsUow, notice: Notice | None) -> None:
     """Store the notice on both channels, once (R22): app delivered now, email queued for the sender."""
     if notice is None:
         return
+    assert notice.order_id is not None, "a buyer's notice is about an order"
     await tell_all(uow, [(notice, await uow.notifications.buyer(notice.order_id), uow.cause)])
+
+
+async def tell_seller(uow: NotificationsUow, notice: Notice | None) -> None:
+    """R32: ``tell`` for a seller's notice; the email goes to the address catalog gave for the seller."""
+    if notice is None or notice.seller_id is None:
+        return
+    seller = await uow.notifications.seller(notice.seller_id)
+    await _store(uow, [_Told(notice, None, uow.cause, uow.renderer.render(notice, None), seller)])
 
 
 async def tell_all(uow: NotificationsUow, notices: list[tuple[Notice, Buyer | None, Cause | None]]) -> None:
     """``tell`` for several notices: their notifications are stored in one statement, then each notice
     is announced as if told alone, in order (a notice repeated in the list is told once)."""
-    told = [_Told(notice, buyer, cause, uow.renderer.render(notice, buyer)) for notice, buyer, cause in notices]
+    await _store(uow, [_Told(notice, buyer, cause, uow.renderer.render(notice, buyer))
+                       for notice, buyer, cause in notices])
+
+
+async def _store(uow: NotificationsUow, told: list[_Told]) -> None:
     stored = await uow.notifications.add_all([row for t in told for row in t.rows()])
     if any([t.announce(uow, stored) for t in told]):  # every notice announced, then one wake
         await uow.notifications.wake_senders()
@@ -74,18 +95,26 @@ class _Told:
     buyer: Buyer | None
     cause: Cause | None
     rendered: Rendered
+    seller: Seller | None = None  # R32: a seller's notice
 
     @property
     def locale(self) -> str:
         return self.buyer.locale if self.buyer else DEFAULT_LOCALE
+
+    @property
+    def unreachable(self) -> str | None:
+        """Why the email cannot be sent (no address known), or None."""
+        if self.notice.to_seller:
+            return None if self.seller is not None and self.seller.email else UNKNOWN_SELLER
+        return UNKNOWN_BUYER if self.buyer is None else None
 
     def rows(self) -> list[dict[str, Any]]:
         def row(channel: Channel, status: str, error: str | None = None) -> dict[str, Any]:
             return NotificationsRepository.new_row(self.notice, channel, self.rendered, locale=self.locale,
                                                    status=status, cause=self.cause, error=error)
 
-        if self.buyer is None:  # without an address there is nothing to retry: recorded failed, and said so
-            return [row("app", "sent"), row("email", "failed", UNKNOWN_BUYER)]
+        if self.unreachable:  # without an address there is nothing to retry: recorded failed, and said so
+            return [row("app", "sent"), row("email", "failed", self.unreachable)]
         return [row("app", "sent"), row("email", "pending")]
 
     def announce(self, uow: NotificationsUow, stored: set[str]) -> bool:
@@ -97,28 +126,32 @@ class _Told:
     def _announce(self, uow: NotificationsUow, stored: set[str]) -> bool:
         notice = self.notice
         bound = log.bind(order_id=notice.order_id, kind=notice.kind)
+        if notice.to_seller:
+            bound = bound.bind(seller_id=notice.seller_id, sku_id=notice.sku_id)
         app_id, email_id = notice.notification_id("app"), notice.notification_id("email")
         if app_id in stored:
             stored.discard(app_id)
-            uow.emit(EVENTS, app_sent_event(notice, self.rendered), key=notice.order_id)
+            uow.emit(EVENTS, app_sent_event(notice, self.rendered), key=notice.key)
             metrics.NOTIFICATIONS.labels("app", notice.kind, "sent").inc()
             bound.info("notification_sent", channel="app", notification_id=app_id)
         else:
             metrics.NOTIFICATIONS.labels("app", notice.kind, "duplicate").inc()
             bound.info("notification_already_told", channel="app", notification_id=app_id)
+        error = self.unreachable
         if email_id not in stored:
-            if self.buyer is not None:
+            if error is None:
                 metrics.NOTIFICATIONS.labels("email", notice.kind, "duplicate").inc()
                 bound.info("notification_already_told", channel="email", notification_id=email_id)
             return False
         stored.discard(email_id)
-        if self.buyer is None:
+        if error is not None:
             uow.emit(EVENTS, NotificationFailed(
-                notification_id=email_id, order_id=notice.order_id, buyer_id=notice.buyer_id, channel="email",
-                kind=notice.kind, attempts=0, error=UNKNOWN_BUYER,
-            ), key=notice.order_id)
+                notification_id=email_id, order_id=notice.order_id, buyer_id=notice.buyer_id,
+                seller_id=notice.seller_id, sku_id=notice.sku_id, channel="email", kind=notice.kind, attempts=0,
+                error=error,
+            ), key=notice.key)
             metrics.NOTIFICATIONS.labels("email", notice.kind, "failed").inc()
-            bound.warning("notification_failed", channel="email", notification_id=email_id, error=UNKNOWN_BUYER)
+            bound.warning("notification_failed", channel="email", notification_id=email_id, error=error)
             return False
         metrics.NOTIFICATIONS.labels("email", notice.kind, "created").inc()
         bound.info("notification_queued", channel="email", notification_id=email_id)
@@ -161,14 +194,14 @@ async def placed_and_accepted(messages: list[Message[o.OrderPlaced | o.OrderAcce
         lines.append((event.order_id, domain.lines_from_accepted(event), _as_of(uow, m.cause)))
         notice = domain.notice_accepted(event)
         if notice is not None:
-            notices.append((notice, placed.get(notice.order_id), m.cause))
+            notices.append((notice, placed.get(event.order_id), m.cause))
     repo = uow.notifications
     # read before this run's buyers are written: a buyer stored before wins (the store keeps the
     # first), and a notice told before its order's OrderPlaced arrived has none, as one at a time
-    stored = await repo.buyers([notice.order_id for notice, _, _ in notices])
+    stored = await repo.buyers([notice.subject for notice, _, _ in notices])  # a buyer's notice: its order
     await repo.save_buyers(buyers)
     await repo.save_lines_of(lines)
-    await tell_all(uow, [(notice, stored.get(notice.order_id) or placed_in_run, cause)
+    await tell_all(uow, [(notice, stored.get(notice.subject) or placed_in_run, cause)
                          for notice, placed_in_run, cause in notices])
 
 
@@ -214,6 +247,35 @@ async def lines_cancelled(event: o.LinesCancelled, uow: NotificationsUow) -> Non
 async def refund_requested(event: o.RefundRequested, uow: NotificationsUow) -> None:
     """R18, R21."""
     await tell(uow, domain.notice_refunded(event, await uow.notifications.lines(event.order_id)))
+
+
+# ---------------------------------------------------------------- sellers (R32)
+
+
+async def seller_registered(event: cat.SellerRegistered, uow: NotificationsUow) -> None:
+    """Keep where the seller's alerts are emailed (catalog owns sellers; this is its copy)."""
+    await uow.notifications.save_seller(Seller(event.seller_id, event.email, event.region, event.timezone))
+
+
+def _alert_id(uow: NotificationsUow) -> str:
+    """The alert event's id: inventory emits each crossing once, so it names the crossing (see ``domain``)."""
+    assert uow.cause is not None, "a consumed message always has a cause"
+    return str(uow.cause.event_id)
+
+
+async def low_stock(event: inv.LowStock, uow: NotificationsUow) -> None:
+    """R32: the seller's SKU is low on total available stock (in stock plus backorder)."""
+    await tell_seller(uow, domain.notice_low_stock(event, _alert_id(uow)))
+
+
+async def backorder_stock_exhausted(event: inv.BackorderStockExhausted, uow: NotificationsUow) -> None:
+    """R32: the seller's SKU has no backorder stock left to sell."""
+    await tell_seller(uow, domain.notice_backorder_exhausted(event, _alert_id(uow)))
+
+
+async def backorder_uncovered(event: o.BackorderUncovered, uow: NotificationsUow) -> None:
+    """R29, R32: a waiting line has no inbound covering it; the seller is asked to act."""
+    await tell_seller(uow, domain.notice_uncovered(event))
 
 
 # ---------------------------------------------------------------- the buyer's app inbox

@@ -52,9 +52,15 @@ def build_message(email: OutgoingEmail, settings: NotificationsSettings) -> Emai
     msg["Subject"] = email.subject
     msg["Date"] = format_datetime(email.created_at)
     msg["Message-ID"] = message_id(email.notification_id, settings.mail_domain)
-    # every message about one order threads together in the buyer's mail client
-    msg["References"] = f"<order.{email.order_id}@{settings.mail_domain}>"
-    msg["X-Order-Id"] = email.order_id
+    # every message about one order threads together in the buyer's mail client; a seller's alerts (R32)
+    # thread per SKU
+    if email.order_id is not None and email.seller_id is None:
+        msg["References"] = f"<order.{email.order_id}@{settings.mail_domain}>"
+    else:
+        msg["References"] = f"<sku.{email.sku_id}.{email.seller_id}@{settings.mail_domain}>"
+        msg["X-Sku-Id"] = email.sku_id or ""
+    if email.order_id is not None:
+        msg["X-Order-Id"] = email.order_id
     msg["X-Notification-Id"] = email.notification_id
     msg["X-Notification-Kind"] = email.kind
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies

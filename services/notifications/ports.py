@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from services.notifications.domain import Buyer, LineState, Notice
+from services.notifications.domain import Buyer, LineState, Notice, Seller
 from services.notifications.rendering import Rendered
 from shared.contract.envelope import Payload
 from shared.contract.topics import Topic
@@ -36,6 +36,10 @@ class NotificationsStore(Protocol):
     async def save_lines_of(self, orders: Sequence[tuple[str, Sequence[LineState], Any]]) -> None: ...
 
     async def lines(self, order_id: str) -> dict[str, LineState]: ...
+
+    async def save_seller(self, seller: Seller) -> None: ...
+
+    async def seller(self, seller_id: str) -> Seller | None: ...
 
     async def add_all(self, rows: Sequence[dict[str, Any]]) -> set[str]:
         """Store notification rows; returns the ids stored now (an id seen before is skipped)."""

@@ -58,7 +58,9 @@ class Renderer:
         return {
             "kind": notice.kind,
             "order_id": notice.order_id,
-            "order_url": self.order_url.format(order_id=notice.order_id),
+            "order_url": self.order_url.format(order_id=notice.order_id) if notice.order_id else None,
+            "seller_id": notice.seller_id,  # R32: a seller's alert
+            "sku_id": notice.sku_id,
             "placed_at": placed_at,
             "items": [dates(dict(item.__dict__)) for item in notice.items],
             "facts": {"tracking_number": "", "reason": "", "status": "", "availability": "", "partial": "",

@@ -14,6 +14,7 @@ from services.notifications.domain import (
     LineState,
     Notice,
     OutgoingEmail,
+    Seller,
 )
 from services.notifications.rendering import Rendered
 from shared.persistence.db import Conn, fetch_all, load_queries
@@ -33,7 +34,8 @@ def _email(row: Any) -> OutgoingEmail:
         subject=row["subject"],
         body_text=row["body_text"], body_html=row["body_html"], ship_by=row["ship_by"],
         estimated_delivery=row["estimated_delivery"], attempts=row["attempts"], caused_by=row["caused_by"],
-        correlation_id=row["correlation_id"], created_at=row["created_at"],
+        correlation_id=row["correlation_id"], created_at=row["created_at"], seller_id=row["seller_id"],
+        sku_id=row["sku_id"],
     )
 
 
@@ -99,6 +101,16 @@ class NotificationsRepository:
     async def lines(self, order_id: str) -> dict[str, LineState]:
         return {r["line_id"]: _line(r) for r in await fetch_all(queries.get_lines, self.conn, order_id=order_id)}
 
+    # ------------------------------------------------------------ sellers (R32)
+
+    async def save_seller(self, seller: Seller) -> None:
+        await queries.save_seller(self.conn, seller_id=seller.seller_id, email=seller.email, region=seller.region,
+                                  timezone=seller.timezone)
+
+    async def seller(self, seller_id: str) -> Seller | None:
+        row = await queries.get_seller(self.conn, seller_id=seller_id)
+        return Seller(row["seller_id"], row["email"], row["region"], row["timezone"]) if row else None
+
     # ------------------------------------------------------------ notifications
 
     @staticmethod
@@ -107,7 +119,8 @@ class NotificationsRepository:
         """A notification as ``add_all`` stores it."""
         return {
             "notification_id": notice.notification_id(channel), "order_id": notice.order_id,
-            "buyer_id": notice.buyer_id, "channel": channel, "kind": notice.kind, "line_ids": list(notice.line_ids),
+            "buyer_id": notice.buyer_id, "seller_id": notice.seller_id, "sku_id": notice.sku_id, "channel": channel,
+            "kind": notice.kind, "line_ids": list(notice.line_ids),
             "revision": notice.revision, "ship_by": notice.ship_by, "estimated_delivery": notice.estimated_delivery,
             "locale": locale, "subject": rendered.subject,
             "body_text": rendered.app if channel == "app" else rendered.text,
@@ -158,7 +171,8 @@ class NotificationsRepository:
     async def expire_emails(self, max_age_s: float) -> list[ExpiredEmail]:
         rows = await fetch_all(queries.expire_emails, self.conn, max_age_s=max_age_s)
         return [ExpiredEmail(str(r["notification_id"]), r["order_id"], r["buyer_id"], r["kind"], r["attempts"],
-                             r["last_error"], r["caused_by"], r["correlation_id"]) for r in rows]
+                             r["last_error"], r["caused_by"], r["correlation_id"], r["seller_id"], r["sku_id"])
+                for r in rows]
 
     async def email_queue_stats(self) -> dict[str, float]:
         row = await queries.email_queue_stats(self.conn)
@@ -183,6 +197,12 @@ class NotificationsRepository:
                             unread_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
         rows = await fetch_all(queries.list_by_buyer, self.conn, buyer_id=buyer_id, channel=channel, status=status,
                                unread_only=unread_only, limit=limit)
+        return [_view(r) for r in rows]
+
+    async def list_by_seller(self, seller_id: str, *, channel: str | None = None,
+                             limit: int = 100) -> list[dict[str, Any]]:
+        """R32: a seller's alerts, newest first."""
+        rows = await fetch_all(queries.list_by_seller, self.conn, seller_id=seller_id, channel=channel, limit=limit)
         return [_view(r) for r in rows]
 
     async def list_by_order(self, order_id: str, limit: int = 500) -> list[dict[str, Any]]:

@@ -231,7 +231,8 @@ class EmailSender:
         bound = log.bind(order_id=email.order_id, notification_id=email.notification_id, kind=email.kind,
                          attempt=email.attempts)
         if email.recipient is None:
-            await self._record_failure(email, token, "buyer_contact_unknown", permanent=True)
+            unknown = "seller_contact_unknown" if email.seller_id else "buyer_contact_unknown"
+            await self._record_failure(email, token, unknown, permanent=True)
             return "failed"
         if email.attempts > self.settings.email_max_attempts:  # its sender died on every attempt
             await self._record_failure(email, token, "gave up: the sender stopped during every attempt",
@@ -267,10 +268,10 @@ class EmailSender:
         with announcement.caused_by(_cause(email.caused_by, email.correlation_id)):
             announcement.emit(EVENTS, NotificationSent(
                 notification_id=email.notification_id, order_id=email.order_id, buyer_id=email.buyer_id,
-                channel="email", kind=email.kind, ship_by=email.ship_by,
-                estimated_delivery=email.estimated_delivery, line_ids=list(email.line_ids),
+                seller_id=email.seller_id, sku_id=email.sku_id, channel="email", kind=email.kind,
+                ship_by=email.ship_by, estimated_delivery=email.estimated_delivery, line_ids=list(email.line_ids),
                 title=email.subject[:500],
-            ), key=email.order_id)
+            ), key=email.order_id or email.seller_id)
 
         async def record() -> None:
             async with self.pool.acquire() as conn:
@@ -297,18 +298,20 @@ class EmailSender:
                 return
             if await repo.mark_failed(email.notification_id, token, error):
                 self._report_failed(uow, email.notification_id, email.order_id, email.buyer_id, email.kind,
-                                    email.attempts, error, _cause(email.caused_by, email.correlation_id))
+                                    email.attempts, error, _cause(email.caused_by, email.correlation_id),
+                                    seller_id=email.seller_id, sku_id=email.sku_id)
 
         await self._in_transaction(record, what="email_result_not_recorded", email=email)
         return outcome
 
-    def _report_failed(self, uow: NotificationsUnitOfWork, notification_id: str, order_id: str, buyer_id: str,
-                       kind: Any, attempts: int, error: str, cause: Cause | None) -> None:
+    def _report_failed(self, uow: NotificationsUnitOfWork, notification_id: str, order_id: str | None,
+                       buyer_id: str | None, kind: Any, attempts: int, error: str, cause: Cause | None, *,
+                       seller_id: str | None = None, sku_id: str | None = None) -> None:
         with uow.caused_by(cause):
             uow.emit(EVENTS, NotificationFailed(
-                notification_id=notification_id, order_id=order_id, buyer_id=buyer_id, channel="email",
-                kind=kind, attempts=attempts, error=error,
-            ), key=order_id)
+                notification_id=notification_id, order_id=order_id, buyer_id=buyer_id, seller_id=seller_id,
+                sku_id=sku_id, channel="email", kind=kind, attempts=attempts, error=error,
+            ), key=order_id or seller_id)
         metrics.NOTIFICATIONS.labels("email", kind, "failed").inc()
         log.warning("notification_failed", channel="email", order_id=order_id, notification_id=notification_id,
                     attempts=attempts, error=error)
@@ -344,7 +347,7 @@ class EmailSender:
         async with transaction(self.pool, self.uow_factory) as uow:
             for e in await uow.notifications.expire_emails(self.settings.email_expire_after_s):
                 self._report_failed(uow, e.notification_id, e.order_id, e.buyer_id, e.kind, e.attempts, e.error,
-                                    _cause(e.caused_by, e.correlation_id))
+                                    _cause(e.caused_by, e.correlation_id), seller_id=e.seller_id, sku_id=e.sku_id)
             stats = await uow.notifications.email_queue_stats()
             uow.commit()
         metrics.EMAIL_QUEUE.labels("pending").set(stats["pending"])

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, JsonValue
 
-from .common import Id, ListingType, Region
+from .common import Email, Id, ListingType, Region
 from .envelope import Payload
 from .rejections import CommandRejected
 
@@ -42,6 +42,9 @@ class RegisterSeller(Payload):
     region: Region
     backorder_eligible: bool = Field(description="May this seller activate backorder (R02)?", examples=[True])
     timezone: Timezone | None = Field(default=None, description="IANA zone; defaults from the region")
+    email: Email | None = Field(default=None, description="Where the seller's stock alerts are emailed (R32); "
+                                                          "not given: the address given before stays",
+                                examples=["seller-1@example.com"])
 
 
 class SetSellerEligibility(Payload):
@@ -158,6 +161,9 @@ class SellerRegistered(Payload):
     region: Region
     timezone: Timezone
     backorder_eligible: bool = Field(description="May this seller activate backorder (R02)?", examples=[True])
+    email: Email | None = Field(default=None, description="Where the seller's stock alerts are emailed (R32); "
+                                                          "null when none was given",
+                                examples=["seller-1@example.com"])
 
 
 class SellerEligibilityChanged(Payload):

@@ -153,16 +153,36 @@ class StockChanged(Payload):
 
 
 class LowStock(Payload):
-    """The SKU's available-to-promise fell below the seller's low-stock threshold (R10).
+    """The SKU's total available stock, in stock plus backorder, fell below the seller's low-stock threshold
+    (R10, R32). Notifications tells the seller (app and email).
 
-    Sent once per crossing: again only after ATP was back at or above the threshold.
+    Sent once per crossing: again only after the total was back at or above the threshold.
     ``warehouse_id`` is None: the threshold is per SKU.
     """
 
     sku_id: Id
+    seller_id: Id | None = Field(default=None, description="The SKU's seller, who is alerted (R32); None when "
+                                                           "inventory does not know it", examples=["seller-1"])
     warehouse_id: Id | None = None
-    available_to_promise: int
+    available_to_promise: int = Field(description="In stock: the SKU's free regular units less its safety stock")
+    backorder: int = Field(default=0, description="Backorder units still sellable (0 while not on backorder)")
+    total_available: int | None = Field(
+        default=None, description="In stock + backorder: what the threshold is compared with (R32); None in "
+                                  "alerts sent before R32, which compared available_to_promise")
     threshold: int
+
+
+class BackorderStockExhausted(Payload):
+    """R32: the SKU's backorder stock ran out (it had backorder units to sell, now it has none, and it is
+    still on backorder). Sent once per crossing: again only after backorder stock was added and ran out
+    again. Notifications tells the seller (app and email). Key: sku_id."""
+
+    sku_id: Id
+    seller_id: Id | None = Field(default=None, description="The SKU's seller, who is alerted",
+                                 examples=["seller-1"])
+    available_to_promise: int = Field(description="Regular units still promisable (in stock)", examples=[0])
+    backorder_allocated: int = Field(description="Backorder units promised to orders, still waiting for stock",
+                                     examples=[25])
 
 
 class ProjectedPart(Payload):
@@ -245,6 +265,7 @@ INVENTORY_EVENTS: tuple[type[Payload], ...] = (
     BackorderReleased,
     StockChanged,
     LowStock,
+    BackorderStockExhausted,
     PromiseChanged,
     BackorderProjected,
     ReceiptMismatch,

@@ -1,5 +1,6 @@
-"""notifications.commands (Kafka key: buyer_id) and notifications.events (Kafka key: order_id; buyer_id for
-what concerns a buyer's inbox as a whole: NotificationsRead, and CommandRejected of an inbox command)."""
+"""notifications.commands (Kafka key: buyer_id) and notifications.events (Kafka key: order_id; seller_id for a
+seller's stock alert (R32); buyer_id for what concerns a buyer's inbox as a whole: NotificationsRead, and
+CommandRejected of an inbox command)."""
 
 from __future__ import annotations
 
@@ -14,16 +15,30 @@ from .envelope import Payload
 from .rejections import CommandRejected
 
 NotificationKind = Literal[
-    "backorder_accepted", "backorder_released", "shipped", "late", "delayed", "cancelled", "refunded", "rejected"
+    "backorder_accepted", "backorder_released", "shipped", "late", "delayed", "cancelled", "refunded", "rejected",
+    # to the seller (R32)
+    "low_stock", "backorder_exhausted", "backorder_uncovered",
 ]
+#: the kinds told to a seller rather than a buyer (R32)
+SELLER_KINDS = ("low_stock", "backorder_exhausted", "backorder_uncovered")
+
+_ORDER = Field(default=None, description="The order the message is about; null for a seller's stock alert of a SKU",
+               examples=["o-1001"])
+_BUYER = Field(default=None, description="The buyer told; null when the message went to a seller", examples=["b-7"])
+_SELLER = Field(default=None, description="The seller told (R32: stock alerts, uncovered backorders); null when "
+                                          "the message went to a buyer", examples=["seller-1"])
+_SKU = Field(default=None, description="The SKU a seller's alert is about (R32)", examples=["sku-42"])
 
 
 class NotificationSent(Payload):
-    """A message reached the buyer on one channel (R20, R21)."""
+    """A message reached its recipient on one channel: a buyer (R20, R21) or, for ``SELLER_KINDS``, a seller
+    (R32). Exactly one of ``buyer_id`` and ``seller_id`` is set."""
 
-    notification_id: str = Field(description="Deterministic: order, line, kind, revision, channel")
-    order_id: Id
-    buyer_id: Id
+    notification_id: str = Field(description="Deterministic: order or seller and SKU, line, kind, revision, channel")
+    order_id: Id | None = _ORDER
+    buyer_id: Id | None = _BUYER
+    seller_id: Id | None = _SELLER
+    sku_id: Id | None = _SKU
     channel: Literal["app", "email"]
     kind: NotificationKind
     ship_by: date | None = None
@@ -42,8 +57,10 @@ class NotificationFailed(Payload):
     """A notification could not be delivered after every attempt."""
 
     notification_id: str
-    order_id: Id
-    buyer_id: Id
+    order_id: Id | None = _ORDER
+    buyer_id: Id | None = _BUYER
+    seller_id: Id | None = _SELLER
+    sku_id: Id | None = _SKU
     channel: Literal["app", "email"]
     kind: NotificationKind
     attempts: int

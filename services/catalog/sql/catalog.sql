@@ -1,20 +1,20 @@
 -- ---------------------------------------------------------------- sellers
 
 -- name: get_seller^
-SELECT seller_id, region, timezone, backorder_eligible, backorder_revoked_at FROM sellers WHERE seller_id = :seller_id;
+SELECT seller_id, region, timezone, backorder_eligible, backorder_revoked_at, email FROM sellers WHERE seller_id = :seller_id;
 
 -- name: lock_seller^
 -- Every change to a seller's listings and SKUs takes this row lock first, so the cap checks and
 -- writes of concurrent commands (from any number of instances) are serialised per seller.
-SELECT seller_id, region, timezone, backorder_eligible, backorder_revoked_at
+SELECT seller_id, region, timezone, backorder_eligible, backorder_revoked_at, email
 FROM sellers WHERE seller_id = :seller_id FOR UPDATE;
 
 -- name: upsert_seller!
-INSERT INTO sellers (seller_id, region, timezone, backorder_eligible, backorder_revoked_at)
-VALUES (:seller_id, :region, :timezone, :backorder_eligible, :backorder_revoked_at)
+INSERT INTO sellers (seller_id, region, timezone, backorder_eligible, backorder_revoked_at, email)
+VALUES (:seller_id, :region, :timezone, :backorder_eligible, :backorder_revoked_at, :email)
 ON CONFLICT (seller_id) DO UPDATE
 SET region = excluded.region, timezone = excluded.timezone, backorder_eligible = excluded.backorder_eligible,
-    backorder_revoked_at = excluded.backorder_revoked_at, updated_at = now();
+    backorder_revoked_at = excluded.backorder_revoked_at, email = excluded.email, updated_at = now();
 
 -- ---------------------------------------------------------------- listings
 

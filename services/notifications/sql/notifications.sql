@@ -27,20 +27,32 @@ WHERE order_lines.dates_as_of <= excluded.dates_as_of;
 SELECT line_id, sku_id, qty, backorder_qty, ship_by, estimated_delivery
 FROM order_lines WHERE order_id = :order_id ORDER BY line_id;
 
+-- ------------------------------------------------------------ what we know of sellers (R32)
+
+-- name: save_seller!
+INSERT INTO sellers (seller_id, email, region, timezone)
+VALUES (:seller_id, :email, :region, :timezone)
+ON CONFLICT (seller_id) DO UPDATE
+SET email = excluded.email, region = excluded.region, timezone = excluded.timezone, updated_at = now();
+
+-- name: get_seller^
+SELECT seller_id, email, region, timezone FROM sellers WHERE seller_id = :seller_id;
+
 -- ------------------------------------------------------------ notifications
 
 -- name: insert_notifications
 -- Notifications given as a JSON array of rows; returns the ids of those inserted. An id that exists
 -- already (told before, R22) is skipped, and one named twice in the array is inserted once.
-INSERT INTO notifications (notification_id, order_id, buyer_id, channel, kind, line_ids, revision, ship_by,
-                           estimated_delivery, locale, subject, body_text, body_html, data, status, attempts,
+INSERT INTO notifications (notification_id, order_id, buyer_id, seller_id, sku_id, channel, kind, line_ids, revision,
+                           ship_by, estimated_delivery, locale, subject, body_text, body_html, data, status, attempts,
                            next_attempt_at, last_error, caused_by, correlation_id, sent_at, failed_at)
-SELECT n.notification_id, n.order_id, n.buyer_id, n.channel, n.kind, n.line_ids, n.revision, n.ship_by,
+SELECT n.notification_id, n.order_id, n.buyer_id, n.seller_id, n.sku_id, n.channel, n.kind, n.line_ids, n.revision,
+       n.ship_by,
        n.estimated_delivery, n.locale, n.subject, n.body_text, n.body_html, n.data, n.status, 0,
        CASE WHEN n.status = 'pending' THEN now() END, n.last_error, n.caused_by, n.correlation_id,
        CASE WHEN n.status = 'sent' THEN now() END, CASE WHEN n.status = 'failed' THEN now() END
 FROM jsonb_to_recordset(:rows::jsonb) AS n(
-    notification_id uuid, order_id text, buyer_id text, channel text, kind text, line_ids text[], revision text,
+    notification_id uuid, order_id text, buyer_id text, seller_id text, sku_id text, channel text, kind text, line_ids text[], revision text,
     ship_by date, estimated_delivery date, locale text, subject text, body_text text, body_html text, data jsonb,
     status text, last_error text, caused_by uuid, correlation_id uuid)
 ON CONFLICT (notification_id) DO NOTHING
@@ -69,9 +81,12 @@ SET status = 'sending', attempts = n.attempts + 1, claim_token = :token,
     next_attempt_at = now() + make_interval(secs => :lease_s)
 FROM due
 WHERE n.notification_id = due.notification_id
-RETURNING n.notification_id, n.order_id, n.buyer_id, n.kind, n.line_ids, n.locale, n.subject, n.body_text, n.body_html,
-          n.ship_by, n.estimated_delivery, n.attempts, n.caused_by, n.correlation_id, n.created_at,
-          (SELECT b.buyer_email FROM buyer_orders b WHERE b.order_id = n.order_id) AS recipient;
+RETURNING n.notification_id, n.order_id, n.buyer_id, n.seller_id, n.sku_id, n.kind, n.line_ids, n.locale, n.subject,
+          n.body_text, n.body_html, n.ship_by, n.estimated_delivery, n.attempts, n.caused_by, n.correlation_id,
+          n.created_at,
+          CASE WHEN n.seller_id IS NOT NULL  -- R32: a seller's alert goes to the seller's address
+               THEN (SELECT s.email FROM sellers s WHERE s.seller_id = n.seller_id)
+               ELSE (SELECT b.buyer_email FROM buyer_orders b WHERE b.order_id = n.order_id) END AS recipient;
 
 -- name: mark_sent_announced$
 -- One statement, so one round trip and its own transaction: the email is marked sent and its
@@ -113,7 +128,7 @@ UPDATE notifications
 SET status = 'failed', failed_at = now(), claim_token = NULL, next_attempt_at = NULL,
     last_error = coalesce(last_error || '; ', '') || 'expired unsent'
 WHERE channel = 'email' AND status = 'pending' AND created_at < now() - make_interval(secs => :max_age_s)
-RETURNING notification_id, order_id, buyer_id, kind, attempts, last_error, caused_by, correlation_id;
+RETURNING notification_id, order_id, buyer_id, seller_id, sku_id, kind, attempts, last_error, caused_by, correlation_id;
 
 -- name: email_queue_stats^
 SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
@@ -155,11 +170,21 @@ WHERE order_id = :order_id
 ORDER BY created_at, kind, channel
 LIMIT :limit;
 
+-- name: list_by_seller
+-- R32: a seller's alerts, newest first
+SELECT notification_id, order_id, seller_id, sku_id, channel, kind, status, attempts, line_ids, ship_by,
+       estimated_delivery, subject, read_at, created_at, sent_at, next_attempt_at, last_error
+FROM notifications
+WHERE seller_id = :seller_id
+  AND (:channel::text IS NULL OR channel = :channel)
+ORDER BY created_at DESC, notification_id
+LIMIT :limit;
+
 -- name: unread_count$
 SELECT count(*) FROM notifications WHERE buyer_id = :buyer_id AND channel = 'app' AND read_at IS NULL;
 
 -- name: get_notification^
-SELECT notification_id, order_id, buyer_id, channel, kind, line_ids, revision, ship_by, estimated_delivery,
-       subject, body_text, data, status, attempts, next_attempt_at, last_error, read_at, created_at, sent_at,
+SELECT notification_id, order_id, buyer_id, seller_id, sku_id, channel, kind, line_ids, revision, ship_by,
+       estimated_delivery, subject, body_text, data, status, attempts, next_attempt_at, last_error, read_at, created_at, sent_at,
        failed_at
 FROM notifications WHERE notification_id = :notification_id;
