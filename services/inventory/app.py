@@ -32,6 +32,7 @@ SUBSCRIPTIONS = [
             "ReceiveStock": handlers.receive_stock,
             "SetStockPolicy": handlers.set_stock_policy,
             "PrioritizeBackorder": handlers.prioritize_backorder,
+            "SetTransferPolicy": handlers.set_transfer_policy,
             "AnnounceInbound": inbound.announce_inbound,
             "ChangeInbound": inbound.change_inbound,
             "CancelInbound": inbound.cancel_inbound,
@@ -88,6 +89,8 @@ def routes(ctx: ServiceContext) -> list[Route]:
             "available_to_promise": sku.sku_available_to_promise if sku else 0,
             "safety_stock": policy.safety_stock, "low_stock_threshold": policy.low_stock_threshold,
             "low_stock_alerted": policy.low_stock_alerted, "backorder_enabled": policy.backorder_enabled,
+            "transfers_allowed": policy.transfers_allowed,  # R31
+            "transfer_warehouses": list(policy.transfer_warehouses) if policy.transfer_warehouses is not None else None,
         })
 
     async def promise(request: web.Request) -> web.Response:

@@ -24,7 +24,7 @@ free regular stock less its safety stock, and no warehouse may promise more than
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -44,8 +44,10 @@ RELEASE = "release"
 BACKORDER_RELEASE = "backorder_release"
 SHIPMENT = "shipment"
 BACKORDER_SHIPMENT = "backorder_shipment"
+#: R31: a part waiting in one warehouse filled from another's units (a row in each warehouse)
+TRANSFER_FILL = "transfer_fill"
 LEDGER_KINDS = (RECEIPT, COUNT, ALLOCATION, BACKORDER_ALLOCATION, BACKORDER_FILL, BACKORDER_LIMIT, RELEASE,
-                BACKORDER_RELEASE, SHIPMENT, BACKORDER_SHIPMENT)
+                BACKORDER_RELEASE, SHIPMENT, BACKORDER_SHIPMENT, TRANSFER_FILL)
 
 # States of an allocation part.
 ALLOCATED, WAITING, FILLED, RELEASED, SHIPPED = "allocated", "waiting", "filled", "released", "shipped"
@@ -88,6 +90,19 @@ class Policy:
     #: the SKU's backorder handling time in business days (from ``BackorderActivated``), to date
     #: promises (R24); None until the SKU was first put on backorder
     handling_days: int | None = None
+    #: R31: the seller allows transfers: free units of a warehouse in the pool fill the SKU's waiting parts
+    #: in any warehouse of the pool, in one queue
+    transfers_allowed: bool = False
+    #: R31: the pool; None means every warehouse of the SKU
+    transfer_warehouses: tuple[str, ...] | None = None
+
+    def transfer_pool(self, warehouse_ids: Iterable[str]) -> frozenset[str]:
+        """The warehouses, of ``warehouse_ids`` (the SKU's), whose stock serves one SKU-wide queue (R31);
+        empty when transfers are not allowed."""
+        if not self.transfers_allowed:
+            return frozenset()
+        pool = set(warehouse_ids)
+        return frozenset(pool if self.transfer_warehouses is None else pool & set(self.transfer_warehouses))
 
 
 @dataclass(frozen=True)
@@ -223,6 +238,8 @@ class WaitingPart:
     priority: int
     placed_at: datetime
     seq: int
+    #: where the part waits (its backorder units are held there); None: the warehouse being filled
+    warehouse_id: str | None = None
 
     @property
     def queue_key(self) -> tuple[int, datetime, int]:
@@ -252,21 +269,30 @@ def fill_waiting(units: int, waiting: Iterable[WaitingPart]) -> list[Fill]:
     return fills
 
 
-def fill_budget(level: Level, sku_levels: Sequence[Level], policy: Policy, received: int = 0) -> int:
+def fill_budget(level: Level, sku_levels: Sequence[Level], policy: Policy, received: int = 0,
+                waiting: int | None = None) -> int:
     """How many free units of ``level`` go to its waiting backorders now.
 
     The ``received`` units of a receipt always do (R11: a restock fills waiting backorders
     first). Other free units (a count, a cancellation, a lower safety stock) only as far as
     new orders could take them: the SKU's ATP, so waiting orders and new ones see the same
-    safety stock."""
-    if level.backorder_allocated <= 0:
+    safety stock. ``waiting``: the units waiting that these can fill, by default the warehouse's own
+    (R31: its pool's, where the seller allows transfers)."""
+    if (level.backorder_allocated if waiting is None else waiting) <= 0:
         return 0
     return max(0, min(level.free_regular, max(received, available_to_promise(sku_levels, policy))))
 
 
-def apply_fills(level: Level, fills: Iterable[Fill]) -> list[Movement]:
+def apply_fills(level: Level, fills: Iterable[Fill], waiting_in: Mapping[str, Level] | None = None) -> list[Movement]:
+    """``level``'s free units fill these parts. A part waiting in another warehouse (R31, ``waiting_in``:
+    the SKU's levels by warehouse) is a transfer: ``level`` reserves the units for it, and the other
+    warehouse's backorder promise is used up, as by a fill there; one ledger row in each."""
     movements = []
     for fill in fills:
+        origin = fill.part.warehouse_id
+        if origin is not None and origin != level.warehouse_id:
+            movements += transfer_fill(level, (waiting_in or {})[origin], fill)
+            continue
         level.backorder_allocated -= fill.qty
         level.backorder_limit -= fill.qty
         level.allocated += fill.qty
@@ -276,6 +302,35 @@ def apply_fills(level: Level, fills: Iterable[Fill]) -> list[Movement]:
             order_id=fill.part.order_id, line_id=fill.part.line_id,
         ))
     return movements
+
+
+def transfer_fill(level: Level, waited_in: Level, fill: Fill) -> list[Movement]:
+    """R31: ``fill.qty`` units of ``level`` go to a part waiting in ``waited_in``; it ships from ``level``."""
+    part = fill.part
+    level.allocated += fill.qty
+    waited_in.backorder_allocated -= fill.qty
+    waited_in.backorder_limit -= fill.qty
+    return [Movement(level.sku_id, level.warehouse_id, TRANSFER_FILL, allocated=fill.qty,
+                     order_id=part.order_id, line_id=part.line_id),
+            Movement(waited_in.sku_id, waited_in.warehouse_id, TRANSFER_FILL, backorder_limit=-fill.qty,
+                     backorder_allocated=-fill.qty, order_id=part.order_id, line_id=part.line_id)]
+
+
+def check_transfer_policy(allowed: bool, warehouses: Sequence[str] | None, known: Iterable[str]) -> None:
+    """A transfer policy must make sense (R31): a pool is named only while transfers are allowed, holds
+    at least two warehouses (a transfer needs two), each once, each one inventory knows (``known``)."""
+    if warehouses is None:
+        return
+    if not allowed:
+        raise Rejection("warehouses_without_transfers",
+                        "a pool of warehouses is named only when transfers are allowed")
+    if len(set(warehouses)) != len(warehouses):
+        raise Rejection("duplicate_warehouse", "a warehouse is named twice in the transfer pool")
+    if len(warehouses) < 2:
+        raise Rejection("too_few_warehouses", f"a transfer needs two warehouses, the pool names {len(warehouses)}")
+    unknown = sorted(set(warehouses) - set(known))
+    if unknown:
+        raise Rejection("unknown_warehouse", f"inventory holds no stock level in {', '.join(unknown)}")
 
 
 def receive(level: Level, qty: int) -> Movement:
@@ -318,6 +373,14 @@ class HeldPart:
     source: str
     qty: int
     state: str
+    #: R31: where a filled part ships from, when not its own warehouse
+    ship_from: str | None = None
+
+    @property
+    def held_in(self) -> str:
+        """The warehouse whose level holds the part: a waiting part its backorder units in its own, a
+        regular or filled part its regular units in the one it ships from (R31)."""
+        return self.warehouse_id if self.state == WAITING else (self.ship_from or self.warehouse_id)
 
 
 def release(level: Level, part: HeldPart) -> Movement:

@@ -16,7 +16,7 @@ from datetime import datetime
 from services.inventory import domain
 from services.inventory.allocation import allocate_order, allocation_movements
 from services.inventory.domain import Level, LineRequest, Movement, Part
-from services.inventory.inbound import book_receipt, reproject
+from services.inventory.inbound import _check_owner, book_receipt, reproject
 from services.inventory.ports import InventoryUow
 from services.inventory.promise_events import announce_promises
 from services.inventory.repository import Locked, Why
@@ -74,7 +74,7 @@ async def _finish(uow: InventoryUow, locked: Locked, entries: Entries, *, announ
     for sku_id in skus:
         await _check_low_stock(uow, locked, sku_id)
     await announce_promises(uow, locked, skus)
-    await reproject(uow, skus)  # R28: the queue or its stock moved
+    await reproject(uow, skus, locked)  # R28: the queue or its stock moved
 
 
 def _shown(level: Level, view: domain.SellerView) -> tuple[int, ...]:
@@ -126,22 +126,36 @@ def _check_seller(uow: InventoryUow, locked: Locked, sku_id: str) -> None:
 async def _fill_waiting(uow: InventoryUow, locked: Locked, level: Level, *, received: int = 0,
                         receipt_id: str | None = None) -> list[Movement]:
     """Free units go to the waiting backorders of this SKU and warehouse first, in queue order
-    (R11, R19); each order filled is told so with ``BackorderReleased``."""
-    budget = domain.fill_budget(level, locked.sku_levels(level.sku_id), locked.policy(level.sku_id), received)
-    if budget <= 0:
-        return []
-    fills = domain.fill_waiting(budget, await uow.inventory.waiting(level.sku_id, level.warehouse_id, budget))
+    (R11, R19); each order filled is told so with ``BackorderReleased``.
+
+    Where the seller allows transfers and this warehouse is in the SKU's pool (R31), they go to the
+    pool's one queue instead: the oldest (or highest-priority) waiting part in any of its warehouses,
+    which then ships from this one. The parts are locked after the SKU and its levels, as everywhere."""
+    sku_levels = locked.sku_levels(level.sku_id)
+    policy = locked.policy(level.sku_id)
+    pool = policy.transfer_pool(lv.warehouse_id for lv in sku_levels)
+    if level.warehouse_id in pool:
+        waiting = sum(lv.backorder_allocated for lv in sku_levels if lv.warehouse_id in pool)
+        budget = domain.fill_budget(level, sku_levels, policy, received, waiting=waiting)
+        queue = await uow.inventory.waiting_pooled(level.sku_id, sorted(pool), budget) if budget > 0 else []
+    else:
+        budget = domain.fill_budget(level, sku_levels, policy, received)
+        queue = await uow.inventory.waiting(level.sku_id, level.warehouse_id, budget) if budget > 0 else []
+    fills = domain.fill_waiting(budget, queue)
     for fill in fills:
         part = fill.part
-        if fill.whole:
+        waited_in = part.warehouse_id or level.warehouse_id
+        if waited_in != level.warehouse_id:
+            await uow.inventory.fill_from(part, fill.qty, level.warehouse_id)  # R31: a transfer
+        elif fill.whole:
             await uow.inventory.set_part_state(part, domain.FILLED)
         else:
             await uow.inventory.split_part(part, fill.qty)
         uow.emit(EVENTS, inv.BackorderReleased(
-            order_id=part.order_id, line_id=part.line_id, sku_id=level.sku_id, warehouse_id=level.warehouse_id,
-            qty=fill.qty, receipt_id=receipt_id,
+            order_id=part.order_id, line_id=part.line_id, sku_id=level.sku_id, warehouse_id=waited_in,
+            qty=fill.qty, receipt_id=receipt_id, ship_from=level.warehouse_id,
         ), key=part.order_id)
-    return domain.apply_fills(level, fills)
+    return domain.apply_fills(level, fills, locked.by_sku[level.sku_id])
 
 
 async def _fill_sku(uow: InventoryUow, locked: Locked, sku_id: str, *, first: str | None = None,
@@ -203,7 +217,26 @@ async def prioritize_backorder(cmd: inv.PrioritizeBackorder, uow: InventoryUow) 
     _check_seller(uow, locked, cmd.sku_id)
     if await uow.inventory.set_priority(cmd.order_id, cmd.sku_id, cmd.priority) == 0:
         raise Rejection("nothing_waiting", f"order {cmd.order_id} has no backorder of {cmd.sku_id} waiting for stock")
-    await reproject(uow, [cmd.sku_id])  # R28: the queue's order changed
+    await reproject(uow, [cmd.sku_id], locked)  # R28: the queue's order changed
+
+
+async def set_transfer_policy(cmd: inv.SetTransferPolicy, uow: InventoryUow) -> None:
+    """May the SKU's stock fill backorders waiting in another warehouse (R31). A policy that makes no
+    sense is refused before anything changes. Allowing transfers lets free units already in stock (as
+    far as the SKU's ATP allows) fill the pool's oldest waiting parts at once, and re-projects the queue."""
+    locked = await uow.inventory.lock([cmd.sku_id])
+    _check_owner(uow, locked, cmd.sku_id)
+    known = [wh for wh in cmd.warehouses or () if await uow.inventory.warehouse_known(wh)]
+    domain.check_transfer_policy(cmd.allow_transfers, cmd.warehouses, known)
+    pool = tuple(sorted(cmd.warehouses)) if cmd.warehouses is not None else None
+    await uow.inventory.set_transfer_policy(cmd.sku_id, cmd.allow_transfers, pool)
+    locked.policies[cmd.sku_id] = replace(locked.policy(cmd.sku_id), transfers_allowed=cmd.allow_transfers,
+                                          transfer_warehouses=pool)
+    uow.emit(EVENTS, inv.TransferPolicySet(sku_id=cmd.sku_id, allow_transfers=cmd.allow_transfers,
+                                           warehouses=list(pool) if pool is not None else None), key=cmd.sku_id)
+    movements = await _fill_sku(uow, locked, cmd.sku_id)
+    await _finish(uow, locked, _entries(movements, _why(uow.cause)))
+    await reproject(uow, [cmd.sku_id], locked)  # the pool walks one queue now, or no longer
 
 
 # ------------------------------------------------------------------ catalog events
@@ -337,9 +370,9 @@ async def on_lines_cancelled(event: o.LinesCancelled, uow: InventoryUow) -> None
     movements: list[Movement] = []
     freed: set[tuple[str, str]] = set()
     for part in await uow.inventory.held(event.order_id, line_ids, lock=True):
-        movements.append(domain.release(locked.level(part.sku_id, part.warehouse_id), part))
+        movements.append(domain.release(locked.level(part.sku_id, part.held_in), part))
         await uow.inventory.set_part_state(part, domain.RELEASED)
-        freed.add((part.sku_id, part.warehouse_id))
+        freed.add((part.sku_id, part.held_in))
     for sku_id, warehouse_id in sorted(freed):
         movements += await _fill_sku(uow, locked, sku_id, first=warehouse_id)
     await _finish(uow, locked, _entries(movements, _why(uow.cause, f"buyer:{event.buyer_id}")))
@@ -361,9 +394,9 @@ async def on_lines_shipped(event: o.LinesShipped, uow: InventoryUow) -> None:
             take = min(part.qty, units[part.line_id])
             units[part.line_id] -= take
             if take < part.qty:
-                movements.append(domain.ship(locked.level(part.sku_id, part.warehouse_id), replace(part, qty=take)))
+                movements.append(domain.ship(locked.level(part.sku_id, part.held_in), replace(part, qty=take)))
                 await uow.inventory.ship_some(part, take)
                 continue
-        movements.append(domain.ship(locked.level(part.sku_id, part.warehouse_id), part))
+        movements.append(domain.ship(locked.level(part.sku_id, part.held_in), part))
         await uow.inventory.set_part_state(part, domain.SHIPPED)
     await _finish(uow, locked, _entries(movements, _why(uow.cause)))

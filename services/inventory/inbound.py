@@ -19,13 +19,17 @@ from shared.contract.topics import INVENTORY_EVENTS_TOPIC as EVENTS
 from shared.domain import Rejection
 
 
-async def reproject(uow: InventoryUow, sku_ids: Iterable[str]) -> None:
-    """Project the waiting parts of these (locked) SKUs again; save and publish the ones that moved."""
+async def reproject(uow: InventoryUow, sku_ids: Iterable[str], locked: Locked) -> None:
+    """Project the waiting parts of these (locked) SKUs again; save and publish the ones that moved.
+    Where the seller allows transfers, the SKU's pool of warehouses is projected as one queue (R31)."""
     for sku_id in sorted(set(sku_ids)):
         queue = await uow.inventory.waiting_queue(sku_id)
         if not queue:
             continue
-        moved = changed(queue, project(queue, await uow.inventory.open_inbounds(sku_id)))
+        inbounds = await uow.inventory.open_inbounds(sku_id)
+        pool = locked.policy(sku_id).transfer_pool(
+            {lv.warehouse_id for lv in locked.sku_levels(sku_id)} | {i.warehouse_id for i in inbounds})
+        moved = changed(queue, project(queue, inbounds, pool))
         if not moved:
             continue
         await uow.inventory.set_projections(moved)
@@ -68,7 +72,7 @@ async def announce_inbound(cmd: inv.AnnounceInbound, uow: InventoryUow) -> None:
         raise Rejection("inbound_id_reused", f"inbound {cmd.inbound_id} was announced with other values; "
                                              "change it with ChangeInbound")
     await uow.inventory.insert_inbound(cmd.inbound_id, cmd.sku_id, cmd.warehouse_id, cmd.qty, cmd.expected_on)
-    await reproject(uow, [cmd.sku_id])
+    await reproject(uow, [cmd.sku_id], locked)
 
 
 async def change_inbound(cmd: inv.ChangeInbound, uow: InventoryUow) -> None:
@@ -83,7 +87,7 @@ async def change_inbound(cmd: inv.ChangeInbound, uow: InventoryUow) -> None:
     if inbound["received"] >= inbound["qty"]:
         inbound["state"] = "received"  # smaller than what already came: nothing more expected
     await uow.inventory.update_inbound(inbound)
-    await reproject(uow, [cmd.sku_id])
+    await reproject(uow, [cmd.sku_id], locked)
 
 
 async def cancel_inbound(cmd: inv.CancelInbound, uow: InventoryUow) -> None:
@@ -92,7 +96,7 @@ async def cancel_inbound(cmd: inv.CancelInbound, uow: InventoryUow) -> None:
     inbound = await _open_inbound(uow, cmd.inbound_id, cmd.sku_id)
     inbound["state"] = "cancelled"
     await uow.inventory.update_inbound(inbound)
-    await reproject(uow, [cmd.sku_id])
+    await reproject(uow, [cmd.sku_id], locked)
 
 
 async def book_receipt(uow: InventoryUow, cmd: inv.ReceiveStock) -> None:

@@ -1,7 +1,9 @@
 """Projected fill dates of waiting backorders (R28). Pure: the queue and the inbounds in, dates out.
 
 Per warehouse, the SKU's waiting parts, in queue order (explicit priority, then placement,
-then arrival: R11, R19), take the open inbounds' remaining units in order of arrival. A
+then arrival: R11, R19), take the open inbounds' remaining units in order of arrival. Where the
+seller allows transfers (R31), the warehouses of the SKU's pool are one: their waiting parts,
+in one queue, take the inbounds of any of them. A
 part's projected day is the arrival day of the inbound that brings its last unit; a part
 that the inbounds do not cover (nor any part behind it) has none. Receipts fill the queue
 in the same order, so the projection is what will happen if every inbound arrives as
@@ -10,7 +12,7 @@ announced.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -48,16 +50,21 @@ class _Lot:
     left: int
 
 
-def project(queue: Sequence[QueuedPart], inbounds: Iterable[OpenInbound]) -> list[QueuedPart]:
-    """Every part of ``queue`` (already in queue order per warehouse) with its projected day and
-    inbound; the caller saves those that changed."""
-    supply: dict[str, list[_Lot]] = {}
+def project(queue: Sequence[QueuedPart], inbounds: Iterable[OpenInbound],
+            pool: Collection[str] = ()) -> list[QueuedPart]:
+    """Every part of ``queue`` (already in queue order, per warehouse and across ``pool``) with its
+    projected day and inbound; the caller saves those that changed. ``pool``: the warehouses whose
+    stock serves one queue (R31), empty when the seller allows no transfers."""
+    def supply_of(warehouse_id: str) -> str | None:
+        return None if warehouse_id in pool else warehouse_id  # None: the pool's one supply
+
+    supply: dict[str | None, list[_Lot]] = {}
     for inbound in inbounds:
         if inbound.remaining > 0:
-            supply.setdefault(inbound.warehouse_id, []).append(_Lot(inbound, inbound.remaining))
+            supply.setdefault(supply_of(inbound.warehouse_id), []).append(_Lot(inbound, inbound.remaining))
     out: list[QueuedPart] = []
     for part in queue:
-        lots = supply.get(part.warehouse_id, [])
+        lots = supply.get(supply_of(part.warehouse_id), [])
         need, last = part.qty, None
         while need > 0 and lots:
             take = min(need, lots[0].left)

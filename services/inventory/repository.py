@@ -30,13 +30,15 @@ queries = load_queries(Path(__file__).parent / "sql")
 
 
 def _policy(row: Any) -> Policy:
+    pool = row["transfer_warehouses"]
     return Policy(row["sku_id"], row["seller_id"], row["backorder_enabled"], row["safety_stock"],
-                  row["low_stock_threshold"], row["low_stock_alerted"], row["handling_days"])
+                  row["low_stock_threshold"], row["low_stock_alerted"], row["handling_days"],
+                  row["transfers_allowed"], tuple(pool) if pool is not None else None)
 
 
 def _held(row: Any) -> HeldPart:
     return HeldPart(row["order_id"], row["line_id"], row["part_no"], row["sku_id"], row["warehouse_id"],
-                    row["source"], row["qty"], row["state"])
+                    row["source"], row["qty"], row["state"], row["ship_from"])
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,10 @@ class InventoryRepository:
     async def set_stock_policy(self, sku_id: str, safety_stock: int, threshold: int | None) -> None:
         await queries.set_stock_policy(self.conn, sku_id=sku_id, safety_stock=safety_stock, threshold=threshold)
 
+    async def set_transfer_policy(self, sku_id: str, allowed: bool, warehouses: Sequence[str] | None) -> None:
+        await queries.set_transfer_policy(self.conn, sku_id=sku_id, allowed=allowed,
+                                          warehouses=list(warehouses) if warehouses is not None else None)
+
     async def set_low_stock_alerted(self, sku_id: str, alerted: bool) -> None:
         await queries.set_low_stock_alerted(self.conn, sku_id=sku_id, alerted=alerted)
 
@@ -204,6 +210,23 @@ class InventoryRepository:
         return [WaitingPart(r["order_id"], r["line_id"], r["part_no"], r["qty"], r["priority"], r["placed_at"],
                             r["seq"]) for r in rows]
 
+    async def waiting_pooled(self, sku_id: str, warehouse_ids: Sequence[str], units: int) -> list[WaitingPart]:
+        """R31: the head of the SKU's queue over a pool of warehouses that ``units`` units can reach."""
+        rows = await fetch_all(queries.waiting_parts_pooled, self.conn, sku_id=sku_id,
+                               warehouse_ids=sorted(warehouse_ids), limit=units)
+        return [WaitingPart(r["order_id"], r["line_id"], r["part_no"], r["qty"], r["priority"], r["placed_at"],
+                            r["seq"], r["warehouse_id"]) for r in rows]
+
+    async def fill_from(self, part: WaitingPart, qty: int, ship_from: str) -> None:
+        """R31: ``qty`` units of a waiting part filled from ``ship_from``'s stock: the part, or its filled
+        units split off as a part of their own, ships from there."""
+        if qty == part.qty:
+            await queries.fill_part_from(self.conn, order_id=part.order_id, line_id=part.line_id,
+                                         part_no=part.part_no, ship_from=ship_from)
+        else:
+            await queries.split_part(self.conn, order_id=part.order_id, line_id=part.line_id, part_no=part.part_no,
+                                     qty=qty, ship_from=ship_from)
+
     async def held(self, order_id: str, line_ids: Sequence[str], *, lock: bool = False) -> list[HeldPart]:
         """Parts of these lines still held. Read without ``lock`` to learn which SKUs to lock,
         then again with it once they are."""
@@ -217,7 +240,7 @@ class InventoryRepository:
     async def split_part(self, part: WaitingPart, filled_qty: int) -> None:
         """A partial fill: the filled units become their own ``filled`` part; the rest keeps waiting."""
         await queries.split_part(self.conn, order_id=part.order_id, line_id=part.line_id, part_no=part.part_no,
-                                 qty=filled_qty)
+                                 qty=filled_qty, ship_from=None)
 
     async def ship_some(self, part: HeldPart, qty: int) -> None:
         """R27: ``qty`` units of a held part shipped; the rest stays held."""

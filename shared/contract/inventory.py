@@ -81,8 +81,35 @@ class PrioritizeBackorder(Payload):
     priority: int = Field(ge=0, le=1000, examples=[10])
 
 
+class SetTransferPolicy(Payload):
+    """Whether a SKU's stock may move between warehouses to serve its backorders fairly (R31).
+
+    While transfers are allowed, the free units of a warehouse in the pool (a receipt first) fill the
+    oldest, or highest-priority, waiting backorder part of the SKU in any warehouse of the pool, which then
+    ships from the warehouse whose units it got. Off by default. The policy is per SKU; a seller sets it on
+    each SKU it wants pooled.
+
+    ``warehouses`` is checked by inventory, not the schema, so a policy that makes no sense is answered with
+    ``CommandRejected`` (warehouses_without_transfers, duplicate_warehouse, too_few_warehouses,
+    unknown_warehouse) and changes nothing."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"sku_id": "sku-42", "allow_transfers": True, "warehouses": None},
+        {"sku_id": "sku-42", "allow_transfers": True, "warehouses": ["wh-east", "wh-west"]},
+    ]})
+
+    sku_id: Id
+    allow_transfers: bool = Field(description="May a warehouse's stock fill backorders waiting in another one")
+    warehouses: list[Id] | None = Field(
+        default=None, max_length=100,
+        description="The pool: the warehouses that share their stock, at least two; null means every "
+                    "warehouse of the SKU. Only while transfers are allowed.",
+        examples=[["wh-east", "wh-west"]])
+
+
 INVENTORY_COMMANDS: tuple[type[Payload], ...] = (
-    SetStock, ReceiveStock, SetStockPolicy, PrioritizeBackorder, AnnounceInbound, ChangeInbound, CancelInbound)
+    SetStock, ReceiveStock, SetStockPolicy, PrioritizeBackorder, AnnounceInbound, ChangeInbound, CancelInbound,
+    SetTransferPolicy)
 
 # ---------------------------------------------------------------- events
 
@@ -119,14 +146,26 @@ class AllocationRejected(Payload):
 
 
 class BackorderReleased(Payload):
-    """A receipt filled a waiting backorder part; it may ship now (R11)."""
+    """A receipt filled a waiting backorder part; it may ship now (R11). Where the seller allows transfers
+    (R31), a part waiting in one warehouse may be filled from another's stock: it ships from ``ship_from``."""
 
     order_id: Id
     line_id: Id
     sku_id: Id
-    warehouse_id: Id
+    warehouse_id: Id = Field(description="The warehouse the part was allocated in and waited in")
     qty: Quantity
     receipt_id: Id | None = None
+    ship_from: Id | None = Field(
+        default=None, description="The warehouse whose stock filled the part, which it ships from (R31); "
+                                  "null in events sent before R31, meaning warehouse_id", examples=["wh-west"])
+
+
+class TransferPolicySet(Payload):
+    """A SKU's transfer policy as stored (R31), in answer to ``SetTransferPolicy``. Key: sku_id."""
+
+    sku_id: Id
+    allow_transfers: bool
+    warehouses: list[Id] | None = Field(description="The pool; null: every warehouse of the SKU")
 
 
 class StockChanged(Payload):
@@ -269,5 +308,6 @@ INVENTORY_EVENTS: tuple[type[Payload], ...] = (
     PromiseChanged,
     BackorderProjected,
     ReceiptMismatch,
+    TransferPolicySet,
     CommandRejected,
 )

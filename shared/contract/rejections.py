@@ -31,7 +31,8 @@ class CommandRejected(Payload):
             "unknown_seller, unknown_sku, sku_delisted, sku_in_other_listing, duplicate_sku, duplicate_warehouse, "
             "not_on_backorder, listing_type_unchanged, use_activate_backorder, eligibility_unchanged, invalid_timezone."
             " Inventory inbounds (R28): invalid_qty, date_in_past, unknown_warehouse, unknown_inbound, "
-            "inbound_id_reused, inbound_closed, nothing_to_change"
+            "inbound_id_reused, inbound_closed, nothing_to_change. Inventory transfer policy (R31): "
+            "warehouses_without_transfers, duplicate_warehouse, too_few_warehouses, unknown_warehouse"
         ),
         examples=["not_owner"],
     )

@@ -26,10 +26,12 @@ SELECT inbound_id, warehouse_id, qty, received, expected_on, state FROM inbounds
 WHERE sku_id = :sku_id ORDER BY expected_on, seq;
 
 -- name: waiting_queue
--- The SKU's whole restock queue, every warehouse, in queue order (R11, R19), with its projection.
+-- The SKU's whole restock queue, every warehouse, in queue order (R11, R19), with its projection. One
+-- order across warehouses: each warehouse's own queue keeps its order in it, and a pool of warehouses that
+-- share their stock (R31) is walked as one queue.
 SELECT order_id, line_id, part_no, warehouse_id, qty, projected_on, projected_inbound FROM allocation_parts
 WHERE sku_id = :sku_id AND state = 'waiting'
-ORDER BY warehouse_id, priority DESC, placed_at, seq;
+ORDER BY priority DESC, placed_at, seq;
 
 -- name: set_projections!
 UPDATE allocation_parts p SET projected_on = d.projected_on, projected_inbound = d.inbound_id

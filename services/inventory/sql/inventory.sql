@@ -6,7 +6,8 @@ INSERT INTO sku_policies (sku_id) VALUES (:sku_id) ON CONFLICT DO NOTHING;
 
 -- name: lock_skus
 -- Locks the SKU rows in one consistent order and returns their policies.
-SELECT sku_id, seller_id, backorder_enabled, safety_stock, low_stock_threshold, low_stock_alerted, handling_days
+SELECT sku_id, seller_id, backorder_enabled, safety_stock, low_stock_threshold, low_stock_alerted, handling_days,
+       transfers_allowed, transfer_warehouses
 FROM sku_policies WHERE sku_id = any(:sku_ids)
 ORDER BY sku_id FOR UPDATE;
 
@@ -20,7 +21,8 @@ FROM stock_levels WHERE sku_id = any(:sku_ids)
 ORDER BY sku_id, warehouse_id FOR UPDATE;
 
 -- name: get_policies
-SELECT sku_id, seller_id, backorder_enabled, safety_stock, low_stock_threshold, low_stock_alerted, handling_days
+SELECT sku_id, seller_id, backorder_enabled, safety_stock, low_stock_threshold, low_stock_alerted, handling_days,
+       transfers_allowed, transfer_warehouses
 FROM sku_policies WHERE sku_id = any(:sku_ids);
 
 -- name: set_owner!
@@ -46,6 +48,11 @@ UPDATE sku_policies SET safety_stock = :safety_stock, low_stock_threshold = :thr
        updated_at = now()
 WHERE sku_id = :sku_id;
 
+-- name: set_transfer_policy!
+-- R31: may a receipt in one warehouse of the pool fill a part waiting in another (null pool: every warehouse).
+UPDATE sku_policies SET transfers_allowed = :allowed, transfer_warehouses = :warehouses, updated_at = now()
+WHERE sku_id = :sku_id;
+
 -- name: set_low_stock_alerted!
 UPDATE sku_policies SET low_stock_alerted = :alerted, updated_at = now() WHERE sku_id = :sku_id;
 
@@ -63,13 +70,24 @@ SELECT order_id, line_id, part_no, qty, priority, placed_at, seq FROM allocation
 WHERE sku_id = :sku_id AND warehouse_id = :warehouse_id AND state = 'waiting'
 ORDER BY priority DESC, placed_at, seq LIMIT :limit FOR UPDATE;
 
+-- name: waiting_parts_pooled
+-- R31: the head of the SKU-wide restock queue over a pool of warehouses, in the same order.
+SELECT order_id, line_id, part_no, qty, priority, placed_at, seq, warehouse_id FROM allocation_parts
+WHERE sku_id = :sku_id AND warehouse_id = any(:warehouse_ids) AND state = 'waiting'
+ORDER BY priority DESC, placed_at, seq LIMIT :limit FOR UPDATE;
+
+-- name: fill_part_from!
+-- R31: a waiting part filled whole from another warehouse's stock, which it now ships from.
+UPDATE allocation_parts SET state = 'filled', ship_from = :ship_from
+WHERE order_id = :order_id AND line_id = :line_id AND part_no = :part_no AND state = 'waiting';
+
 -- name: held_parts
-SELECT order_id, line_id, part_no, sku_id, warehouse_id, source, qty, state FROM allocation_parts
+SELECT order_id, line_id, part_no, sku_id, warehouse_id, source, qty, state, ship_from FROM allocation_parts
 WHERE order_id = :order_id AND line_id = any(:line_ids) AND state IN ('allocated', 'waiting', 'filled')
 ORDER BY sku_id, warehouse_id, line_id, part_no;
 
 -- name: lock_held_parts
-SELECT order_id, line_id, part_no, sku_id, warehouse_id, source, qty, state FROM allocation_parts
+SELECT order_id, line_id, part_no, sku_id, warehouse_id, source, qty, state, ship_from FROM allocation_parts
 WHERE order_id = :order_id AND line_id = any(:line_ids) AND state IN ('allocated', 'waiting', 'filled')
 ORDER BY sku_id, warehouse_id, line_id, part_no FOR UPDATE;
 
@@ -83,10 +101,11 @@ WITH shrunk AS (
     WHERE order_id = :order_id AND line_id = :line_id AND part_no = :part_no AND state = 'waiting' AND qty > :qty
     RETURNING order_id, line_id, sku_id, warehouse_id, source, placed_at
 )
-INSERT INTO allocation_parts (order_id, line_id, part_no, sku_id, warehouse_id, source, qty, state, placed_at)
+INSERT INTO allocation_parts (order_id, line_id, part_no, sku_id, warehouse_id, source, qty, state, placed_at,
+                              ship_from)
 SELECT s.order_id, s.line_id,
        (SELECT max(part_no) + 1 FROM allocation_parts p WHERE p.order_id = s.order_id AND p.line_id = s.line_id),
-       s.sku_id, s.warehouse_id, s.source, :qty, 'filled', s.placed_at
+       s.sku_id, s.warehouse_id, s.source, :qty, 'filled', s.placed_at, :ship_from
 FROM shrunk s;
 
 -- name: ship_some!
@@ -95,12 +114,13 @@ WITH shrunk AS (
     UPDATE allocation_parts SET qty = qty - :qty
     WHERE order_id = :order_id AND line_id = :line_id AND part_no = :part_no AND state IN ('allocated', 'filled')
       AND qty > :qty
-    RETURNING order_id, line_id, sku_id, warehouse_id, source, placed_at
+    RETURNING order_id, line_id, sku_id, warehouse_id, source, placed_at, ship_from
 )
-INSERT INTO allocation_parts (order_id, line_id, part_no, sku_id, warehouse_id, source, qty, state, placed_at)
+INSERT INTO allocation_parts (order_id, line_id, part_no, sku_id, warehouse_id, source, qty, state, placed_at,
+                              ship_from)
 SELECT s.order_id, s.line_id,
        (SELECT max(part_no) + 1 FROM allocation_parts p WHERE p.order_id = s.order_id AND p.line_id = s.line_id),
-       s.sku_id, s.warehouse_id, s.source, :qty, 'shipped', s.placed_at
+       s.sku_id, s.warehouse_id, s.source, :qty, 'shipped', s.placed_at, s.ship_from
 FROM shrunk s;
 
 -- name: insert_parts*!
@@ -153,8 +173,8 @@ SELECT id, warehouse_id, kind, on_hand, allocated, backorder_limit, backorder_al
 FROM stock_ledger WHERE sku_id = :sku_id ORDER BY id DESC LIMIT :limit;
 
 -- name: order_parts
-SELECT line_id, part_no, sku_id, warehouse_id, source, qty, state, priority, placed_at, projected_on,
-       projected_inbound FROM allocation_parts
+SELECT line_id, part_no, sku_id, warehouse_id, coalesce(ship_from, warehouse_id) AS ship_from, source, qty, state,
+       priority, placed_at, projected_on, projected_inbound FROM allocation_parts
 WHERE order_id = :order_id ORDER BY line_id, part_no;
 
 -- name: ledger_mismatches
@@ -171,13 +191,15 @@ WHERE (l.on_hand, l.allocated, l.backorder_limit, l.backorder_allocated)
 ORDER BY 1, 2;
 
 -- name: parts_mismatches
--- Levels whose allocations differ from the parts that hold them. Empty when all is well.
+-- Levels whose allocations differ from the parts that hold them. Empty when all is well. A waiting
+-- part holds backorder units in its own warehouse; a held one regular units in the one it ships from (R31).
 SELECT l.sku_id, l.warehouse_id FROM stock_levels l
 LEFT JOIN (
-    SELECT sku_id, warehouse_id,
+    SELECT sku_id, CASE WHEN state = 'waiting' THEN warehouse_id ELSE coalesce(ship_from, warehouse_id) END
+                   AS warehouse_id,
            sum(qty) FILTER (WHERE state IN ('allocated', 'filled')) AS allocated,
            sum(qty) FILTER (WHERE state = 'waiting') AS backorder_allocated
-    FROM allocation_parts WHERE state IN ('allocated', 'waiting', 'filled') GROUP BY sku_id, warehouse_id
+    FROM allocation_parts WHERE state IN ('allocated', 'waiting', 'filled') GROUP BY 1, 2
 ) p USING (sku_id, warehouse_id)
 WHERE (l.allocated, l.backorder_allocated)
       IS DISTINCT FROM (coalesce(p.allocated, 0), coalesce(p.backorder_allocated, 0))
