@@ -183,10 +183,12 @@ def inbounds(sku_id: str) -> None:
 @app.command()
 def allocations(order_id: str) -> None:
     """An order's parts in inventory: source, state, queue priority and, for a waiting backorder part, its
-    projected fill date and the inbound it is projected against (R28; empty: no inbound covers it)."""
+    projected fill date and the inbound it is projected against (R28; empty: no inbound covers it). A part
+    filled from another warehouse's stock ships from that one (R31)."""
     rows = _get("inventory", f"/orders/{order_id}/allocations")
     console.print(_table(f"allocations of {order_id}", rows,
-                         ["line_id", "part_no", "sku_id", "warehouse_id", "source", "qty", "state", "priority",
+                         ["line_id", "part_no", "sku_id", "warehouse_id", "ship_from", "source", "qty", "state",
+                          "priority",
                           "projected_on", "projected_inbound"]))
 
 
