@@ -23,10 +23,12 @@ async def reproject(uow: InventoryUow, sku_ids: Iterable[str], locked: Locked) -
     """Project the waiting parts of these (locked) SKUs again; save and publish the ones that moved.
     Where the seller allows transfers, the SKU's pool of warehouses is projected as one queue (R31)."""
     for sku_id in sorted(set(sku_ids)):
-        queue = await uow.inventory.waiting_queue(sku_id)
+        inbounds = await uow.inventory.open_inbounds(sku_id)
+        # With no supply expected no part has a day, so only the parts that still carry one can move: the
+        # rest of the queue (all of it, in a sale with nothing inbound) is not read on every new backorder
+        queue = await (uow.inventory.waiting_queue(sku_id) if inbounds else uow.inventory.projected_parts(sku_id))
         if not queue:
             continue
-        inbounds = await uow.inventory.open_inbounds(sku_id)
         pool = locked.policy(sku_id).transfer_pool(
             {lv.warehouse_id for lv in locked.sku_levels(sku_id)} | {i.warehouse_id for i in inbounds})
         moved = changed(queue, project(queue, inbounds, pool))

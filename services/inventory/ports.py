@@ -87,6 +87,10 @@ class InventoryStore(Protocol):
 
     async def waiting_queue(self, sku_id: str) -> list[QueuedPart]: ...
 
+    async def projected_parts(self, sku_id: str) -> list[QueuedPart]:
+        """The waiting parts of ``waiting_queue`` that carry a projected day or inbound."""
+        ...
+
     async def set_projections(self, parts: Sequence[QueuedPart]) -> None: ...
 
 

@@ -13,6 +13,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from services.inventory.domain import (
     DEFAULT_WAREHOUSE_PRIORITY,
     HeldPart,
@@ -285,9 +287,10 @@ class InventoryRepository:
         return [OpenInbound(r["inbound_id"], r["warehouse_id"], r["remaining"], r["expected_on"]) for r in rows]
 
     async def waiting_queue(self, sku_id: str) -> list[QueuedPart]:
-        rows = await fetch_all(queries.waiting_queue, self.conn, sku_id=sku_id)
-        return [QueuedPart(r["order_id"], r["line_id"], r["part_no"], r["warehouse_id"], r["qty"], r["projected_on"],
-                           r["projected_inbound"]) for r in rows]
+        return _queued_parts(await fetch_all(queries.waiting_queue, self.conn, sku_id=sku_id))
+
+    async def projected_parts(self, sku_id: str) -> list[QueuedPart]:
+        return _queued_parts(await fetch_all(queries.projected_parts, self.conn, sku_id=sku_id))
 
     async def set_projections(self, parts: Sequence[QueuedPart]) -> None:
         if parts:
@@ -320,3 +323,8 @@ class InventoryRepository:
     async def ledger_totals(self) -> dict[str, int]:
         row = await queries.ledger_totals(self.conn)
         return {"rows": int(row["rows"]), "levels": int(row["levels"])}
+
+
+def _queued_parts(rows: Sequence[asyncpg.Record]) -> list[QueuedPart]:
+    return [QueuedPart(r["order_id"], r["line_id"], r["part_no"], r["warehouse_id"], r["qty"], r["projected_on"],
+                       r["projected_inbound"]) for r in rows]

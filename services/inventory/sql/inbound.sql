@@ -33,6 +33,13 @@ SELECT order_id, line_id, part_no, warehouse_id, qty, projected_on, projected_in
 WHERE sku_id = :sku_id AND state = 'waiting'
 ORDER BY priority DESC, placed_at, seq;
 
+-- name: projected_parts
+-- The waiting parts of a SKU that carry a projection, in queue order (the only ones that can move when
+-- nothing is inbound).
+SELECT order_id, line_id, part_no, warehouse_id, qty, projected_on, projected_inbound FROM allocation_parts
+WHERE sku_id = :sku_id AND state = 'waiting' AND (projected_on IS NOT NULL OR projected_inbound IS NOT NULL)
+ORDER BY priority DESC, placed_at, seq;
+
 -- name: set_projections!
 UPDATE allocation_parts p SET projected_on = d.projected_on, projected_inbound = d.inbound_id
 FROM unnest(:order_ids::text[], :line_ids::text[], :part_nos::int[], :dates::date[], :inbound_ids::text[])

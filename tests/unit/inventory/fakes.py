@@ -247,6 +247,9 @@ class FakeInventory:
                            p.projected_inbound)
                 for p in self._queue(sku_id, {wh for _, wh in self.levels})]
 
+    async def projected_parts(self, sku_id: str) -> list[QueuedPart]:
+        return [q for q in await self.waiting_queue(sku_id) if q.projected_on or q.inbound_id]
+
     async def set_projections(self, parts: Sequence[QueuedPart]) -> None:
         for q in parts:
             stored = self.parts[q.key]
