@@ -208,12 +208,14 @@ def orders(seller_id: str, tag: str = typer.Option(None, help="e.g. back_order")
 
 @app.command()
 def notifications(buyer: str = typer.Option(None, help="a buyer id"),
-                  order_id: str = typer.Option(None, "--order", help="an order id")) -> None:
-    """A buyer's or an order's notifications and their status (R20-R22)."""
-    if bool(buyer) == bool(order_id):
-        raise typer.BadParameter("give exactly one of --buyer or --order")
-    path = f"/buyers/{buyer}/notifications" if buyer else f"/orders/{order_id}/notifications"
-    console.print(_table("notifications", _get("notifications", path)))
+                  order_id: str = typer.Option(None, "--order", help="an order id"),
+                  seller: str = typer.Option(None, help="a seller id: its stock alerts (R32)")) -> None:
+    """A buyer's, an order's or a seller's notifications and their status (R20-R22, R32)."""
+    given = [(name, value) for name, value in (("buyers", buyer), ("orders", order_id), ("sellers", seller)) if value]
+    if len(given) != 1:
+        raise typer.BadParameter("give exactly one of --buyer, --order or --seller")
+    (owner, value), = given
+    console.print(_table("notifications", _get("notifications", f"/{owner}/{value}/notifications")))
 
 
 @app.command()

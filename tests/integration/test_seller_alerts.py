@@ -20,7 +20,9 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
+from typer.testing import CliRunner
 
+from backorder_cli.main import app as cli
 from devstack.client import Observed, PlatformClient
 from devstack.smtp import read_mail
 from devstack.stack import Stack
@@ -162,6 +164,13 @@ async def test_r32_seller_gets_app_and_email_alert_once(client: PlatformClient, 
     assert "Total available: 1 (threshold 2)" in text_of(mail)
     inbox = await http_json(stack, f"/sellers/{seller.seller}/notifications?channel=app")
     assert [(n["kind"], n["sku_id"]) for n in inbox] == [("low_stock", seller.sku)]
+    shown = await asyncio.to_thread(CliRunner().invoke, cli, ["notifications", "--seller", seller.seller], env={
+        "BACKORDER_STATE": "/nonexistent", "COLUMNS": "250",
+        "BACKORDER_NOTIFICATIONS_URL": stack.services[("notifications", 0)].url,
+    }, terminal_width=250)
+    assert shown.exit_code == 0, shown.output
+    rows = [line.split("│") for line in shown.output.splitlines() if seller.seller in line]
+    assert sorted((row[5].strip(), row[6].strip()) for row in rows) == [("app", "low_stock"), ("email", "low_stock")]
 
     # the alert delivered again (a relay resending it), and the whole topic replayed by a new consumer group
     (alert,) = seller.alerts("LowStock")
