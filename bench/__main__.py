@@ -45,10 +45,10 @@ TARGETS = {"ratio_vs_per_message_tx": 3.0, "ratio_vs_per_order_tx": 1.0, "open_l
            "rss_mb": 150.0, "seconds": 360.0}
 #: the per-message peer's burst: the same platform, one record per consumed batch (one transaction per message,
 #: as a FastStream subscriber handles it by default); shorter, as it is several times slower
-PER_MESSAGE_ORDERS = 1_500
+PER_MESSAGE_ORDERS = 1_000
 #: the replicated run's burst: the price of durability, on 3 brokers (replication 3, min.insync.replicas 2,
 #: acks=all), shorter than the main burst (the three brokers share the same two cores)
-REPLICATED_ORDERS = 5_000
+REPLICATED_ORDERS = 3_000
 #: the burst on two instances per service: on two cores it shows what a second instance costs, not a
 #: gain, and half the main burst's orders decide at the same steady rate. Each run's wall time is mostly
 #: the emails' drain (every decision, accepted or rejected, is emailed), so halving the orders halves it
@@ -128,7 +128,7 @@ def open_loop_shape(shape: Shape, rate: float, seconds: float) -> Shape:
 
 
 #: the latency floor runs this long at most (its percentiles settle within seconds at the open loop's rate)
-FLOOR_SECONDS = 15.0
+FLOOR_SECONDS = 10.0
 
 
 def measure_ceilings(stack: Stack, orders: int, message_size: int, rate: float, seconds: float) -> dict[str, Any]:
