@@ -66,9 +66,13 @@ class Seller:
 
     async def activate(self, qty: int) -> None:
         """Backorder stock of ``qty`` more units in wh-1."""
-        await self.client.send(ActivateBackorder(seller_id=self.seller, sku_id=self.sku, handling_days=5,
-                                                 backorder_stock=[WarehouseQty(warehouse_id="wh-1", qty=qty)]))
+        sent = await self.client.send(ActivateBackorder(
+            seller_id=self.seller, sku_id=self.sku, handling_days=5,
+            backorder_stock=[WarehouseQty(warehouse_id="wh-1", qty=qty)]))
+        # inventory's answer to this activation (its flow's correlation id), not an earlier StockChanged that
+        # happens to show as many units to sell: an order placed before the activation is applied is refused
         await self.client.wait_for(lambda o: o.type == "StockChanged" and o.payload["sku_id"] == self.sku
+                                   and o.value.get("correlation_id") == str(sent.correlation_id)
                                    and o.payload["backorder_limit"] - o.payload["backorder_allocated"] == qty)
 
     async def order(self, qty: int) -> tuple[str, Observed]:
