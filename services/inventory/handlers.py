@@ -16,7 +16,7 @@ from datetime import datetime
 from services.inventory import domain
 from services.inventory.allocation import allocate_order, allocation_movements
 from services.inventory.domain import Level, LineRequest, Movement, Part
-from services.inventory.inbound import _check_owner, book_receipt, reproject
+from services.inventory.inbound import book_receipt, check_owner, reproject
 from services.inventory.ports import InventoryUow
 from services.inventory.promise_events import announce_promises
 from services.inventory.repository import Locked, Why
@@ -225,7 +225,7 @@ async def set_transfer_policy(cmd: inv.SetTransferPolicy, uow: InventoryUow) -> 
     sense is refused before anything changes. Allowing transfers lets free units already in stock (as
     far as the SKU's ATP allows) fill the pool's oldest waiting parts at once, and re-projects the queue."""
     locked = await uow.inventory.lock([cmd.sku_id])
-    _check_owner(uow, locked, cmd.sku_id)
+    check_owner(uow, locked, cmd.sku_id)
     known = [wh for wh in cmd.warehouses or () if await uow.inventory.warehouse_known(wh)]
     domain.check_transfer_policy(cmd.allow_transfers, cmd.warehouses, known)
     pool = tuple(sorted(cmd.warehouses)) if cmd.warehouses is not None else None

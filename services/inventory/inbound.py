@@ -41,7 +41,7 @@ async def reproject(uow: InventoryUow, sku_ids: Iterable[str], locked: Locked) -
         ]), key=sku_id)
 
 
-def _check_owner(uow: InventoryUow, locked: Locked, sku_id: str) -> None:
+def check_owner(uow: InventoryUow, locked: Locked, sku_id: str) -> None:
     """The SKU must be listed, and a seller may only act on its own (R06a)."""
     owner = locked.policy(sku_id).seller_id
     if owner is None:
@@ -62,7 +62,7 @@ async def _open_inbound(uow: InventoryUow, inbound_id: str, sku_id: str) -> dict
 
 async def announce_inbound(cmd: inv.AnnounceInbound, uow: InventoryUow) -> None:
     locked = await uow.inventory.lock([cmd.sku_id])
-    _check_owner(uow, locked, cmd.sku_id)
+    check_owner(uow, locked, cmd.sku_id)
     check_inbound(cmd.qty, cmd.expected_on, uow.clock.now().date())
     if not await uow.inventory.warehouse_known(cmd.warehouse_id):
         raise Rejection("unknown_warehouse", f"inventory holds no stock level in warehouse {cmd.warehouse_id}")
@@ -79,7 +79,7 @@ async def announce_inbound(cmd: inv.AnnounceInbound, uow: InventoryUow) -> None:
 
 async def change_inbound(cmd: inv.ChangeInbound, uow: InventoryUow) -> None:
     locked = await uow.inventory.lock([cmd.sku_id])
-    _check_owner(uow, locked, cmd.sku_id)
+    check_owner(uow, locked, cmd.sku_id)
     if cmd.qty is None and cmd.expected_on is None:
         raise Rejection("nothing_to_change", "give a new qty, a new expected_on or both")
     check_inbound(cmd.qty, cmd.expected_on, uow.clock.now().date())
@@ -94,7 +94,7 @@ async def change_inbound(cmd: inv.ChangeInbound, uow: InventoryUow) -> None:
 
 async def cancel_inbound(cmd: inv.CancelInbound, uow: InventoryUow) -> None:
     locked = await uow.inventory.lock([cmd.sku_id])
-    _check_owner(uow, locked, cmd.sku_id)
+    check_owner(uow, locked, cmd.sku_id)
     inbound = await _open_inbound(uow, cmd.inbound_id, cmd.sku_id)
     inbound["state"] = "cancelled"
     await uow.inventory.update_inbound(inbound)
