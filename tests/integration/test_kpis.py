@@ -84,6 +84,14 @@ async def _place(client: PlatformClient, order_id: str, sku_id: str, qty: int = 
     return decision.type
 
 
+def _cli_kpis(stack: Stack, *args: str) -> dict[str, dict[str, object]]:
+    """``backorder kpis --json`` against the running orders service, by seller."""
+    result = CliRunner().invoke(cli, ["kpis", *args, "--json"],
+                                env={"BACKORDER_ORDERS_URL": stack.services[("orders", 0)].url})
+    assert result.exit_code == 0, result.output
+    return {row["seller_id"]: row for row in json.loads(result.output)}
+
+
 async def test_r23_kpis_match_figures_computed_by_hand(stack: Stack, client: PlatformClient, clock: Path) -> None:
     for seller, listing, skus in ((S1, f"l1-{RUN}", [R1, B1]), (S2, f"l2-{RUN}", [R2])):
         await client.send(RegisterSeller(seller_id=seller, region="US", backorder_eligible=True))
@@ -113,10 +121,7 @@ async def test_r23_kpis_match_figures_computed_by_hand(stack: Stack, client: Pla
     clock.write_text("2026-12-05T15:00:00+00:00")  # noqa: ASYNC240 - a few bytes to a local file
     await client.wait_type("orders.events", "OrderShipmentLate", order_id=c, timeout=60)
 
-    result = CliRunner().invoke(cli, ["kpis", "--json"],
-                                env={"BACKORDER_ORDERS_URL": stack.services[("orders", 0)].url})
-    assert result.exit_code == 0, result.output
-    figures = {row["seller_id"]: row for row in json.loads(result.output)}
+    figures = _cli_kpis(stack)
     assert figures[S1] == {"seller_id": S1, "orders": 4, "backorder_rate": 0.75, "average_backorder_age_days": 12.0,
                            "fill_rate": 0.6667, "late_shipment_rate": 0.3333, "cancellation_rate": 0.25,
                            "closed_orders": 3, "backorder_cancellation_rate": 0.3333, "lost_orders": 1,
@@ -190,9 +195,7 @@ async def test_r33_kpis_on_route_cli_and_gauges(stack: Stack, client: PlatformCl
     await client.wait_type("orders.events", "LinesCancelled", order_id=h)
 
     env = {"BACKORDER_ORDERS_URL": stack.services[("orders", 0)].url}
-    result = CliRunner().invoke(cli, ["kpis", "--seller", s3, "--json"], env=env)
-    assert result.exit_code == 0, result.output
-    figures = {row["seller_id"]: row for row in json.loads(result.output)}
+    figures = _cli_kpis(stack, "--seller", s3)
     assert figures[s3] == {"seller_id": s3, "orders": 3, "backorder_rate": 0.6667, "average_backorder_age_days": 0.0,
                            "fill_rate": 0.5, "late_shipment_rate": 0.0, "cancellation_rate": 0.3333,
                            "closed_orders": 2, "backorder_cancellation_rate": 0.5, "lost_orders": 3,
