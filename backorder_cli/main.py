@@ -21,7 +21,11 @@ from backorder_cli.publish import send_app
 from shared.messaging.consumer import REPLAY_CONSUMER_HEADER, REPLAY_OFFSET_HEADER
 from shared.messaging.topics import partitions_of
 
-app = typer.Typer(help="Operate the backorder platform.", no_args_is_help=True)
+app = typer.Typer(
+    help="Operate the backorder platform.",
+    epilog="The rule ids in this help (R06, R24, ...) are described in docs/rules.md, with the tests that prove them.",
+    no_args_is_help=True,
+)
 app.add_typer(send_app, name="send")
 dlq_app = typer.Typer(help="Dead-letter queues: list and replay.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
