@@ -37,6 +37,7 @@ import asyncpg
 from bench.ceilings import bare_hops_latency, per_order_transactions, transport_round_trip
 from bench.flash_sale import HOPS, OBSERVER_FETCH_WAIT_MS, FlashSale, Shape, hop_latencies, percentiles
 from devstack.broker import kafka_version
+from devstack.postgres import DURABLE
 from devstack.stack import SERVICES, Stack, database_name
 
 HERE = Path(__file__).parent
@@ -53,6 +54,14 @@ REPLICATED_ORDERS = 3_000
 #: gain, and half the main burst's orders decide at the same steady rate. Each run's wall time is mostly
 #: the emails' drain (every decision, accepted or rejected, is emailed), so halving the orders halves it
 SCALE_OUT_ORDERS = 10_000
+#: the burst with PostgreSQL's production settings (fsync, synchronous_commit, full_page_writes on): the price of
+#: durability, beside the other runs' fast settings (``devstack.postgres.FAST``)
+DURABLE_ORDERS = 3_000
+#: the quiet afternoon: an open loop at this rate beside the 200 orders/s one (what an order costs when every
+#: order is its own batch)
+QUIET_RATE = 50.0
+#: the idle stack is measured this long, before the quiet open loop
+IDLE_SECONDS = 10.0
 #: the ceilings' loops (one transaction per order, the transport round trip): rates steady well before this
 CEILING_ORDERS = 10_000
 
@@ -64,9 +73,10 @@ PARTITIONS = 2
 
 
 def _stack(root: Path, postgres_url: str, partitions: int, kafka_bootstrap: str = "",
-           env: dict[str, str] | None = None, brokers: int = 1) -> Stack:
+           env: dict[str, str] | None = None, brokers: int = 1, durable: bool = False) -> Stack:
     """A fresh stack; on a given PostgreSQL server, databases of its own (``bench<random>_<service>``)."""
-    stack = Stack(root, kafka_bootstrap=kafka_bootstrap, brokers=brokers) if not postgres_url else Stack(
+    stack = Stack(root, kafka_bootstrap=kafka_bootstrap, brokers=brokers,
+                  postgres_durability=dict(DURABLE) if durable else None) if not postgres_url else Stack(
         root, kafka_bootstrap=kafka_bootstrap, brokers=brokers, postgres_url=postgres_url,
         db_prefix=f"bench{uuid.uuid4().hex[:8]}")
     stack.service_env_extra["KAFKA_TOPIC_PARTITIONS"] = str(partitions)  # the services provision the topics
@@ -91,10 +101,12 @@ def _drop_databases(stack: Stack) -> None:
 
 @contextmanager
 def fresh_stack(root: Path, postgres_url: str, instances: int = 0, partitions: int = PARTITIONS,
-                kafka_bootstrap: str = "", env: dict[str, str] | None = None, brokers: int = 1) -> Iterator[Stack]:
-    """``brokers`` Kafka nodes (unless ``kafka_bootstrap`` names a cluster), databases and, with ``instances``,
-    that many processes of each service (with ``env`` in their environment), all new."""
-    stack = _stack(root, postgres_url, partitions, kafka_bootstrap, env, brokers)
+                kafka_bootstrap: str = "", env: dict[str, str] | None = None, brokers: int = 1,
+                durable: bool = False) -> Iterator[Stack]:
+    """``brokers`` Kafka nodes (unless ``kafka_bootstrap`` names a cluster), databases (with ``durable``, an
+    embedded PostgreSQL with its production settings) and, with ``instances``, that many processes of each
+    service (with ``env`` in their environment), all new."""
+    stack = _stack(root, postgres_url, partitions, kafka_bootstrap, env, brokers, durable)
     try:
         stack.start_infra()
         if instances:
@@ -105,16 +117,20 @@ def fresh_stack(root: Path, postgres_url: str, instances: int = 0, partitions: i
         _drop_databases(stack)
 
 
-def flash_sale(stack: Stack, shape: Shape, rate: float | None = None, seconds: float | None = None) -> dict[str, Any]:
+def flash_sale(stack: Stack, shape: Shape, rate: float | None = None, seconds: float | None = None,
+               idle_s: float = 0.0) -> dict[str, Any]:
     """A flash sale on its own seller and SKUs: the burst, or ``rate`` orders/s for ``seconds`` (with the
-    decision latency's breakdown per hop)."""
+    decision latency's breakdown per hop); with ``idle_s``, the seeded stack is first measured at rest."""
     sale = FlashSale(stack, shape)
     seeding = time.monotonic()
     asyncio.run(sale.seed())
     seed_s = round(time.monotonic() - seeding, 1)
+    at_rest = asyncio.run(sale.idle(idle_s)) if idle_s else None
     count = int(rate * seconds) if rate and seconds else shape.orders
     figures = asyncio.run(sale.run(sale.orders(count), rate_per_s=rate))
     figures["seed_s"] = seed_s
+    if at_rest is not None:
+        figures["idle"] = at_rest
     if rate:
         figures["hops_ms"] = asyncio.run(hop_latencies(stack.kafka_bootstrap, set(sale.obs.decided_at)))
     return figures
@@ -179,7 +195,7 @@ def chart(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (left, right, costs) = plt.subplots(1, 3, figsize=(16, 4))
     names = ["platform\n(burst)", "1 tx/order\n1 conn", "1 tx/order\n8 conn"]
     values = [result["decided_per_s"], result["ceilings"]["per_order_tx_1_conn_per_s"],
               result["ceilings"]["per_order_tx_8_conn_per_s"]]
@@ -199,6 +215,17 @@ def chart(result: dict[str, Any], path: Path) -> None:
     if floor:
         right.axhline(floor, color="gray", linestyle=":", linewidth=1, label="p99 of the bare hops (open loop's rate)")
     right.legend()
+    # where an order's CPU goes, per process, at each load (the bill's cpu_ms)
+    loads = [name for name in ("burst", "open_loop", "open_loop_50") if result["bill"].get(name)]
+    bottoms = [0.0] * len(loads)
+    processes = sorted({p for name in loads for p in result["bill"][name]["cpu_ms"] if p != "bench"})
+    for process in processes:
+        values = [result["bill"][name]["cpu_ms"].get(process, 0.0) for name in loads]
+        costs.bar(loads, values, bottom=bottoms, label=process)
+        bottoms = [b + v for b, v in zip(bottoms, values, strict=True)]
+    costs.set_ylabel("CPU ms per order")
+    costs.set_title("where an order's CPU goes")
+    costs.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -217,6 +244,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="orders of the per-message peer's burst (0: skip it)")
     parser.add_argument("--replicated-orders", type=int, default=REPLICATED_ORDERS,
                         help="orders of the burst on a 3-broker cluster (0: skip it; skipped with --kafka-bootstrap)")
+    parser.add_argument("--quiet-rate", type=float, default=QUIET_RATE,
+                        help="orders/s of the second, quiet open loop (it runs as long as the first)")
+    parser.add_argument("--idle-seconds", type=float, default=IDLE_SECONDS,
+                        help="how long the idle stack is measured, before the quiet open loop")
+    parser.add_argument("--durable-orders", type=int, default=DURABLE_ORDERS,
+                        help="orders of the burst with PostgreSQL's production settings (0: skip it; skipped "
+                             "with --postgres-url)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--history", type=Path, default=HERE / "HISTORY.md")
     parser.add_argument("--postgres-url", default="", help="a PostgreSQL server for the runs' databases")
@@ -245,6 +279,12 @@ def main(argv: list[str] | None = None) -> int:
             with nullcontext(one) if one else fresh_stack(root / "open", pg, instances=1, **infra) as stack:
                 open_loop = flash_sale(stack, open_loop_shape(shape, rate, seconds), rate=rate, seconds=seconds)
             phases["open_loop"], mark = round(time.monotonic() - mark, 1), time.monotonic()
+            quiet = args.quiet_rate
+            print(f"idle stack for {args.idle_seconds}s, then open loop: {quiet}/s for {seconds}s ...", flush=True)
+            with nullcontext(one) if one else fresh_stack(root / "quiet", pg, instances=1, **infra) as stack:
+                open_loop_50 = flash_sale(stack, open_loop_shape(shape, quiet, seconds), rate=quiet, seconds=seconds,
+                                          idle_s=args.idle_seconds)
+            phases["open_loop_50"], mark = round(time.monotonic() - mark, 1), time.monotonic()
             print("ceilings ...", flush=True)
             with nullcontext(one) if one else fresh_stack(root / "ceilings", pg, **infra) as stack:
                 ceilings = measure_ceilings(stack, min(shape.orders, CEILING_ORDERS), message_size, rate, seconds)
@@ -263,6 +303,13 @@ def main(argv: list[str] | None = None) -> int:
             with fresh_stack(root / "replicated", pg, instances=1, brokers=3) as stack:
                 replicated = flash_sale(stack, replace(shape, orders=args.replicated_orders))
             phases["replicated"], mark = round(time.monotonic() - mark, 1), time.monotonic()
+        durable = None
+        if args.durable_orders and not pg:
+            print(f"burst: {args.durable_orders} orders, PostgreSQL with fsync, synchronous_commit and "
+                  "full_page_writes on ...", flush=True)
+            with fresh_stack(root / "durable", pg, instances=1, durable=True, **infra) as stack:
+                durable = flash_sale(stack, replace(shape, orders=args.durable_orders))
+            phases["durable"], mark = round(time.monotonic() - mark, 1), time.monotonic()
         scale_out = None
         if args.scale_out_orders and not args.skip_scale_out:
             print(f"burst: {args.scale_out_orders} orders, 2 instances per service ...", flush=True)
@@ -273,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(root, ignore_errors=True)
 
     ceiling = max(ceilings["per_order_tx_1_conn_per_s"], ceilings["per_order_tx_8_conn_per_s"])
+    runs = (burst, open_loop, open_loop_50)
     result: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": commit(),
@@ -282,21 +330,31 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_vs_per_order_tx": round(burst["decided_per_s"] / ceiling, 2),
         "per_message_decided_per_s": (per_message_rate := per_message["decided_per_s"] if per_message else None),
         "ratio_vs_per_message_tx": _ratio(burst["decided_per_s"], per_message_rate),
-        "cpu_ms_per_order_total": {"burst": cpu_total(burst), "open_loop": cpu_total(open_loop)},
+        "cpu_ms_per_order_total": {"burst": cpu_total(burst), "open_loop": cpu_total(open_loop),
+                                   "open_loop_50": cpu_total(open_loop_50)},
         "replicated_3_brokers_decided_per_s": replicated["decided_per_s"] if replicated else None,
         "transport_msgs_per_s": ceilings["transport_msgs_per_s"],
-        "latency_ms": {"burst": burst["latency_ms"], "open_loop": open_loop["latency_ms"]},
-        "email_latency_ms": {"burst": burst["email_latency_ms"], "open_loop": open_loop["email_latency_ms"]},
-        "oversold": sum(run["oversold"] for run in (burst, open_loop, scale_out, per_message, replicated) if run),
-        "duplicates": sum(run["duplicates"] for run in (burst, open_loop, scale_out, per_message, replicated) if run),
-        "rss_mb": peak_rss(burst, scale_out, open_loop),
-        "broker_rss_mb": peak_rss(burst, scale_out, open_loop, broker=True).get("kafka"),
-        "cpu_ms_per_order": {"burst": burst["cpu_ms_per_order"], "open_loop": open_loop["cpu_ms_per_order"]},
+        "latency_ms": {"burst": burst["latency_ms"], "open_loop": open_loop["latency_ms"],
+                       "open_loop_50": open_loop_50["latency_ms"]},
+        "email_latency_ms": {"burst": burst["email_latency_ms"], "open_loop": open_loop["email_latency_ms"],
+                             "open_loop_50": open_loop_50["email_latency_ms"]},
+        "oversold": sum(run["oversold"] for run in (*runs, scale_out, per_message, replicated, durable) if run),
+        "duplicates": sum(run["duplicates"] for run in (*runs, scale_out, per_message, replicated, durable) if run),
+        "rss_mb": peak_rss(burst, scale_out, open_loop, open_loop_50),
+        "broker_rss_mb": peak_rss(burst, scale_out, open_loop, open_loop_50, broker=True).get("kafka"),
+        "cpu_ms_per_order": {"burst": burst["cpu_ms_per_order"], "open_loop": open_loop["cpu_ms_per_order"],
+                             "open_loop_50": open_loop_50["cpu_ms_per_order"]},
+        # what an order costs, counted (bench/bill.py): per run, per order and per process or service
+        "bill": {"burst": burst["bill"], "open_loop": open_loop["bill"], "open_loop_50": open_loop_50["bill"],
+                 "burst_durable": durable["bill"] if durable else None, "idle": open_loop_50.get("idle")},
+        "postgres_settings": burst["bill"]["postgres_settings"],
+        "durable_burst_decided_per_s": durable["decided_per_s"] if durable else None,
         "open_loop_hops_ms": open_loop["hops_ms"],
         # the open loop's p99 over the same hops' p99 with no work in them (the broker's floor, same run)
         "open_loop_p99_vs_bare_hops": _ratio(open_loop["latency_ms"]["p99"], ceilings["bare_hops_latency_ms"]["p99"]),
         "ceilings": ceilings,
         "runs": {"burst": burst, "scale_out_2_instances": scale_out, "open_loop": open_loop,
+                 "open_loop_50": open_loop_50, "burst_durable": durable,
                  "per_message_1_record_per_batch": per_message, "replicated_3_brokers": replicated},
         "targets": TARGETS,
         "partitions_per_topic": PARTITIONS,
@@ -330,10 +388,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     with args.history.open("a") as history:
         history.write(line)
+    print(json.dumps({run: {k: v for k, v in (bill or {}).items() if k.endswith("total") or k == "pg_round_trips"}
+                      for run, bill in result["bill"].items()}, indent=2))
     print(json.dumps({k: result[k] for k in ("orders", "decided_per_s", "ceiling_per_order_tx_per_s",
                                              "ratio_vs_per_order_tx", "per_message_decided_per_s",
                                              "ratio_vs_per_message_tx", "cpu_ms_per_order_total",
                                              "replicated_3_brokers_decided_per_s", "latency_ms",
+                                             "email_latency_ms", "durable_burst_decided_per_s",
                                              "open_loop_p99_vs_bare_hops", "oversold", "duplicates", "rss_mb",
                                              "broker_rss_mb", "targets_met", "seconds")}, indent=2))
     return 0

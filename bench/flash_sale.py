@@ -5,7 +5,6 @@ them (burst) or at a fixed rate (open loop). Every figure is observed through Ka
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import statistics
 import time
@@ -19,6 +18,7 @@ import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from bench import bill
 from devstack.client import Observed, PlatformClient
 from devstack.stack import Stack
 from shared.contract.catalog import ActivateBackorder, RegisterSeller, UpsertListing, WarehouseQty
@@ -167,26 +167,6 @@ class FlashSale:
                         if payload["channel"] == "email" and payload["kind"] == "backorder_accepted":
                             obs.email_at.setdefault(order_id, now)
 
-    def _cpu_seconds(self) -> dict[str, float]:
-        """CPU seconds used so far by each process of the stack (the services' instances, the broker's
-        nodes together, PostgreSQL with its backends, the SMTP catcher) and by this load generator."""
-        stack = self.stack
-        processes = {f"{s.name}-{s.instance}": [s.proc] for s in stack.services.values()}
-        if stack.kafka is not None:
-            processes["kafka"] = [node.proc for node in stack.kafka.nodes if node.proc is not None]
-        for name, part in (("postgres", stack.postgres), ("smtp", stack.smtp)):
-            if part is not None and part.proc is not None:
-                processes[name] = [part.proc]
-        used = {"bench": sum(os.times()[:2])}
-        for name, procs in processes.items():
-            try:
-                family = [child for proc in procs for process in [psutil.Process(proc.pid)]
-                          for child in (process, *process.children(recursive=True))]  # PostgreSQL's backends
-                used[name] = sum(sum(p.cpu_times()[:2]) for p in family if p.is_running())
-            except psutil.Error:
-                continue
-        return used
-
     async def _sample_rss(self, stop: asyncio.Event) -> None:
         processes = {f"{s.name}-{s.instance}": psutil.Process(s.proc.pid) for s in self.stack.services.values()}
         if self.stack.kafka is not None and self.stack.kafka.proc is not None:
@@ -221,7 +201,7 @@ class FlashSale:
                    .model_dump_json().encode()) for order in orders]
         stop = asyncio.Event()
         tasks = [asyncio.create_task(self._observe(consumer, stop)), asyncio.create_task(self._sample_rss(stop))]
-        cpu_before = self._cpu_seconds()
+        before = await bill.read(self.stack, opening=True)
         started = time.perf_counter()
         try:
             futures = []
@@ -239,17 +219,23 @@ class FlashSale:
                 await asyncio.sleep(0.1)
             last_decision = max(self.obs.decided_at.values(), default=published)
             await self._wait_emails(deadline)
-            cpu_after = self._cpu_seconds()
+            after = await bill.read(self.stack)
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
             await producer.stop()
             await consumer.stop()
         figures = self.figures(len(orders), started, published, last_decision)
-        # the whole run's CPU (decisions and emails) per order: where the two cores went
-        figures["cpu_ms_per_order"] = {name: round((cpu_after[name] - used) / len(orders) * 1000, 3)
-                                       for name, used in sorted(cpu_before.items()) if name in cpu_after}
+        # the whole run's costs (decisions and emails) per order: where the two cores went, and why
+        figures["bill"] = bill.bill(before, after, len(orders))
+        figures["cpu_ms_per_order"] = figures["bill"]["cpu_ms"]
         return figures
+
+    async def idle(self, seconds: float) -> dict[str, Any]:
+        """The stack at rest for ``seconds`` (nothing sent): the cores and broker requests it costs anyway."""
+        before = await bill.read(self.stack, opening=True)
+        await asyncio.sleep(seconds)
+        return bill.idle(before, await bill.read(self.stack))
 
     async def _wait_emails(self, deadline: float, quiet_s: float = 1.0) -> None:
         """Emails follow decisions: wait until every backordered order's email was sent, then for a

@@ -143,6 +143,8 @@ class KafkaNode:
     cluster_id: str
     port: int = field(default_factory=free_port)
     controller_port: int = field(default_factory=free_port)
+    #: the broker's JMX (loopback only, no authentication): its own metrics, read by Kafka's JmxTool
+    jmx_port: int = field(default_factory=free_port)
     #: ``node.id@host:port`` of every controller in the quorum, this node's included
     voters: str = ""
     #: replication of the internal topics and their minimum in-sync replicas (1 for a single node)
@@ -155,6 +157,10 @@ class KafkaNode:
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def jmx_url(self) -> str:
+        return f"service:jmx:rmi:///jndi/rmi://127.0.0.1:{self.jmx_port}/jmxrmi"
 
     @property
     def log_dir(self) -> Path:
@@ -206,9 +212,24 @@ class KafkaNode:
         config.write_text("".join(f"{k}={v}\n" for k, v in self.properties().items()))
         return config
 
-    def _java_command(self, main: str, *args: str) -> list[str]:
-        return [_java(), *JVM_OPTIONS, f"-Dlog4j.configuration=file:{LOG4J}",
+    def _java_command(self, main: str, *args: str, jvm: tuple[str, ...] = ()) -> list[str]:
+        return [_java(), *JVM_OPTIONS, *jvm, f"-Dlog4j.configuration=file:{LOG4J}",
                 "-cp", f"{classpath()}/*", main, *args]
+
+    def _jmx_options(self) -> tuple[str, ...]:
+        port = self.jmx_port
+        return ("-Dcom.sun.management.jmxremote", f"-Dcom.sun.management.jmxremote.port={port}",
+                f"-Dcom.sun.management.jmxremote.rmi.port={port}", "-Dcom.sun.management.jmxremote.host=127.0.0.1",
+                "-Djava.rmi.server.hostname=127.0.0.1", "-Dcom.sun.management.jmxremote.authenticate=false",
+                "-Dcom.sun.management.jmxremote.ssl=false")
+
+    def jmx_query(self, object_name: str, attributes: str) -> str:
+        """One reading of ``object_name``'s ``attributes`` (a pattern may match many MBeans) with Kafka's own
+        JmxTool: its CSV output, a header line then a line of values."""
+        command = self._java_command("org.apache.kafka.tools.JmxTool", "--jmx-url", self.jmx_url, "--object-name",
+                                     object_name, "--attributes", attributes, "--one-time", "true",
+                                     "--report-format", "csv")
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
 
     def format(self) -> None:
         """Format the storage unless it already is (a restart keeps what the node held)."""
@@ -229,7 +250,8 @@ class KafkaNode:
         self.format()
         offset = self.log.stat().st_size if self.log.exists() else 0
         self._log_offset = offset
-        self.proc = spawn(self._java_command("kafka.Kafka", str(self.root / "server.properties")), log=self.log)
+        command = self._java_command("kafka.Kafka", str(self.root / "server.properties"), jvm=self._jmx_options())
+        self.proc = spawn(command, log=self.log)
 
     def wait_started(self, timeout: float = START_TIMEOUT_S) -> None:
         """Until the broker logs that it started and its port answers; fail with the end of its log."""

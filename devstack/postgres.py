@@ -37,10 +37,18 @@ def _system_user() -> str | None:
     return PG_USER
 
 
+#: a dev and test server trades durability for speed: a crash of the machine (not of PostgreSQL) may lose
+#: or corrupt recent commits. The benchmark reports these settings, and prices durability in a run with
+#: ``DURABLE`` (PostgreSQL's defaults).
+FAST = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+
+
 @dataclass
 class EmbeddedPostgres:
     root: Path
     port: int = 0
+    durability: dict[str, str] = field(default_factory=lambda: dict(FAST))
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -76,8 +84,10 @@ class EmbeddedPostgres:
         self.port = self.port or free_port()
         self.proc = spawn(
             [str(_bin() / "postgres"), "-D", str(self.data), "-p", str(self.port), "-h", "127.0.0.1",
-             "-k", str(self.root), "-c", "fsync=off", "-c", "synchronous_commit=off",
-             "-c", "full_page_writes=off", "-c", "max_connections=300", "-c", "shared_buffers=128MB"],
+             "-k", str(self.root), *(arg for k, v in self.durability.items() for arg in ("-c", f"{k}={v}")),
+             # statement counts per database (pg_stat_statements), read by the benchmark's bill
+             "-c", "shared_preload_libraries=pg_stat_statements",
+             "-c", "max_connections=300", "-c", "shared_buffers=128MB"],
             log=self.root / "postgres.log", user=user,
         )
         wait_for_port(self.port, 30, self.proc)

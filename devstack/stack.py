@@ -79,6 +79,8 @@ class Stack:
     #: how many Kafka nodes the stack starts when it starts its own cluster (1 or 3)
     brokers: int = 1
     postgres: EmbeddedPostgres | None = None
+    #: the embedded PostgreSQL's durability settings (``devstack.postgres.FAST`` unless given)
+    postgres_durability: dict[str, str] | None = None
     smtp: EmbeddedSmtp | None = None
     services: dict[tuple[str, int], ServiceProcess] = field(default_factory=dict)
     service_env_extra: dict[str, str] = field(default_factory=dict)
@@ -116,7 +118,9 @@ class Stack:
         elif self.fresh_topics:
             asyncio.run(recreate_topics(self.kafka_bootstrap))
         if not self.database_url:
-            self.postgres = EmbeddedPostgres(self.root / "postgres").start()
+            self.postgres = EmbeddedPostgres(self.root / "postgres")
+            self.postgres.durability = self.postgres_durability or self.postgres.durability
+            self.postgres.start()
             self.database_url = self.postgres.url
         if os.environ.get("SMTP_HOST"):
             self.smtp_host = os.environ["SMTP_HOST"]

@@ -20,20 +20,23 @@ pytestmark = pytest.mark.integration
 
 REQUIRED = ("orders", "decided_per_s", "ceiling_per_order_tx_per_s", "ratio_vs_per_order_tx", "transport_msgs_per_s",
             "latency_ms", "email_latency_ms", "oversold", "duplicates", "rss_mb", "broker", "broker_rss_mb",
-            "per_message_decided_per_s", "ratio_vs_per_message_tx", "cpu_ms_per_order_total")
+            "per_message_decided_per_s", "ratio_vs_per_message_tx", "cpu_ms_per_order_total", "bill",
+            "postgres_settings")
+RUNS = ("burst", "open_loop", "open_loop_50")
 
 
 def test_the_harness_runs_a_tiny_flash_sale_and_reports_every_figure(tmp_path: Path, postgres_server: str) -> None:
     out, history = tmp_path / "results", tmp_path / "HISTORY.md"
     assert main(["--orders", "150", "--skus", "20", "--open-loop-seconds", "2", "--skip-scale-out", "--one-stack",
-                 "--per-message-orders", "40", "--replicated-orders", "0",
+                 "--per-message-orders", "40", "--replicated-orders", "0", "--quiet-rate", "50", "--idle-seconds", "1",
                  "--out", str(out), "--history", str(history), "--postgres-url", postgres_server]) == 0
 
     result = json.loads((out / "latest.json").read_text())
     assert [key for key in REQUIRED if key not in result] == []
     assert result["orders"] == 150 and result["runs"]["burst"]["decided"] == 150
     assert result["runs"]["open_loop"]["decided"] == result["runs"]["open_loop"]["orders"] == 400
-    for run in ("burst", "open_loop"):
+    assert result["runs"]["open_loop_50"]["decided"] == result["runs"]["open_loop_50"]["orders"] == 100
+    for run in RUNS:
         assert all(result["latency_ms"][run][p] > 0 for p in ("p50", "p95", "p99"))
         assert set(result["email_latency_ms"][run]) == {"p50", "p95", "p99"}
     assert result["decided_per_s"] > 0 and result["ceiling_per_order_tx_per_s"] > 0
@@ -47,12 +50,23 @@ def test_the_harness_runs_a_tiny_flash_sale_and_reports_every_figure(tmp_path: P
     assert per_message["decided"] == per_message["orders"] == 40
     assert result["ratio_vs_per_message_tx"] == round(result["decided_per_s"] / per_message["decided_per_s"], 2)
     assert result["broker"].startswith("Apache Kafka") and result["broker_rss_mb"] > 0
-    for run in ("burst", "open_loop"):  # the whole stack, the load generator excluded
+    for run in RUNS:  # the whole stack, the load generator excluded
         used = result["cpu_ms_per_order"][run]
         assert result["cpu_ms_per_order_total"][run] == round(sum(v for k, v in used.items() if k != "bench"), 3)
     assert set(result["rss_mb"]) == {"catalog", "inventory", "orders", "notifications"}
     assert all(mb > 0 for mb in result["rss_mb"].values())
-    for run in ("burst", "open_loop"):  # where the cores went: every process on an order's path used some
+    for run in RUNS:  # the bill: what an order cost, counted
+        bill = result["bill"][run]
+        assert bill["orders"] == result["runs"][run]["orders"] and bill["cpu_ms"] == result["cpu_ms_per_order"][run]
+        for service in ("orders", "inventory", "notifications"):  # each of them reads and writes on every order
+            assert bill["pg_round_trips"][service] > 0 and bill["pg_transactions"][service] > 0
+            assert bill["pg_statements"][service] > 0 and bill["kafka_sends"][service] > 0
+        assert bill["pg_round_trips_total"] == round(sum(bill["pg_round_trips"].values()), 2)
+        assert bill["kafka_requests"]["Produce"] > 0 and bill["kafka_requests"]["Fetch"] > 0  # the broker's own meters
+    idle = result["bill"]["idle"]
+    assert idle["seconds"] >= 1 and idle["cores_total"] == round(sum(idle["cores"].values()), 3) > 0
+    assert set(result["postgres_settings"]) == {"fsync", "synchronous_commit", "full_page_writes"}
+    for run in RUNS:  # where the cores went: every process on an order's path used some
         used = result["cpu_ms_per_order"][run]
         on_the_path = {"inventory-0", "orders-0", "notifications-0", "kafka", "bench"}
         assert on_the_path | {"catalog-0", "smtp"} <= set(used)
