@@ -51,7 +51,7 @@ MIN_JAVA = 17
 RESOLVE_TIMEOUT_S = 900.0
 START_TIMEOUT_S = 90.0
 #: a node's JVM: a small heap is plenty for a dev broker, and the serial collector spares the 2 cores
-JVM_OPTIONS = ("-Xms128m", "-Xmx384m", "-XX:+UseSerialGC", "-Djava.awt.headless=true", "-XX:TieredStopAtLevel=1")
+JVM_OPTIONS = ("-Xms128m", "-Xmx384m", "-XX:+UseSerialGC", "-Djava.awt.headless=true")
 #: the KRaft leader's election, as each node logs it: the highest epoch names the active controller
 LEADER = re.compile(r"\[RaftManager id=(\d+)\] Completed transition to Leader\(.*?epoch=(\d+)")
 STARTED = re.compile(r"Kafka Server started|\[KafkaRaftServer nodeId=\d+\] Kafka Server started")
