@@ -58,10 +58,6 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
 
-    #: libuv's event loop (uvloop) costs less CPU per socket read and write than asyncio's own; ``asyncio``
-    #: is there to compare the two (figures in docs/scaling.md)
-    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
-
     # consumers
     #: records per consumed batch (one transaction): what a transaction costs is paid once per batch, so
     #: a backlog drains fastest in large ones; past this size the gain is small and the memory a batch
