@@ -86,7 +86,7 @@ def test_the_harness_runs_every_run_on_a_given_kafka_cluster_and_each_stays_exac
     # is shared, and no run may see another's orders
     out, history = tmp_path / "results", tmp_path / "HISTORY.md"
     assert main(["--orders", "120", "--skus", "20", "--open-loop-seconds", "2", "--skip-scale-out",
-                 "--per-message-orders", "30", "--out", str(out), "--history", str(history),
+                 "--per-message-orders", "30", "--idle-seconds", "1", "--out", str(out), "--history", str(history),
                  "--postgres-url", postgres_server, "--kafka-bootstrap", stack.kafka_bootstrap]) == 0
 
     result = json.loads((out / "latest.json").read_text())
