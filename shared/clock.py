@@ -7,7 +7,7 @@ instant from that file (tests write it to move time forward); a missing file mea
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -36,6 +36,12 @@ class FileClock:
         if self._cache is None or self._cache[0] != mtime:
             self._cache = (mtime, datetime.fromisoformat(self.path.read_text().strip()))
         return self._cache[1]
+
+
+def aware_now(clock: Clock) -> datetime:
+    """The clock's time, always aware: a reading without an offset (a clock file written without one) is UTC."""
+    now = clock.now()
+    return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
 
 
 def clock_from_env() -> Clock:

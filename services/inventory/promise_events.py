@@ -11,11 +11,11 @@ sends the last one only.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC
 
 from services.inventory.ports import InventoryUow
 from services.inventory.promise import shown, unit_promise
 from services.inventory.repository import Locked
+from shared.clock import aware_now
 from shared.contract import inventory as inv
 from shared.contract.topics import INVENTORY_EVENTS_TOPIC as EVENTS
 
@@ -26,8 +26,7 @@ async def announce_promises(uow: InventoryUow, locked: Locked, sku_ids: Iterable
         levels, policy = locked.sku_levels(sku_id), locked.policy(sku_id)
         if shown(levels, policy) == before:
             continue
-        now = uow.clock.now()
-        now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+        now = aware_now(uow.clock)
         seller = await uow.inventory.seller_terms(sku_id)
         unit = unit_promise(now, levels, policy, seller, uow.dating)
         uow.emit(EVENTS, inv.PromiseChanged(

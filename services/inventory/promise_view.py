@@ -10,7 +10,6 @@ writes nothing and takes no lock.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC
 from typing import Any
 
 import orjson
@@ -19,6 +18,7 @@ from aiohttp import web
 from services.inventory.domain import Policy
 from services.inventory.promise import Quote, quote
 from services.inventory.repository import InventoryRepository
+from shared.clock import aware_now
 from shared.dates import DatingPolicy
 from shared.domain import Rejection
 from shared.observability.http import http_error, not_found
@@ -66,8 +66,7 @@ async def quote_route(ctx: ServiceContext, request: web.Request, priorities: Map
         seller = await repo.seller_terms(sku_id)
     if policy is None and not levels:
         raise not_found("unknown_sku", f"no SKU {sku_id}")
-    now = ctx.clock.now()
-    now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+    now = aware_now(ctx.clock)
     try:
         answer = quote(sku_id, qty, region, now, levels=levels, policy=policy or Policy(sku_id), seller=seller,
                        dating=dating)

@@ -18,7 +18,7 @@ second allocation outcome is ignored, a release naming a receipt is applied once
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 
@@ -28,6 +28,7 @@ from services.orders.lines import AllocatedQty, Line
 from services.orders.ports import OrdersUoW
 from services.orders.refunds import request_refunds
 from services.orders.repository import LostLine
+from shared.clock import aware_now as clock_now
 from shared.contract import catalog as cat
 from shared.contract import inventory as inv
 from shared.contract import orders as o
@@ -51,9 +52,7 @@ def actor_of(cause: Cause | None) -> Actor | None:
 
 
 def aware_now(uow: OrdersUoW) -> datetime:
-    """The clock's time, always aware (a clock file written without an offset means UTC)."""
-    now = uow.clock.now()
-    return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+    return clock_now(uow.clock)
 
 
 def occurred_at(uow: OrdersUoW, cause: Cause | None = None) -> datetime:

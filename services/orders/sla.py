@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import cast
 
 import asyncpg
@@ -24,6 +24,7 @@ from services.orders import metrics
 from services.orders.repository import OrderStore
 from services.orders.settings import OrdersSettings
 from services.orders.unit_of_work import OrdersUnitOfWork
+from shared.clock import aware_now
 from shared.contract.orders import OrderShipmentLate
 from shared.contract.topics import ORDERS_EVENTS_TOPIC
 from shared.persistence.db import Conn
@@ -67,8 +68,7 @@ async def sla_clock(ctx: ServiceContext) -> None:
     failures = 0
     while True:
         try:
-            now = ctx.clock.now()
-            now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)  # a naive clock reading is UTC
+            now = aware_now(ctx.clock)
             fired = await fire_due(ctx.pool, ctx.uow_factory, now, settings.sla_batch)
             failures = 0
             if fired >= settings.sla_batch:
