@@ -289,10 +289,3 @@ async def _connect_retry(url: str, timeout: float = 30.0) -> asyncpg.Connection:
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.2)
-
-
-def load_state(root: Path) -> dict[str, Any]:
-    path = root / "stack.json"
-    if not path.exists():
-        raise FileNotFoundError(f"no running stack under {root} (start one with `make run`)")
-    return dict(json.loads(path.read_text()))

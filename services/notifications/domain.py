@@ -293,9 +293,6 @@ def notice_refunded(event: o.RefundRequested, known: Mapping[str, LineState]) ->
 REJECTION_REASONS = {
     "out_of_stock": "the items are out of stock",
     "invalid_order": "the order named the same line twice",
-    "not_on_sale": "the listing is not on sale",
-    "listing_not_on_sale": "the listing is not on sale",
-    "unknown_sku": "an item is not sold here",
 }
 
 
