@@ -72,6 +72,13 @@ def build_message(email: OutgoingEmail, settings: NotificationsSettings) -> Emai
     return msg
 
 
+def message_bytes(email: OutgoingEmail, settings: NotificationsSettings) -> bytes:
+    """The message as it goes on the wire (what aiosmtplib's ``send_message`` would send)."""
+    from aiosmtplib.email import flatten_message
+
+    return flatten_message(build_message(email, settings))
+
+
 def scrub(error: str, limit: int = 1000) -> str:
     """An SMTP error often quotes the recipient: keep the address out of the database, events and logs."""
     return EMAIL.sub(REDACTED, error)[:limit]
