@@ -11,7 +11,7 @@ help:
 	@echo "make test   - install and run the whole suite (unit + integration + faults) on real infrastructure"
 	@echo "make test-cluster - broker faults on a 3-node Kafka cluster (left out of make test: ~15 min)"
 	@echo "make demo   - the scenario on a fresh embedded stack; exits non-zero unless every step was seen"
-	@echo "make lint   - ruff, mypy and pip-audit"
+	@echo "make lint   - ruff, mypy, the import-linter layer contracts and pip-audit"
 	@echo "make docs   - regenerate the AsyncAPI documents under docs/asyncapi/"
 	@echo "make bench  - the flash-sale benchmark (writes bench/results/latest.json)"
 
@@ -55,6 +55,7 @@ test-bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache  # the layer contracts in pyproject.toml [tool.importlinter]
 	$(PY) -m devstack.audit requirements.lock  # AUDIT_STRICT=1 (CI): packages it could not audit fail too
 
 docs: $(STAMP)

@@ -33,8 +33,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
 
-from shared.contract.envelope import Principal
-from shared.domain import Rejection
+from shared.domain import Actor, Rejection
 from shared.regions import region_zone_name
 
 REGULAR: Final = "regular"
@@ -143,7 +142,7 @@ class BackorderUsage:
 # ---------------------------------------------------------------- authorisation (R06a)
 
 
-def authorize(principal: Principal | None, seller_id: str, *, platform_only: bool = False,
+def authorize(principal: Actor | None, seller_id: str, *, platform_only: bool = False,
               require_principal: bool = False) -> None:
     """May ``principal`` act for ``seller_id``? ``platform_only`` commands are operators' and services'."""
     if principal is None:

@@ -19,7 +19,7 @@ from services.inventory.domain import Level, LineRequest, Movement, Part
 from services.inventory.inbound import book_receipt, check_owner, reproject
 from services.inventory.ports import InventoryUow
 from services.inventory.promise_events import announce_promises
-from services.inventory.repository import Locked, Why
+from services.inventory.stock import Locked, Why
 from shared.contract import catalog as cat
 from shared.contract import inventory as inv
 from shared.contract import orders as o

@@ -13,7 +13,7 @@ from typing import Any
 
 from services.inventory.ports import InventoryUow
 from services.inventory.projection import changed, check_inbound, project, receipt_mismatch
-from services.inventory.repository import Locked
+from services.inventory.stock import Locked
 from shared.contract import inventory as inv
 from shared.contract.topics import INVENTORY_EVENTS_TOPIC as EVENTS
 from shared.domain import Rejection

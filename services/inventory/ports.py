@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from services.inventory.domain import HeldPart, Level, Movement, WaitingPart
 from services.inventory.projection import OpenInbound, QueuedPart
 from services.inventory.promise import SellerTerms
-from services.inventory.repository import Locked, Why
+from services.inventory.stock import Locked, Why
 from shared.clock import Clock
 from shared.contract.envelope import Payload
 from shared.contract.topics import Topic

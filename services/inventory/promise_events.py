@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from services.inventory.ports import InventoryUow
 from services.inventory.promise import shown, unit_promise
-from services.inventory.repository import Locked
+from services.inventory.stock import Locked
 from shared.clock import aware_now
 from shared.contract import inventory as inv
 from shared.contract.topics import INVENTORY_EVENTS_TOPIC as EVENTS

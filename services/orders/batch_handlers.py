@@ -31,7 +31,7 @@ from services.orders.handlers import (
     reject,
 )
 from services.orders.ports import OrdersUoW
-from services.orders.repository import SKU_WIDE, LostLine
+from services.orders.views import SKU_WIDE, LostLine
 from shared.contract import inventory as inv
 from shared.contract import orders as o
 from shared.domain import Rejection

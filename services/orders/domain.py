@@ -20,16 +20,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Literal, get_args
 
 from services.orders.lines import SHIPPED_LINE_STATES, AllocatedQty, Delay, IllegalTransition, Line, Part
-from shared.contract.orders import OrderStatus
 from shared.dates import DatingPolicy, deadline, part_dates
 from shared.domain import Rejection
 from shared.regions import zone
 
-ORDER_STATUSES: tuple[OrderStatus, ...] = (
-    "pending", "awaiting_shipment", "partially_shipped", "shipped", "delivered", "rejected", "cancelled",
-)
+#: the wire's ``OrderStatus`` and the ``orders.status`` CHECK list, held in step by a test
+OrderStatus = Literal[
+    "pending", "awaiting_shipment", "partially_shipped", "shipped", "delivered", "rejected", "cancelled"
+]
+ORDER_STATUSES: tuple[OrderStatus, ...] = get_args(OrderStatus)
 BACK_ORDER_TAG = "back_order"
 
 #: Every order status change the machine may make (a status may also stay as it is).

@@ -27,7 +27,7 @@ from services.orders.domain import Actor, Order, SkuTerms
 from services.orders.lines import AllocatedQty, Line
 from services.orders.ports import OrdersUoW
 from services.orders.refunds import request_refunds
-from services.orders.repository import LostLine
+from services.orders.views import LostLine
 from shared.clock import aware_now as clock_now
 from shared.contract import catalog as cat
 from shared.contract import inventory as inv

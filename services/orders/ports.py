@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from services.orders.domain import Order, SkuTerms
-from services.orders.repository import LostLine, SkuRecord, StockStatus
+from services.orders.views import LostLine, SkuRecord, StockStatus
 from shared.clock import Clock
 from shared.contract.envelope import Envelope, Payload
 from shared.contract.topics import Topic

@@ -24,12 +24,10 @@ import orjson
 from services.orders.domain import Order, SkuTerms
 from services.orders.kpis import KpiCounts, LostDemand
 from services.orders.lines import Line, Part
+from services.orders.views import LostLine, SkuRecord, StockStatus
 from shared.persistence.db import Conn, fetch_all, load_queries
 
 queries = load_queries(Path(__file__).parent / "sql")
-
-#: the ``sku_stock`` warehouse id under which a SKU-wide available-to-promise is kept
-SKU_WIDE = "*"
 
 @dataclass(frozen=True)
 class LateLine:
@@ -44,44 +42,6 @@ class LateLine:
     estimated_delivery: date
     due_at: datetime
     correlation_id: uuid.UUID | None
-
-
-@dataclass(frozen=True)
-class LostLine:
-    """A line an allocation refused for lack of stock: demand turned away (R33)."""
-
-    order_id: str
-    line_id: str
-    sku_id: str
-    seller_id: str | None
-    qty: int
-    rejected_at: datetime
-
-
-@dataclass(frozen=True)
-class SkuRecord:
-    sku_id: str
-    seller_id: str
-    listing_id: str
-    listing_type: str
-    handling_days: int | None
-
-
-@dataclass(frozen=True)
-class StockStatus:
-    """What orders has seen of a SKU's regular stock."""
-
-    available_to_promise: int | None
-    levels_as_of: datetime | None
-    exhausted_at: datetime | None
-
-    @property
-    def out_of_stock(self) -> bool:
-        """The latest signal says no regular stock: levels summing to zero or less, or an allocation
-        that had to use backorder stock (or failed for lack of stock) after the last level seen."""
-        if self.exhausted_at is not None and (self.levels_as_of is None or self.exhausted_at >= self.levels_as_of):
-            return True
-        return self.available_to_promise is not None and self.available_to_promise <= 0
 
 
 # ---------------------------------------------------------------- rows <-> domain

@@ -19,7 +19,7 @@ from services.inventory import domain
 from services.inventory.domain import HeldPart, Level, Movement, Policy, WaitingPart
 from services.inventory.projection import OpenInbound, QueuedPart
 from services.inventory.promise import SellerTerms
-from services.inventory.repository import Locked, Why
+from services.inventory.stock import Locked, Why
 from shared.contract.envelope import Payload, Principal
 from shared.contract.topics import Topic
 from shared.dates import DatingPolicy

@@ -6,12 +6,12 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from services.orders.domain import Order, SkuTerms, snapshot
-from services.orders.repository import SKU_WIDE, LostLine, SkuRecord, StockStatus
 from services.orders.settings import DEFAULT_TRANSIT_DAYS
+from services.orders.views import SKU_WIDE, LostLine, SkuRecord, StockStatus
 from shared.contract.envelope import Payload, Principal
 from shared.contract.topics import Topic
 from shared.dates import DatingPolicy
@@ -24,6 +24,7 @@ class FakeOrders:
         self.correlations: dict[str, uuid.UUID | None] = {}
         self.releases: set[tuple[str, str, str, str]] = set()
         self.lost: dict[tuple[str, str], LostLine] = {}
+        self.slips: dict[tuple[str, str], tuple[int, date]] = {}
 
     async def get(self, order_id: str, *, lock: bool = False) -> Order | None:
         order = self.orders.get(order_id)
@@ -64,6 +65,12 @@ class FakeOrders:
         self.releases.add(key)
         return True
 
+    async def record_slip(self, order_id: str, line_id: str, promised: date) -> tuple[int, date]:
+        """As the SQL does: the first slip keeps the ship-by first promised."""
+        count, first = self.slips.get((order_id, line_id), (0, promised))
+        self.slips[(order_id, line_id)] = (count + 1, first)
+        return count + 1, first
+
     async def record_lost_demand(self, lines: Sequence[LostLine]) -> None:
         for line in lines:
             self.lost.setdefault((line.order_id, line.line_id), line)
@@ -73,6 +80,7 @@ class FakeCatalog:
     def __init__(self) -> None:
         self.sellers: dict[str, tuple[str, str]] = {}
         self.skus: dict[str, SkuRecord] = {}
+        self.auto_cancels: dict[str, tuple[int | None, bool]] = {}
 
     async def save_seller(self, seller_id: str, region: str, timezone: str) -> None:
         self.sellers[seller_id] = (region, timezone)
@@ -82,6 +90,12 @@ class FakeCatalog:
             old = self.skus.get(sku_id)
             self.skus[sku_id] = SkuRecord(sku_id, seller_id, listing_id, old.listing_type if old else "regular",
                                           old.handling_days if old else None)
+
+    async def set_auto_cancel(self, seller_id: str, days: int | None, second_slip: bool) -> None:
+        self.auto_cancels[seller_id] = (days, second_slip)
+
+    async def auto_cancel(self, seller_id: str) -> tuple[int | None, bool]:
+        return self.auto_cancels.get(seller_id, (None, False))
 
     async def sku(self, sku_id: str, *, lock: bool = False) -> SkuRecord | None:
         return self.skus.get(sku_id)

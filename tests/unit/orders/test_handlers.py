@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from services.orders import batch_handlers, handlers
-from services.orders.repository import StockStatus
+from services.orders.views import StockStatus
 from shared.contract import catalog as cat
 from shared.contract import inventory as inv
 from shared.contract import orders as o

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from services.orders import handlers
 from services.orders.kpis import KpiCounts, LostDemand, kpis
-from services.orders.repository import LostLine
+from services.orders.views import LostLine
 from shared.contract import catalog as cat
 from shared.contract import inventory as inv
 from shared.contract import orders as o
