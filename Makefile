@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: help install run demo test test-cluster test-unit test-integration test-faults test-bench lint docs bench clean tools test-deploy runtime-lock
+.PHONY: help install run demo test test-cluster test-unit test-integration test-faults test-bench lint docs bench clean tools test-deploy runtime-lock contract-check contract-tool
 
 help:
 	@echo "make run    - start the platform on the embedded stack, play the demo, keep it up (Ctrl-C stops)"
@@ -13,6 +13,7 @@ help:
 	@echo "make demo   - the scenario on a fresh embedded stack; exits non-zero unless every step was seen"
 	@echo "make lint   - ruff, mypy, the import-linter layer contracts and pip-audit"
 	@echo "make docs   - regenerate the AsyncAPI documents under docs/asyncapi/"
+	@echo "make contract-check - fail on a contract change that breaks the last release's consumers (CHANGELOG.md)"
 	@echo "make bench  - the flash-sale benchmark (writes bench/results/latest.json)"
 
 $(STAMP): requirements.lock pyproject.toml
@@ -31,7 +32,7 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m devstack demo
 
-test: $(STAMP) tools
+test: $(STAMP) tools contract-tool
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # broker faults on a 3-node Kafka cluster (tests/faults/test_cluster.py, marker `cluster`): minutes on 2 cores,
@@ -60,6 +61,18 @@ lint: $(STAMP)
 
 docs: $(STAMP)
 	$(PY) -m shared.asyncapi_docs write
+
+# The AsyncAPI differ (@asyncapi/diff, pinned in tools/contract-check/package-lock.json) in tools/contract-check/node_modules
+CONTRACT_TOOL := tools/contract-check/node_modules/.installed-$(shell cat tools/contract-check/package-lock.json | cksum | cut -d' ' -f1)
+$(CONTRACT_TOOL): tools/contract-check/package.json tools/contract-check/package-lock.json
+	cd tools/contract-check && npm ci --no-audit --no-fund --silent
+	touch $(CONTRACT_TOOL)
+
+contract-tool: $(CONTRACT_TOOL)
+
+# the current AsyncAPI documents against the last release's (CHANGELOG.md, docs/asyncapi/releases/)
+contract-check: $(STAMP) $(CONTRACT_TOOL)
+	$(PY) -m devstack.contract_check
 
 bench: $(STAMP)
 	$(PY) -m bench
