@@ -112,6 +112,10 @@ async def serve(definition: ServiceDefinition) -> None:
     clock = clock_from_env()
     readiness = Readiness(database_ok=True)
     uow_factory = definition.make_uow(settings, clock)
+    broker, send, renew = build_publishing(settings.kafka, client_id=definition.name, publishes=definition.publishes,
+                                    dead_letters=[s.topic.dlq for s in definition.subscriptions])
+    relay = OutboxRelay(pool, send, batch_size=settings.outbox_batch, poll_s=settings.outbox_poll_s,
+                        retention_h=settings.outbox_retention_h, renew_producer=renew)
     runtime: ConsumerRuntime[Any] = ConsumerRuntime(
         group_id=definition.group_id + settings.consumer_group_suffix,
         subscriptions=definition.subscriptions,
@@ -120,17 +124,14 @@ async def serve(definition: ServiceDefinition) -> None:
         max_attempts=settings.handler_max_attempts,
         retry_base_s=settings.handler_retry_base_s,
         on_db_state=lambda ok: setattr(readiness, "database_ok", ok),
+        relay=relay,
     )
-    broker, send, renew = build_publishing(settings.kafka, client_id=definition.name, publishes=definition.publishes,
-                                    dead_letters=[s.topic.dlq for s in definition.subscriptions])
     consumer = GroupConsumer(settings, runtime.topic_names, group_id=runtime.group_id,
                              client_id=f"{settings.kafka.client_id_prefix}-{definition.name}",
                              handle=runtime.handle_records,
                              on_joined=lambda: setattr(readiness, "consumers_joined", True))
     context = ServiceContext(settings, pool, clock, readiness, uow_factory)
     watch = BrokerWatch(settings.kafka, readiness.set_kafka, every_s=settings.kafka_check_s)
-    relay = OutboxRelay(pool, send, batch_size=settings.outbox_batch, poll_s=settings.outbox_poll_s,
-                        retention_h=settings.outbox_retention_h, renew_producer=renew)
 
     http = web.AppRunner(build_http_app(definition.name, readiness, definition.routes(context)))
     await http.setup()

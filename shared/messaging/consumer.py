@@ -38,10 +38,11 @@ from aiokafka import ConsumerRecord
 from shared.contract.rejections import CommandRejected
 from shared.domain import Rejection
 from shared.messaging.decoding import Inbound, Subscription, dead_letter, decode, record_key
+from shared.messaging.outbox import OutboxRelay
 from shared.observability import metrics, tracing
 from shared.persistence import inbox
 from shared.persistence.db import TRANSIENT_DB_ERRORS, Conn
-from shared.persistence.uow import UnitOfWork
+from shared.persistence.uow import OutboxRecord, UnitOfWork
 
 log = structlog.get_logger(__name__)
 
@@ -103,6 +104,7 @@ class ConsumerRuntime(Generic[U]):
         max_attempts: int = 3,
         retry_base_s: float = 0.05,
         on_db_state: Callable[[bool], None] | None = None,
+        relay: OutboxRelay | None = None,
     ) -> None:
         self.group_id = group_id
         self.subscriptions = list(subscriptions)
@@ -112,6 +114,8 @@ class ConsumerRuntime(Generic[U]):
         self.max_attempts = max_attempts
         self.retry_base_s = retry_base_s
         self.on_db_state = on_db_state or (lambda ok: None)
+        #: the process's outbox relay: a transaction marks what it published, and hands it what it wrote
+        self.relay = relay
         self._db_failures = 0
         self._batch_failures = 0
         #: what the transaction in progress did to each message (topic, type, outcome, dead-letter reason),
@@ -185,15 +189,24 @@ class ConsumerRuntime(Generic[U]):
         if not ids:
             return False
         self._outcomes = []
-        async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-            uow = self.uow_factory(conn)
-            fresh = dict.fromkeys(await inbox.claim(conn, self.group_id, ids) if claim_first else ids, True)
-            await self._dispatch(uow, [i for i in inbound if i.message_id in fresh and fresh.pop(i.message_id)],
-                                 careful)
-            if claim_first:
-                await uow.outbox.flush(conn)
-            elif await uow.outbox.flush_claiming(conn, self.group_id, ids) != len(ids):
-                raise _SeenBefore
+        relay = self.relay
+        token, marks = (relay.token, relay.take_marks()) if relay is not None else ("", [])
+        marked: list[int] = []
+        written: list[tuple[int, OutboxRecord]] = []
+        try:
+            async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
+                uow = self.uow_factory(conn)
+                fresh = dict.fromkeys(await inbox.claim(conn, self.group_id, ids) if claim_first else ids, True)
+                await self._dispatch(uow, [i for i in inbound if i.message_id in fresh and fresh.pop(i.message_id)],
+                                     careful)
+                if claim_first:
+                    await uow.outbox.flush(conn, notify=token, mark=marks)
+                elif await uow.outbox.flush_claiming(conn, self.group_id, ids, notify=token, mark=marks) != len(ids):
+                    raise _SeenBefore
+            marked, written = uow.outbox.marked, uow.outbox.written  # committed
+        finally:  # committed, or not: the relay learns which of its marks were made, and what to send
+            if relay is not None:
+                relay.settle(marks, marked, written)
         self._report_outcomes()  # committed: a pass rolled back counts nothing
         return True
 

@@ -9,7 +9,7 @@ change and the events it causes are durable together or not at all.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,6 +78,9 @@ class Emitter:
     def __init__(self, producer: str) -> None:
         self.producer = producer
         self.pending: list[OutboxRecord] = []
+        #: what the last flush wrote (outbox id, record), and the published rows it marked
+        self.written: list[tuple[int, OutboxRecord]] = []
+        self.marked: list[int] = []
         self._cause: Cause | None = None
         #: the trace context of each message being handled (its span), by event id: what a message it
         #: causes carries on (set by the consumer runtime when tracing is on; see shared/observability/tracing.py)
@@ -126,28 +129,38 @@ class Emitter:
     def rewind(self, mark: int) -> None:
         del self.pending[mark:]
 
-    async def flush(self, conn: Conn) -> int:
-        """Write the staged messages to the outbox, in order, and wake the relays at commit: one statement."""
+    async def flush(self, conn: Conn, *, notify: str = "", mark: Sequence[int] = ()) -> int:
+        """Write the staged messages to the outbox, in order, and wake the relays at commit (``notify`` is the
+        notification's payload: who wrote): one statement. ``mark``: ids of rows the relay has published, marked
+        so in the same statement (only when there is something to write). ``written`` and ``marked`` say
+        what it did; returns how many messages were written."""
+        self.written, self.marked = [], []
         if not self.pending:
             return 0
         records, self.pending = self.pending, []
-        await conn.execute(f"WITH {_WRITE_OUTBOX} SELECT pg_notify('outbox', '') WHERE EXISTS (SELECT FROM written)",
-                           *_columns(records))
+        row = await conn.fetchrow(f"WITH {_WRITE_OUTBOX}, {_MARK_PUBLISHED.format(mark=8)}, {_WOKEN.format(notify=7)} "
+                                  f"SELECT {_WRITTEN_IDS}", *_columns(records), notify, list(mark))
+        self._written(records, row, mark)
         return len(records)
 
-    async def flush_claiming(self, conn: Conn, consumer: str, message_ids: list[str]) -> int:
+    async def flush_claiming(self, conn: Conn, consumer: str, message_ids: list[str], *, notify: str = "",
+                             mark: Sequence[int] = ()) -> int:
         """``flush``, and in the same statement claim ``message_ids`` in ``consumer``'s inbox; return how
         many of them were not there yet."""
         records, self.pending = self.pending, []
         row = await conn.fetchrow(
-            f"""WITH {claim_cte(7, 8)},
-                {_WRITE_OUTBOX},
-                woken AS (SELECT pg_notify('outbox', '') WHERE EXISTS (SELECT FROM written))
-                SELECT (SELECT count(*) FROM claimed) AS claimed, (SELECT count(*) FROM woken) AS woken""",
-            *_columns(records), consumer, message_ids,
+            f"""WITH {claim_cte(7, 8)}, {_WRITE_OUTBOX}, {_MARK_PUBLISHED.format(mark=10)}, {_WOKEN.format(notify=9)}
+                SELECT (SELECT count(*) FROM claimed) AS claimed, {_WRITTEN_IDS}""",
+            *_columns(records), consumer, message_ids, notify, list(mark),
         )
+        self._written(records, row, mark)
         assert row is not None  # aggregates: always one row
         return int(row["claimed"])
+
+    def _written(self, records: list[OutboxRecord], row: Any, mark: Sequence[int]) -> None:
+        ids = (row["ids"] if row is not None else None) or []
+        self.written = list(zip(ids, records, strict=True))
+        self.marked = list(mark)
 
 
 def _columns(records: list[OutboxRecord]) -> tuple[list[Any], ...]:
@@ -162,7 +175,13 @@ _WRITE_OUTBOX = """written AS (
     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[])
          WITH ORDINALITY AS m(event_id, topic, message_key, message_type, value, headers, n)
     ORDER BY n
-    RETURNING 1)"""
+    RETURNING id)"""
+#: rows the relay has published, marked in the writing transaction (a data-modifying CTE always runs)
+_MARK_PUBLISHED = """marked AS (UPDATE outbox SET published_at = now() WHERE id = any(${mark}::bigint[]))"""
+#: the relays are woken at commit, told who wrote (the writer's own relay has the rows in hand already)
+_WOKEN = """woken AS (SELECT pg_notify('outbox', ${notify}::text) WHERE EXISTS (SELECT FROM written))"""
+#: the written rows' ids in order, and the notification forced to happen
+_WRITTEN_IDS = """(SELECT array_agg(id ORDER BY id) FROM written) AS ids, (SELECT count(*) FROM woken) AS woken"""
 
 
 class UnitOfWork:

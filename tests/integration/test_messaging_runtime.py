@@ -32,7 +32,7 @@ from shared.messaging.consumer import ConsumerRuntime
 from shared.messaging.decoding import Message, Subscription
 from shared.messaging.outbox import OutboxRelay
 from shared.persistence.db import create_pool
-from shared.persistence.uow import UnitOfWork
+from shared.persistence.uow import OutboxRecord, UnitOfWork
 
 pytestmark = pytest.mark.integration
 
@@ -357,6 +357,43 @@ async def test_outbox_relay_one_relay_leads_and_another_takes_over_when_it_stops
         await second.stop()
     sellers = [orjson.loads(v)["payload"]["seller_id"] for v in first_sent + second_sent]
     assert sellers == ["s1", "s2", "s3"]  # each once, in order
+    assert await unpublished(pool) == 0
+
+
+async def test_outbox_relay_sends_what_a_transaction_wrote_unread_and_the_next_transaction_marks_it(
+        pool: asyncpg.Pool) -> None:
+    sent: list[bytes] = []
+    relay = OutboxRelay(pool, acknowledged(sent))
+    rt = runtime(pool, Effects(), relay=relay)
+    try:
+        assert await relay.publish_once() == 0  # takes the lead; the table is empty
+        await rt.handle_records([record(command("s1"), 0)])  # committed and handed over
+        assert await relay.publish_once(sweep=False, mark=False) == 1
+        assert await unpublished(pool) == 1  # acknowledged; its mark waits for the next transaction
+        await rt.handle_records([record(command("s2"), 1)])  # marks s1 in the statement that writes s2
+        assert await pool.fetchval("""SELECT count(*) FROM outbox WHERE published_at IS NULL
+                                      AND value::text LIKE '%s1%'""") == 0
+        assert await relay.publish_once(sweep=False, mark=True) == 1
+    finally:
+        await relay.stop()
+    assert [orjson.loads(v)["payload"]["seller_id"] for v in sent] == ["s1", "s2"]
+    assert await unpublished(pool) == 0
+
+
+async def test_outbox_relay_a_row_swept_before_its_hand_over_goes_out_once(pool: asyncpg.Pool) -> None:
+    # the runtime hands a row over after its commit returns; a sweep in between reads it from the table
+    await runtime(pool, Effects()).handle_records([record(command("s1"), 0)])
+    sent: list[bytes] = []
+    relay = OutboxRelay(pool, acknowledged(sent))
+    try:
+        assert await relay.publish_once(sweep=True, mark=False) == 1
+        row = await pool.fetchrow("SELECT id, event_id, topic, message_key, message_type, value FROM outbox")
+        late = OutboxRecord(row["event_id"], row["topic"], row["message_key"], row["message_type"], row["value"], {})
+        relay.settle([], [], [(row["id"], late)])
+        assert await relay.publish_once(sweep=False, mark=True) == 0
+    finally:
+        await relay.stop()
+    assert len(sent) == 1
     assert await unpublished(pool) == 0
 
 
