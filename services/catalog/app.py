@@ -10,26 +10,27 @@ from services.catalog import handlers
 from services.catalog.repository import CatalogQueries
 from services.catalog.settings import CatalogSettings
 from services.catalog.unit_of_work import make_uow
+from shared.contract import catalog as cat
 from shared.contract.topics import CATALOG_COMMANDS_TOPIC, CATALOG_EVENTS_TOPIC
-from shared.messaging.decoding import Subscription
+from shared.messaging.decoding import Subscription, wired
 from shared.observability.http import Route, not_found
 from shared.service import ServiceContext, ServiceDefinition
 
-SUBSCRIPTIONS = [
+SUBSCRIPTIONS = wired([
     Subscription(
         CATALOG_COMMANDS_TOPIC,
         handlers={
-            "RegisterSeller": handlers.register_seller,
-            "SetSellerEligibility": handlers.set_seller_eligibility,
-            "UpsertListing": handlers.upsert_listing,
-            "ActivateBackorder": handlers.activate_backorder,
-            "DeactivateBackorder": handlers.deactivate_backorder,
-            "SetListingType": handlers.set_listing_type,
-            "SetAutoCancelPolicy": handlers.set_auto_cancel_policy,
+            cat.RegisterSeller: handlers.register_seller,
+            cat.SetSellerEligibility: handlers.set_seller_eligibility,
+            cat.UpsertListing: handlers.upsert_listing,
+            cat.ActivateBackorder: handlers.activate_backorder,
+            cat.DeactivateBackorder: handlers.deactivate_backorder,
+            cat.SetListingType: handlers.set_listing_type,
+            cat.SetAutoCancelPolicy: handlers.set_auto_cancel_policy,
         },
         rejections=CATALOG_EVENTS_TOPIC,
     )
-]
+], handlers)
 
 
 def routes(ctx: ServiceContext) -> list[Route]:

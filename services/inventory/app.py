@@ -13,6 +13,9 @@ from services.inventory.promise_view import quote_route
 from services.inventory.repository import InventoryRepository
 from services.inventory.settings import InventorySettings
 from services.inventory.unit_of_work import make_uow
+from shared.contract import catalog as cat
+from shared.contract import inventory as inv
+from shared.contract import orders as o
 from shared.contract.topics import (
     CATALOG_EVENTS_TOPIC,
     INVENTORY_COMMANDS_TOPIC,
@@ -20,44 +23,44 @@ from shared.contract.topics import (
     ORDERS_EVENTS_TOPIC,
 )
 from shared.dates import DatingPolicy, DatingSettings
-from shared.messaging.decoding import Subscription
+from shared.messaging.decoding import Subscription, wired
 from shared.observability.http import Route, bad_query
 from shared.service import ServiceContext, ServiceDefinition
 
-SUBSCRIPTIONS = [
+SUBSCRIPTIONS = wired([
     Subscription(
         INVENTORY_COMMANDS_TOPIC,
         handlers={
-            "SetStock": handlers.set_stock,
-            "ReceiveStock": handlers.receive_stock,
-            "SetStockPolicy": handlers.set_stock_policy,
-            "PrioritizeBackorder": handlers.prioritize_backorder,
-            "SetTransferPolicy": handlers.set_transfer_policy,
-            "AnnounceInbound": inbound.announce_inbound,
-            "ChangeInbound": inbound.change_inbound,
-            "CancelInbound": inbound.cancel_inbound,
+            inv.SetStock: handlers.set_stock,
+            inv.ReceiveStock: handlers.receive_stock,
+            inv.SetStockPolicy: handlers.set_stock_policy,
+            inv.PrioritizeBackorder: handlers.prioritize_backorder,
+            inv.SetTransferPolicy: handlers.set_transfer_policy,
+            inv.AnnounceInbound: inbound.announce_inbound,
+            inv.ChangeInbound: inbound.change_inbound,
+            inv.CancelInbound: inbound.cancel_inbound,
         },
         rejections=INVENTORY_EVENTS_TOPIC,
     ),
     Subscription(
         CATALOG_EVENTS_TOPIC,
         handlers={
-            "SellerRegistered": handlers.on_seller_registered,
-            "ListingUpserted": handlers.on_listing_upserted,
-            "BackorderActivated": handlers.on_backorder_activated,
-            "BackorderDeactivated": handlers.on_backorder_deactivated,
-            "ListingTypeChanged": handlers.on_listing_type_changed,
+            cat.SellerRegistered: handlers.on_seller_registered,
+            cat.ListingUpserted: handlers.on_listing_upserted,
+            cat.BackorderActivated: handlers.on_backorder_activated,
+            cat.BackorderDeactivated: handlers.on_backorder_deactivated,
+            cat.ListingTypeChanged: handlers.on_listing_type_changed,
         },
     ),
     Subscription(
         ORDERS_EVENTS_TOPIC,
         handlers={
-            "LinesCancelled": handlers.on_lines_cancelled,
-            "LinesShipped": handlers.on_lines_shipped,
+            o.LinesCancelled: handlers.on_lines_cancelled,
+            o.LinesShipped: handlers.on_lines_shipped,
         },
-        batch_handlers={"OrderPlaced": handlers.allocate_orders},
+        batch_handlers={o.OrderPlaced: handlers.allocate_orders},
     ),
-]
+], handlers, inbound)
 
 
 def routes(ctx: ServiceContext) -> list[Route]:

@@ -19,6 +19,9 @@ from services.orders.repository import CatalogView, KpiView, OrderStore, StockVi
 from services.orders.settings import OrdersSettings
 from services.orders.sla import sla_clock
 from services.orders.unit_of_work import make_uow
+from shared.contract import catalog as cat
+from shared.contract import inventory as inv
+from shared.contract import orders as o
 from shared.contract.topics import (
     CATALOG_EVENTS_TOPIC,
     INVENTORY_EVENTS_TOPIC,
@@ -26,52 +29,52 @@ from shared.contract.topics import (
     ORDERS_EVENTS_TOPIC,
 )
 from shared.dates import is_business_day
-from shared.messaging.decoding import Subscription
+from shared.messaging.decoding import Subscription, wired
 from shared.observability.http import Route, bad_query, not_found
 from shared.regions import REGION_TIMEZONES
 from shared.service import ServiceContext, ServiceDefinition
 
-SUBSCRIPTIONS = [
+SUBSCRIPTIONS = wired([
     Subscription(
         ORDERS_COMMANDS_TOPIC,
         handlers={
-            "PlaceOrder": handlers.place_order,
-            "ShipLines": handlers.ship_lines,
-            "CancelLines": handlers.cancel_lines,
-            "RequestReplacement": handlers.request_replacement,
-            "ConfirmDelivery": handlers.confirm_delivery,
+            o.PlaceOrder: handlers.place_order,
+            o.ShipLines: handlers.ship_lines,
+            o.CancelLines: handlers.cancel_lines,
+            o.RequestReplacement: handlers.request_replacement,
+            o.ConfirmDelivery: handlers.confirm_delivery,
         },
         # a run of PlaceOrder is placed in a few statements; a run that fails goes one by one (above)
-        batch_handlers={"PlaceOrder": batch_handlers.place_orders},
+        batch_handlers={o.PlaceOrder: batch_handlers.place_orders},
         rejections=ORDERS_EVENTS_TOPIC,
     ),
     Subscription(
         INVENTORY_EVENTS_TOPIC,
         handlers={
-            "StockAllocated": handlers.stock_allocated,
-            "AllocationRejected": handlers.allocation_rejected,
-            "BackorderReleased": handlers.backorder_released,
-            "BackorderProjected": supply.backorder_projected,
+            inv.StockAllocated: handlers.stock_allocated,
+            inv.AllocationRejected: handlers.allocation_rejected,
+            inv.BackorderReleased: handlers.backorder_released,
+            inv.BackorderProjected: supply.backorder_projected,
         },
         # allocation outcomes and stock levels, mixed as they arrive, a run at a time
         batch_handlers={
-            "StockAllocated": batch_handlers.inventory_events,
-            "AllocationRejected": batch_handlers.inventory_events,
-            "StockChanged": batch_handlers.inventory_events,
+            inv.StockAllocated: batch_handlers.inventory_events,
+            inv.AllocationRejected: batch_handlers.inventory_events,
+            inv.StockChanged: batch_handlers.inventory_events,
         },
     ),
     Subscription(
         CATALOG_EVENTS_TOPIC,
         handlers={
-            "SellerRegistered": handlers.seller_registered,
-            "ListingUpserted": handlers.listing_upserted,
-            "BackorderActivated": handlers.backorder_activated,
-            "BackorderDeactivated": handlers.backorder_deactivated,
-            "ListingTypeChanged": handlers.listing_type_changed,
-            "AutoCancelPolicySet": supply.auto_cancel_policy_set,
+            cat.SellerRegistered: handlers.seller_registered,
+            cat.ListingUpserted: handlers.listing_upserted,
+            cat.BackorderActivated: handlers.backorder_activated,
+            cat.BackorderDeactivated: handlers.backorder_deactivated,
+            cat.ListingTypeChanged: handlers.listing_type_changed,
+            cat.AutoCancelPolicySet: supply.auto_cancel_policy_set,
         },
     ),
-]
+], handlers, batch_handlers, supply)
 
 
 def _json(body: Any, status: int = 200) -> web.Response:

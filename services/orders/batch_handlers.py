@@ -64,7 +64,7 @@ async def place_orders(messages: list[Message[o.PlaceOrder]], uow: OrdersUoW) ->
 # ---------------------------------------------------------------- inventory.events
 
 
-async def stock_changed(messages: list[Message[inv.StockChanged]], uow: OrdersUoW) -> None:
+async def _stock_changed(messages: list[Message[inv.StockChanged]], uow: OrdersUoW) -> None:
     """Regular stock levels (R18's "out of stock"); a batch is applied in one statement.
 
     Kept per warehouse, and for the whole SKU (as warehouse ``*``, which wins when present).
@@ -73,7 +73,7 @@ async def stock_changed(messages: list[Message[inv.StockChanged]], uow: OrdersUo
 
 
 def _levels(messages: list[Message[inv.StockChanged]], now: datetime) -> list[tuple[str, str, int, datetime]]:
-    """The rows ``stock_changed`` writes, only the newest per SKU and warehouse (as the store keeps)."""
+    """The rows ``_stock_changed`` writes, only the newest per SKU and warehouse (as the store keeps)."""
     newest: dict[tuple[str, str], tuple[str, str, int, datetime]] = {}
     for m in messages:
         at = m.cause.occurred_at or now
@@ -90,7 +90,7 @@ DECISIONS = ("StockAllocated", "AllocationRejected")
 
 async def inventory_events(messages: list[Message[Any]], uow: OrdersUoW) -> None:
     """A run of ``StockAllocated``, ``AllocationRejected`` and ``StockChanged`` in arrival order, with
-    the decisions and events of ``stock_allocated``, ``allocation_rejected`` and ``stock_changed``.
+    the decisions and events of ``stock_allocated``, ``allocation_rejected`` and ``_stock_changed``.
 
     The run's orders are read and locked in one go (in key order), SKU terms in one query; each
     outcome is decided in memory in turn (a second outcome for an order is a repeat, as one at a
@@ -129,4 +129,4 @@ async def inventory_events(messages: list[Message[Any]], uow: OrdersUoW) -> None
     await uow.orders.record_lost_demand(lost)
     levels = [m for m in messages if m.cause.message_type == "StockChanged"]
     if levels:
-        await stock_changed(levels, uow)
+        await _stock_changed(levels, uow)

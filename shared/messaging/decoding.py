@@ -3,13 +3,19 @@
 A record is decoded against the contract of its topic. What cannot be decoded (not JSON, a bad
 envelope, a ``type`` the topic does not carry, an invalid payload) is marked with the reason, and
 the consumer runtime dead-letters it on ``<topic>.dlq`` with the original bytes (``dead_letter``).
-A ``Subscription`` says which of a topic's types a consumer group handles, and with what.
+A ``Subscription`` says which of a topic's types a consumer group handles, and with what: keyed by
+payload class, and checked when the service is built (``Subscription`` itself, and ``wired``), so a type the
+topic does not carry, a handler written for another type, or a handler nobody subscribed fails at start-up
+instead of skipping messages as another group's.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Awaitable, Callable, Mapping
+import inspect
+import types
+import typing
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -43,20 +49,89 @@ BatchHandler = Callable[[list[Message[Any]], Any], Awaitable[None]]
 """``async def handler(messages, uow) -> None``, for work that is cheaper per batch"""
 
 
+#: a subscription's key: the payload class (a type's name is still taken, and checked the same way)
+Key = type[Payload] | str
+
+
+class WiringError(TypeError):
+    """A subscription that cannot be what was meant: found when the service is built."""
+
+
 @dataclass(frozen=True)
 class Subscription:
-    """A topic a consumer group reads, and its handler for each type it handles."""
+    """A topic a consumer group reads, and its handler for each type it handles.
+
+    Given keyed by payload class; kept keyed by ``message_type``, what a record names. Every key must be a
+    type the topic carries, and a handler whose first parameter is annotated must take that type."""
 
     topic: Topic
-    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    handlers: Mapping[Key, Handler] = field(default_factory=dict)
     #: types handled a run at a time; types mapped to the same function share their runs. A type may
     #: also have a per-message handler: a run that fails is then retried one message at a time with it
-    batch_handlers: Mapping[str, BatchHandler] = field(default_factory=dict)
+    batch_handlers: Mapping[Key, BatchHandler] = field(default_factory=dict)
     #: where ``CommandRejected`` goes; None for event topics (a rejection there is dead-lettered)
     rejections: Topic | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "handlers", self._by_name(self.handlers, batch=False))
+        object.__setattr__(self, "batch_handlers", self._by_name(self.batch_handlers, batch=True))
+
+    def _by_name(self, handlers: Mapping[Key, Any], *, batch: bool) -> dict[Key, Any]:
+        by_name: dict[Key, Any] = {}
+        for key, handler in handlers.items():
+            name = key if isinstance(key, str) else getattr(key, "message_type", "")
+            model = self.topic.payload_model(name)
+            if model is None or (not isinstance(key, str) and model is not key):
+                raise WiringError(f"{self.topic.name} carries no message type {key!r}")
+            takes = handler_takes(handler, batch=batch)
+            if takes is not None and not issubclass(model, takes):
+                raise WiringError(f"{_name(handler)} takes {takes}, not {name}, the key it is subscribed under")
+            by_name[name] = handler
+        return by_name
+
     def handles(self, message_type: str) -> bool:
         return message_type in self.handlers or message_type in self.batch_handlers
+
+    def functions(self) -> set[Callable[..., Any]]:
+        return {*self.handlers.values(), *self.batch_handlers.values()}
+
+
+def handler_takes(handler: Callable[..., Any], *, batch: bool) -> tuple[type, ...] | None:
+    """The payload classes a handler's first parameter is annotated with (``list[Message[X]]`` for a batch
+    handler; a union gives several); None when it is not annotated with payload classes."""
+    try:
+        hints = typing.get_type_hints(handler)
+        first = next(iter(inspect.signature(handler).parameters), None)
+    except (NameError, TypeError, ValueError):
+        return None
+    hint = hints.get(first) if first is not None else None
+    if batch:
+        item = typing.get_args(hint)[0] if typing.get_origin(hint) is list and typing.get_args(hint) else None
+        hint = typing.get_args(item)[0] if typing.get_origin(item) is Message else None
+    members = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    payloads = tuple(m for m in members if isinstance(m, type) and issubclass(m, Payload))
+    return payloads if payloads and len(payloads) == len(members) else None
+
+
+def wired(subscriptions: list[Subscription], *modules: types.ModuleType) -> list[Subscription]:
+    """``subscriptions``, once every handler ``modules`` define (a public function whose first parameter
+    takes payloads) is subscribed somewhere: a handler left out would never run."""
+    subscribed = set().union(*(s.functions() for s in subscriptions))
+    left_out = sorted(_name(f) for f in _handlers_in(modules) if f not in subscribed)
+    if left_out:
+        raise WiringError(f"handlers without a subscription: {', '.join(left_out)}")
+    return subscriptions
+
+
+def _handlers_in(modules: Iterable[types.ModuleType]) -> list[Callable[..., Any]]:
+    return [value for module in modules for name, value in vars(module).items()
+            if inspect.iscoroutinefunction(value) and value.__module__ == module.__name__
+            and not name.startswith("_")
+            and (handler_takes(value, batch=False) or handler_takes(value, batch=True))]
+
+
+def _name(handler: Callable[..., Any]) -> str:
+    return f"{getattr(handler, '__module__', '?')}.{getattr(handler, '__qualname__', repr(handler))}"
 
 
 @dataclass

@@ -68,7 +68,7 @@ async def _one_at_a_time(messages: list[Message[Any]], unit: FakeUoW) -> None:
     for m in messages:
         with unit.caused_by(m.cause):
             if m.cause.message_type == "StockChanged":
-                await batch_handlers.stock_changed([m], unit)
+                await batch_handlers.inventory_events([m], unit)
             else:
                 await per_message[m.cause.message_type](m.payload, unit)
 

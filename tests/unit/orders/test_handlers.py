@@ -213,7 +213,7 @@ async def test_r18_replacement_is_refund_only_when_the_sku_is_on_backorder_or_ou
     assert isinstance(refund, o.RefundRequested)
     assert (refund.reason, refund.detail) == ("replacement_unavailable", "sku_on_backorder")
     # sku-b is regular; a level with stock says it can be replaced
-    await batch_handlers.stock_changed([_level("sku-b", 5, PLACED + timedelta(minutes=1))], uow)
+    await batch_handlers.inventory_events([_level("sku-b", 5, PLACED + timedelta(minutes=1))], uow)
     await handlers.request_replacement(o.RequestReplacement(order_id="o1", line_id="l2"), buyer)
     (replacement,) = uow.take()
     assert isinstance(replacement, o.ReplacementAccepted)
@@ -252,6 +252,6 @@ def test_r18_out_of_stock_is_the_latest_stock_signal(atp: int | None, levels_at:
 
 async def test_r18_sku_wide_level_wins_over_warehouse_levels(uow: FakeUoW) -> None:
     # this warehouse has 3 free units, but the SKU's safety stock leaves nothing to promise
-    await batch_handlers.stock_changed([_level("sku-x", 3, T0, sku_atp=0)], uow)
+    await batch_handlers.inventory_events([_level("sku-x", 3, T0, sku_atp=0)], uow)
     status = await uow.stock.status("sku-x")
     assert status.available_to_promise == 0 and status.out_of_stock
