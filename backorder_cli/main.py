@@ -18,6 +18,7 @@ from rich.table import Table
 from backorder_cli import kafka
 from backorder_cli.config import service_url
 from backorder_cli.publish import send_app
+from backorder_cli.replay import replay
 from shared.messaging.consumer import REPLAY_CONSUMER_HEADER, REPLAY_OFFSET_HEADER
 from shared.messaging.topics import partitions_of
 
@@ -27,6 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(send_app, name="send")
+app.command()(replay)
 dlq_app = typer.Typer(help="Dead-letter queues: list and replay.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 console = Console()
