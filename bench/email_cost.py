@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 
 from services.notifications import domain
 from services.notifications.domain import Buyer, OutgoingEmail
-from services.notifications.mail import message_bytes
+from services.notifications.message import MessageBuilder
 from services.notifications.rendering import Renderer
 from services.notifications.settings import NotificationsSettings
 from shared.contract import orders as o
@@ -51,6 +51,7 @@ def per_call_us(work: Callable[[], object], calls: int, rounds: int = 5) -> floa
 def measure(emails: int) -> dict[str, dict[str, float]]:
     settings = NotificationsSettings()
     renderer = Renderer(settings.order_url)
+    builder = MessageBuilder(settings)
     notice = domain.notice_accepted(accepted("o-1001"))
     assert notice is not None
     out: dict[str, dict[str, float]] = {}
@@ -64,8 +65,8 @@ def measure(emails: int) -> dict[str, dict[str, float]]:
             estimated_delivery=notice.estimated_delivery, attempts=1, caused_by=uuid.uuid4(),
             correlation_id=uuid.uuid4(), created_at=PLACED_AT)
         render_us = per_call_us(lambda: renderer.render(notice, buyer), emails)  # noqa: B023
-        build_us = per_call_us(lambda: message_bytes(email, settings), emails)  # noqa: B023
-        out[locale] = {"render_us": render_us, "message_bytes_us": build_us, "total_us": round(render_us + build_us, 1)}
+        build_us = per_call_us(lambda: builder.wire(email), emails)  # noqa: B023
+        out[locale] = {"render_us": render_us, "message_us": build_us, "total_us": round(render_us + build_us, 1)}
     return out
 
 

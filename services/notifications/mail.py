@@ -1,4 +1,5 @@
-"""Emails as MIME messages, and the SMTP connection (aiosmtplib) with its errors sorted."""
+"""The SMTP connection (aiosmtplib) and its errors, sorted into retry or give up (the messages themselves:
+``message.py``)."""
 
 from __future__ import annotations
 
@@ -6,77 +7,13 @@ import asyncio
 import math
 import ssl
 import time
-from email.headerregistry import BaseHeader, HeaderRegistry
-from email.message import EmailMessage
-from email.policy import default as standard_policy
-from email.utils import format_datetime
 from typing import Any, Protocol
 
 import aiosmtplib
 
-from services.notifications.domain import OutgoingEmail, message_id
-from services.notifications.rendering import TEMPLATES_LANGUAGE
+from services.notifications.message import Wire
 from services.notifications.settings import NotificationsSettings
 from shared.observability.logging import EMAIL, REDACTED
-
-
-class _HeaderClasses(HeaderRegistry):
-    """The standard header registry, whose class for a header name is made once, not for every header.
-
-    CPython's registry builds a new class each time a header is set or looked up, and that class
-    building was a large share of the sender's CPU per email; caching the class changes nothing on
-    the wire (figures: docs/scaling.md, "Figures behind the code's choices")."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._made: dict[str, type[BaseHeader]] = {}
-
-    def __getitem__(self, name: str) -> type[BaseHeader]:
-        key = name.lower()
-        made = self._made.get(key)
-        if made is None:
-            made = self._made[key] = super().__getitem__(name)
-        return made
-
-
-#: ``email.policy.default`` with the header classes made once
-POLICY = standard_policy.clone(header_factory=_HeaderClasses())
-
-
-def build_message(email: OutgoingEmail, settings: NotificationsSettings) -> EmailMessage:
-    """The same notification always gives the same headers: a resend is recognisably the same mail."""
-    assert email.recipient is not None
-    msg = EmailMessage(policy=POLICY)
-    msg["From"] = settings.mail_from
-    msg["To"] = email.recipient
-    msg["Subject"] = email.subject
-    msg["Date"] = format_datetime(email.created_at)
-    msg["Message-ID"] = message_id(email.notification_id, settings.mail_domain)
-    # every message about one order threads together in the buyer's mail client; a seller's alerts (R32)
-    # thread per SKU
-    if email.order_id is not None and email.seller_id is None:
-        msg["References"] = f"<order.{email.order_id}@{settings.mail_domain}>"
-    else:
-        msg["References"] = f"<sku.{email.sku_id}.{email.seller_id}@{settings.mail_domain}>"
-        msg["X-Sku-Id"] = email.sku_id or ""
-    if email.order_id is not None:
-        msg["X-Order-Id"] = email.order_id
-    msg["X-Notification-Id"] = email.notification_id
-    msg["X-Notification-Kind"] = email.kind
-    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies
-    msg.set_content(email.body_text)
-    if email.body_html:
-        msg.add_alternative(email.body_html, subtype="html")
-    # after the parts (set_content drops Content-* headers): the copy is English; only dates follow the locale
-    msg["Content-Language"] = TEMPLATES_LANGUAGE
-    return msg
-
-
-def message_bytes(email: OutgoingEmail, settings: NotificationsSettings) -> bytes:
-    """The message as it goes on the wire (what aiosmtplib's ``send_message`` would send)."""
-    from aiosmtplib.email import flatten_message
-
-    return flatten_message(build_message(email, settings))
 
 
 def scrub(error: str, limit: int = 1000) -> str:
@@ -138,7 +75,7 @@ def classify(exc: BaseException) -> DeliveryError:
 
 
 class MailSession(Protocol):
-    async def send(self, message: EmailMessage, send_by: SendBy | None = None) -> None: ...
+    async def send(self, message: Wire, send_by: SendBy | None = None) -> None: ...
     def recorded(self) -> None: ...
     async def close(self) -> None: ...
 
@@ -183,12 +120,15 @@ class _AioSmtpSession:
         self.client = client
         self.timeout = timeout
 
-    async def send(self, message: EmailMessage, send_by: SendBy | None = None) -> None:
+    async def send(self, message: Wire, send_by: SendBy | None = None) -> None:
         """Send; the session is then in the sender's window (if it got as far as DATA) until ``recorded``.
         ``NotSent`` when the turn for DATA came after ``send_by``."""
         self.client.send_by = send_by
         try:
-            await self.client.send_message(message, timeout=self.timeout)
+            if isinstance(message.message, bytes):
+                await self.client.sendmail(message.sender, [message.recipient], message.message, timeout=self.timeout)
+            else:  # an address in UTF-8: the standard library's message, sent with SMTPUTF8
+                await self.client.send_message(message.message, timeout=self.timeout)
         except NotSent:
             raise
         except Exception as exc:

@@ -9,14 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
+from jinja2.runtime import Context
 
-from services.notifications.domain import Buyer, Notice
+from services.notifications.domain import KINDS, Buyer, Notice
 from services.notifications.localization import DEFAULT_LOCALE, format_date, format_datetime
 from shared.regions import zone
 
 TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATES_LANGUAGE = "en"  # the copy; dates are in the buyer's locale
 _BLANK_LINES = re.compile(r"\n\s*\n(\s*\n)+")
+concat = "".join
 _DATE_FIELDS = ("ship_by", "estimated_delivery", "previous_ship_by", "previous_estimated_delivery")
 
 
@@ -39,6 +41,9 @@ class Renderer:
             lstrip_blocks=True,
             auto_reload=False,
         )
+        #: every kind's pair, loaded and compiled once, when the service starts (not at its first email)
+        self.templates = {kind: (self.env.get_template(f"{kind}.txt.j2"), self.env.get_template(f"{kind}.html.j2"))
+                          for kind in KINDS}
 
     def context(self, notice: Notice, buyer: Buyer | None) -> dict[str, Any]:
         """What the templates see: dates formatted for the buyer, with the ISO value beside each."""
@@ -70,15 +75,18 @@ class Renderer:
 
     def render(self, notice: Notice, buyer: Buyer | None) -> Rendered:
         context = self.context(notice, buyer)
-        text_template = self.env.get_template(f"{notice.kind}.txt.j2")
-        subject = " ".join(_block(text_template, "subject", context).split())
+        text_template, html_template = self.templates[notice.kind]
+        # the subject, the app message and the body from one context: the blocks only read it
+        text_context = text_template.new_context(context)
+        subject = " ".join(_block(text_template, "subject", text_context).split())
+        context["subject"] = subject
         return Rendered(
             subject=subject,
-            app=" ".join(_block(text_template, "app", context).split()),
-            text=_BLANK_LINES.sub("\n\n", text_template.render(context)).strip() + "\n",
-            html=self.env.get_template(f"{notice.kind}.html.j2").render({**context, "subject": subject}),
+            app=" ".join(_block(text_template, "app", text_context).split()),
+            text=_BLANK_LINES.sub("\n\n", concat(text_template.root_render_func(text_context))).strip() + "\n",
+            html=concat(html_template.root_render_func(html_template.new_context(context))),
         )
 
 
-def _block(template: Template, name: str, context: dict[str, Any]) -> str:
-    return "".join(template.blocks[name](template.new_context(context))).strip()
+def _block(template: Template, name: str, context: Context) -> str:
+    return concat(template.blocks[name](context)).strip()

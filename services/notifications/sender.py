@@ -55,8 +55,8 @@ from services.notifications.mail import (
     NotSent,
     SendBy,
     SmtpUnavailable,
-    build_message,
 )
+from services.notifications.message import MessageBuilder
 from services.notifications.repository import NotificationsRepository
 from services.notifications.settings import NotificationsSettings
 from services.notifications.unit_of_work import PRODUCER, NotificationsUnitOfWork
@@ -97,6 +97,7 @@ class EmailSender:
         self._wake = asyncio.Event()
         self._listener: PoolConnectionProxy | None = None
         self._smtp_failures = 0
+        self.messages = MessageBuilder(settings)
 
     # ------------------------------------------------------------ the loop
 
@@ -238,7 +239,7 @@ class EmailSender:
             await self._record_failure(email, token, "gave up: the sender stopped during every attempt",
                                        permanent=True)
             return "failed"
-        message = build_message(email, self.settings)
+        message = self.messages.wire(email)
         started = time.perf_counter()
         try:
             try:

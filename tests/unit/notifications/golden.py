@@ -18,8 +18,11 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from aiosmtplib.email import flatten_message
+
 from services.notifications import domain
 from services.notifications.domain import Buyer, Notice, OutgoingEmail
+from services.notifications.message import MessageBuilder
 from services.notifications.rendering import Renderer
 from services.notifications.settings import NotificationsSettings
 from shared.contract import inventory as inv
@@ -29,6 +32,7 @@ from tests.unit.notifications import factories as f
 GOLDEN = Path(__file__).parent / "golden"
 SETTINGS = NotificationsSettings(mail_domain="mail.shop.example")
 RENDERER = Renderer(SETTINGS.order_url)
+BUILDER = MessageBuilder(SETTINGS)
 CREATED_AT = datetime(2026, 11, 23, 10, 0, 5, tzinfo=UTC)
 SELLER = "seller-1"
 #: one locale per date style, each with a zone of its own (or none: the region's)
@@ -104,9 +108,8 @@ def read(wire: bytes, app: str) -> dict[str, Any]:
 
 def wire(email: OutgoingEmail) -> bytes:
     """The bytes the sender hands to the SMTP server for this email."""
-    from services.notifications.mail import message_bytes
-
-    return message_bytes(email, SETTINGS)
+    message = BUILDER.wire(email).message
+    return message if isinstance(message, bytes) else flatten_message(message)
 
 
 def current() -> dict[str, dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""The email as sent: deterministic headers, both parts; SMTP errors sorted and scrubbed (privacy)."""
+"""The email as sent: deterministic headers, both parts, any subject read back exactly; SMTP errors sorted
+and scrubbed (privacy)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,18 @@ import re
 import uuid
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from email.message import EmailMessage
 from unittest.mock import patch
 
 import aiosmtplib
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from services.notifications import mail
+from services.notifications import message as mime
 from services.notifications.domain import OutgoingEmail, notification_id
-from services.notifications.mail import SmtpTransport, build_message, classify, scrub
+from services.notifications.mail import SmtpTransport, classify, scrub
+from services.notifications.message import MessageBuilder, build_message
 from services.notifications.settings import NotificationsSettings
 
 NID = notification_id("o-1", ["l1"], "backorder_accepted", "1", "email")
@@ -32,9 +37,18 @@ def outgoing(**changes: object) -> OutgoingEmail:
     return OutgoingEmail(**values)  # type: ignore[arg-type]
 
 
+def read(email: OutgoingEmail, settings: NotificationsSettings | None = None) -> EmailMessage:
+    """The message as the sender sends it, read back as a mail client reads it."""
+    wire = MessageBuilder(settings or NotificationsSettings()).wire(email).message
+    assert isinstance(wire, bytes)
+    parsed = message_from_bytes(wire, policy=policy.default)
+    assert isinstance(parsed, EmailMessage) and parsed.defects == []
+    return parsed
+
+
 def test_the_same_notification_gives_the_same_message_id_and_order_header() -> None:
     settings = NotificationsSettings(mail_domain="mail.shop.example")
-    first, again = build_message(outgoing(), settings), build_message(outgoing(attempts=3), settings)
+    first, again = read(outgoing(), settings), read(outgoing(attempts=3), settings)
     assert first["Message-ID"] == again["Message-ID"] == f"<{NID}@mail.shop.example>"
     assert first["X-Order-Id"] == "o-1" and first["X-Notification-Id"] == NID
     assert first["Date"] == again["Date"] == "Mon, 23 Nov 2026 10:00:00 +0000"
@@ -43,24 +57,60 @@ def test_the_same_notification_gives_the_same_message_id_and_order_header() -> N
     assert first["References"] == "<order.o-1@mail.shop.example>"
 
 
+def test_the_same_notification_gives_the_same_bytes() -> None:
+    builder = MessageBuilder(NotificationsSettings())
+    assert builder.wire(outgoing()).message == builder.wire(outgoing(attempts=3)).message
+
+
 def test_an_email_has_a_text_and_an_html_part_that_survive_the_wire() -> None:
-    message = build_message(outgoing(), NotificationsSettings())
-    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    parsed = read(outgoing())
     assert parsed.get_content_type() == "multipart/alternative"
     assert "Freitag, 4. Dezember 2026" in parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "4. Dezember" in parsed.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert parsed["Subject"] == "On back order: Freitag, 4. Dezember 2026"
 
 
+@given(st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), min_size=1, max_size=300)
+       .map(lambda s: " ".join(s.split())).filter(bool))
+def test_any_subject_reads_back_exactly_in_lines_of_at_most_78(subject: str) -> None:
+    wire = MessageBuilder(NotificationsSettings()).wire(outgoing(subject=subject)).message
+    assert isinstance(wire, bytes)
+    assert str(message_from_bytes(wire, policy=policy.default)["Subject"]) == subject
+    head = wire.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    # only a word longer than a line, in ASCII, may not be broken
+    assert [line for line in head if len(line) > 78 and (b" " in line.strip() or b"=?" in line)] == []
+
+
+def test_a_line_too_long_for_7bit_or_a_non_ascii_body_goes_quoted_printable() -> None:
+    long_line = "x" * 120 + "\n"
+    parsed = read(outgoing(body_text=long_line, body_html="<p>Grüße</p>"))
+    text, html = parsed.get_body(("plain",)), parsed.get_body(("html",))
+    assert text is not None and html is not None
+    assert text["Content-Transfer-Encoding"] == html["Content-Transfer-Encoding"] == "quoted-printable"
+    assert text.get_content() == long_line.replace("\n", "\r\n") and "Grüße" in html.get_content()
+
+
+def test_an_email_without_html_is_one_text_part() -> None:
+    parsed = read(outgoing(body_html=None))
+    assert parsed.get_content_type() == "text/plain" and parsed["Content-Language"] == "en"
+    assert parsed.get_content() == "Ship by: Freitag, 4. Dezember 2026\r\n"
+
+
+def test_an_address_that_needs_utf8_takes_the_standard_librarys_message() -> None:
+    wire = MessageBuilder(NotificationsSettings()).wire(outgoing(recipient="jürgen@mail-provider.example"))
+    assert isinstance(wire.message, EmailMessage) and wire.recipient == "jürgen@mail-provider.example"
+    assert wire.sender == "no-reply@shop.example"
+
+
 def test_email_built_with_header_classes_made_once_is_the_standard_email_byte_for_byte() -> None:
     def wire(policy_: object) -> bytes:
-        with patch.object(mail, "POLICY", policy_):
+        with patch.object(mime, "POLICY", policy_):
             message = build_message(outgoing(subject="Auf Rückstand: Freitag, 4. Dezember 2026"),
                                     NotificationsSettings())
         return re.sub(rb"=+\d+==", b"BOUNDARY", message.as_bytes())  # a MIME boundary is random
 
-    assert wire(mail.POLICY) == wire(policy.default)
-    assert b"Subject: Auf =?utf-8?q?R=C3=BCckstand" in wire(mail.POLICY)  # encoded as the standard one does
+    assert wire(mime.POLICY) == wire(policy.default)
+    assert b"Subject: Auf =?utf-8?q?R=C3=BCckstand" in wire(mime.POLICY)  # encoded as the standard one does
 
 
 @pytest.mark.parametrize(("exc", "permanent", "connection_lost"), [

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
+from email import message_from_bytes, policy
 
 from services.notifications import handlers
 from services.notifications.domain import OutgoingEmail
-from services.notifications.mail import build_message
+from services.notifications.message import MessageBuilder
 from services.notifications.settings import NotificationsSettings
 from shared.contract import catalog as cat
 from shared.contract import inventory as inv
@@ -124,7 +125,9 @@ def test_seller_alert_email_threads_per_sku_and_names_no_order() -> None:
         estimated_delivery=None, attempts=1, caused_by=None, correlation_id=None,
         created_at=datetime(2026, 12, 1, tzinfo=UTC), seller_id=SELLER, sku_id="sku-1")
 
-    message = build_message(email, NotificationsSettings())
+    wire = MessageBuilder(NotificationsSettings()).wire(email).message
+    assert isinstance(wire, bytes)
+    message = message_from_bytes(wire, policy=policy.default)
 
     assert message["To"] == EMAIL
     assert message["References"] == f"<sku.sku-1.{SELLER}@{NotificationsSettings().mail_domain}>"
