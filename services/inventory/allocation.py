@@ -28,11 +28,12 @@ from services.inventory.domain import (
     Movement,
     Part,
     Policy,
+    Source,
     available_to_promise,
 )
 
 
-def pick_warehouses(levels: Sequence[Level], qty: int, free: Callable[[Level], int], source: str) -> list[Part]:
+def pick_warehouses(levels: Sequence[Level], qty: int, free: Callable[[Level], int], source: Source) -> list[Part]:
     """Split ``qty`` over warehouses by the strategy in the module docstring.
 
     The caller makes sure the warehouses hold ``qty`` free units in all; parts never take

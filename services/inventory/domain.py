@@ -27,31 +27,41 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Final, Literal
 
+from shared.contract.common import StockSource
 from shared.domain import Rejection
 
-REGULAR, BACKORDER = "regular", "backorder"
+#: where a part's units come from, what moved in a ledger row (R12) and a part's state: the CHECK lists of
+#: ``allocation_parts`` and ``stock_ledger``, held in step by a test
+Source = StockSource
+LedgerKind = Literal["receipt", "count", "allocation", "backorder_allocation", "backorder_fill", "backorder_limit",
+                     "release", "backorder_release", "shipment", "backorder_shipment", "transfer_fill"]
+PartState = Literal["allocated", "waiting", "filled", "released", "shipped"]
+
+REGULAR: Final = "regular"
+BACKORDER: Final = "backorder"
 DEFAULT_WAREHOUSE_PRIORITY = 100
 
-# Ledger kinds (R12): what moved.
-RECEIPT = "receipt"
-COUNT = "count"
-ALLOCATION = "allocation"
-BACKORDER_ALLOCATION = "backorder_allocation"
-BACKORDER_FILL = "backorder_fill"
-BACKORDER_LIMIT = "backorder_limit"
-RELEASE = "release"
-BACKORDER_RELEASE = "backorder_release"
-SHIPMENT = "shipment"
-BACKORDER_SHIPMENT = "backorder_shipment"
+RECEIPT: Final = "receipt"
+COUNT: Final = "count"
+ALLOCATION: Final = "allocation"
+BACKORDER_ALLOCATION: Final = "backorder_allocation"
+BACKORDER_FILL: Final = "backorder_fill"
+BACKORDER_LIMIT: Final = "backorder_limit"
+RELEASE: Final = "release"
+BACKORDER_RELEASE: Final = "backorder_release"
+SHIPMENT: Final = "shipment"
+BACKORDER_SHIPMENT: Final = "backorder_shipment"
 #: R31: a part waiting in one warehouse filled from another's units (a row in each warehouse)
-TRANSFER_FILL = "transfer_fill"
-LEDGER_KINDS = (RECEIPT, COUNT, ALLOCATION, BACKORDER_ALLOCATION, BACKORDER_FILL, BACKORDER_LIMIT, RELEASE,
-                BACKORDER_RELEASE, SHIPMENT, BACKORDER_SHIPMENT, TRANSFER_FILL)
+TRANSFER_FILL: Final = "transfer_fill"
 
-# States of an allocation part.
-ALLOCATED, WAITING, FILLED, RELEASED, SHIPPED = "allocated", "waiting", "filled", "released", "shipped"
-HELD_STATES = (ALLOCATED, WAITING, FILLED)
+ALLOCATED: Final = "allocated"
+WAITING: Final = "waiting"
+FILLED: Final = "filled"
+RELEASED: Final = "released"
+SHIPPED: Final = "shipped"
+HELD_STATES: tuple[PartState, ...] = (ALLOCATED, WAITING, FILLED)
 
 
 @dataclass
@@ -108,7 +118,7 @@ class Policy:
 @dataclass(frozen=True)
 class Part:
     warehouse_id: str
-    source: str
+    source: Source
     qty: int
 
 
@@ -125,7 +135,7 @@ class Movement:
 
     sku_id: str
     warehouse_id: str
-    kind: str
+    kind: LedgerKind
     on_hand: int = 0
     allocated: int = 0
     backorder_limit: int = 0
@@ -370,9 +380,9 @@ class HeldPart:
     part_no: int
     sku_id: str
     warehouse_id: str
-    source: str
+    source: Source
     qty: int
-    state: str
+    state: PartState
     #: R31: where a filled part ships from, when not its own warehouse
     ship_from: str | None = None
 

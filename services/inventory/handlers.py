@@ -329,7 +329,7 @@ async def allocate_orders(messages: list[Message[o.OrderPlaced]], uow: Inventory
         with uow.caused_by(message.cause):
             uow.emit(EVENTS, inv.StockAllocated(order_id=order.order_id, lines=[
                 inv.AllocatedLine(line_id=line.line_id, sku_id=line.sku_id, parts=[
-                    inv.AllocatedPart(warehouse_id=p.warehouse_id, source=p.source, qty=p.qty)  # type: ignore[arg-type]
+                    inv.AllocatedPart(warehouse_id=p.warehouse_id, source=p.source, qty=p.qty)
                     for p in allocation.lines[line.line_id]
                 ]) for line in lines
             ]), key=order.order_id)

@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from services.inventory.domain import HeldPart, Level, Movement, WaitingPart
+from services.inventory.domain import HeldPart, Level, Movement, PartState, WaitingPart
 from services.inventory.projection import OpenInbound, QueuedPart
 from services.inventory.promise import SellerTerms
 from services.inventory.stock import Locked, Why
@@ -64,7 +64,7 @@ class InventoryStore(Protocol):
 
     async def held(self, order_id: str, line_ids: Sequence[str], *, lock: bool = False) -> list[HeldPart]: ...
 
-    async def set_part_state(self, part: HeldPart | WaitingPart, state: str) -> None: ...
+    async def set_part_state(self, part: HeldPart | WaitingPart, state: PartState) -> None: ...
 
     async def split_part(self, part: WaitingPart, filled_qty: int) -> None: ...
 

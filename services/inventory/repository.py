@@ -19,6 +19,7 @@ from services.inventory.domain import (
     HeldPart,
     Level,
     Movement,
+    PartState,
     Policy,
     WaitingPart,
 )
@@ -176,7 +177,7 @@ class InventoryRepository:
         query = queries.lock_held_parts if lock else queries.held_parts
         return [_held(r) for r in await fetch_all(query, self.conn, order_id=order_id, line_ids=list(line_ids))]
 
-    async def set_part_state(self, part: HeldPart | WaitingPart, state: str) -> None:
+    async def set_part_state(self, part: HeldPart | WaitingPart, state: PartState) -> None:
         await queries.set_part_state(self.conn, order_id=part.order_id, line_id=part.line_id, part_no=part.part_no,
                                      state=state)
 

@@ -22,7 +22,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal, get_args
 
-from services.orders.lines import SHIPPED_LINE_STATES, AllocatedQty, Delay, IllegalTransition, Line, Part
+from services.orders.lines import (
+    SHIPPED_LINE_STATES,
+    AllocatedQty,
+    Delay,
+    IllegalTransition,
+    Line,
+    Part,
+    ReplacementOutcome,
+)
 from shared.dates import DatingPolicy, deadline, part_dates
 from shared.domain import Rejection
 from shared.regions import zone
@@ -80,7 +88,7 @@ class Acceptance:
 
 @dataclass(frozen=True)
 class ReplacementDecision:
-    outcome: str  # "refund" | "replacement"
+    outcome: ReplacementOutcome
     detail: str | None = None  # why no replacement: "sku_on_backorder" | "out_of_stock"
 
 

@@ -23,16 +23,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Literal
 
 from shared.contract.common import StockSource
 from shared.domain import Rejection
 
-LINE_STATES = ("pending", "awaiting_stock", "ready_to_ship", "shipped", "delivered", "cancelled", "rejected")
+#: a line's states and a replacement's outcomes: the ``order_lines`` CHECK lists, held in step by a test
+LineState = Literal["pending", "awaiting_stock", "ready_to_ship", "shipped", "delivered", "cancelled", "rejected"]
+ReplacementOutcome = Literal["refund", "replacement"]
 OPEN_LINE_STATES = frozenset({"pending", "awaiting_stock", "ready_to_ship"})
 SHIPPED_LINE_STATES = frozenset({"shipped", "delivered"})
 
 #: Every line state change the machine may make (a state may also stay as it is).
-LINE_TRANSITIONS: Mapping[str, frozenset[str]] = {
+LINE_TRANSITIONS: Mapping[LineState, frozenset[LineState]] = {
     "pending": frozenset({"awaiting_stock", "ready_to_ship", "rejected", "cancelled"}),
     "awaiting_stock": frozenset({"ready_to_ship", "cancelled"}),
     "ready_to_ship": frozenset({"shipped", "cancelled"}),
@@ -78,7 +81,7 @@ class Line:
     sku_id: str
     qty: int
     seller_id: str | None = None
-    state: str = "pending"
+    state: LineState = "pending"
     parts: list[Part] = field(default_factory=list)
     seller_region: str | None = None
     seller_timezone: str | None = None
@@ -93,7 +96,7 @@ class Line:
     cancelled_at: datetime | None = None
     cancel_reason: str | None = None
     #: R18 outcome of a replacement request: ``refund`` or ``replacement``
-    replacement: str | None = None
+    replacement: ReplacementOutcome | None = None
     #: R27: each shipment of some of the line's units, (tracking number, units), oldest first
     shipments: list[tuple[str, int]] = field(default_factory=list)
 
@@ -171,7 +174,7 @@ class Line:
             return None
         return max(p.ship_by for p in self.parts), max(p.estimated_delivery for p in self.parts)
 
-    def _move(self, state: str) -> None:
+    def _move(self, state: LineState) -> None:
         if state != self.state and state not in LINE_TRANSITIONS[self.state]:
             raise IllegalTransition(f"line {self.line_id}: {self.state} -> {state}")
         self.state = state

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 from services.inventory import domain
-from services.inventory.domain import HeldPart, Level, Movement, Policy, WaitingPart
+from services.inventory.domain import HeldPart, Level, Movement, PartState, Policy, WaitingPart
 from services.inventory.projection import OpenInbound, QueuedPart
 from services.inventory.promise import SellerTerms
 from services.inventory.stock import Locked, Why
@@ -198,7 +198,7 @@ class FakeInventory:
         return [p.held() for p in sorted(self.parts.values(), key=lambda p: (p.sku_id, p.warehouse_id, p.key))
                 if p.order_id == order_id and p.line_id in line_ids and p.state in domain.HELD_STATES]
 
-    async def set_part_state(self, part: HeldPart | WaitingPart, state: str) -> None:
+    async def set_part_state(self, part: HeldPart | WaitingPart, state: PartState) -> None:
         self.parts[(part.order_id, part.line_id, part.part_no)].state = state
 
     async def split_part(self, part: WaitingPart, filled_qty: int) -> None:

@@ -36,7 +36,7 @@ def test_a_subscription_keyed_by_class_dispatches_by_the_type_name_a_record_carr
 
 
 def test_a_key_the_topic_does_not_carry_fails_at_build() -> None:
-    with pytest.raises(WiringError, match="inventory.commands carries no message type <class .*OrderPlaced"):
+    with pytest.raises(WiringError, match=r"inventory\.commands carries no message type <class .*OrderPlaced"):
         Subscription(INVENTORY_COMMANDS_TOPIC, handlers={o.OrderPlaced: set_stock})
 
 
@@ -46,9 +46,9 @@ def test_a_misspelled_type_name_fails_at_build_instead_of_being_skipped() -> Non
 
 
 def test_a_handler_written_for_another_type_fails_at_build() -> None:
-    with pytest.raises(WiringError, match="test_subscriptions.receive_stock takes .*ReceiveStock.*, not SetStock"):
+    with pytest.raises(WiringError, match=r"test_subscriptions\.receive_stock takes .*ReceiveStock.*, not SetStock"):
         Subscription(INVENTORY_COMMANDS_TOPIC, handlers={inv.SetStock: receive_stock})
-    with pytest.raises(WiringError, match="takes .*OrderPlaced.*, not LinesShipped"):
+    with pytest.raises(WiringError, match=r"takes .*OrderPlaced.*, not LinesShipped"):
         Subscription(ORDERS_EVENTS_TOPIC, batch_handlers={o.LinesShipped: placed})
 
 
@@ -56,7 +56,9 @@ def test_a_handler_left_without_a_subscription_fails_at_build() -> None:
     module = types.ModuleType(__name__)
     module.set_stock, module.receive_stock = set_stock, receive_stock  # type: ignore[attr-defined]
     subscriptions = [Subscription(INVENTORY_COMMANDS_TOPIC, handlers={inv.SetStock: set_stock})]
-    with pytest.raises(WiringError, match=r"without a subscription: tests\.unit\.shared\.test_subscriptions\.receive_stock$"):
+    left_out = r"without a subscription: tests\.unit\.shared\.test_subscriptions\.receive_stock$"
+    with pytest.raises(WiringError, match=left_out):
         wired(subscriptions, module)
-    both = [Subscription(INVENTORY_COMMANDS_TOPIC, handlers={inv.SetStock: set_stock, inv.ReceiveStock: receive_stock})]
+    both = [Subscription(INVENTORY_COMMANDS_TOPIC,
+                         handlers={inv.SetStock: set_stock, inv.ReceiveStock: receive_stock})]
     assert wired(both, module) is both
