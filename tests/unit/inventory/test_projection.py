@@ -64,5 +64,7 @@ def test_r28_receipt_naming_an_inbound_it_cannot_fulfil_is_a_mismatch() -> None:
     assert receipt_mismatch(po, "s", "wh-1") is None
     assert receipt_mismatch(None, "s", "wh-1") == "unknown_inbound"
     assert receipt_mismatch({**po, "state": "cancelled"}, "s", "wh-1") == "inbound_cancelled"
+    assert receipt_mismatch({**po, "state": "received"}, "s", "wh-1") == "inbound_received"
+    assert receipt_mismatch({**po, "state": "received"}, "t", "wh-2") == "inbound_received"  # checked first
     assert receipt_mismatch(po, "t", "wh-1") == "other_sku"
     assert receipt_mismatch(po, "s", "wh-2") == "other_warehouse"
