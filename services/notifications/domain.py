@@ -306,7 +306,7 @@ def notice_rejected(event: o.OrderRejected) -> Notice | None:
         return None  # nobody to tell: orders always names the buyer
     items = tuple(Item(line_id, "", 0, 0, None, None) for line_id in sorted(set(event.line_ids)))
     return Notice(event.order_id, event.buyer_id, "rejected", "1", items,
-                  {"reason": event.reason, "reason_words": rejection_words(event.reason)})
+                  {"reason": event.reason.code, "reason_words": rejection_words(event.reason.code)})
 
 
 # ---------------------------------------------------------------- what to tell a seller (R32)

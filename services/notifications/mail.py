@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import ssl
 import time
@@ -54,18 +53,24 @@ class DeliveryError(Exception):
         super().__init__(error)
         self.error = error
         self.permanent = permanent  # a 5xx reply: trying again will not help
-        self.connection_lost = connection_lost  # the session is gone: the rest of the batch waits
+        self.connection_lost = connection_lost  # the session is gone: its connection reconnects after a backoff
+
+
+#: "service not available, closing transmission channel" (RFC 5321, 3.8): whatever command it answers, the
+#: server is ending the session
+CLOSING = 421
 
 
 def classify(exc: BaseException) -> DeliveryError:
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
         detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
-        return DeliveryError(scrub(f"recipient refused: {detail}"), bool(codes) and min(codes) >= 500, False)
+        return DeliveryError(scrub(f"recipient refused: {detail}"), bool(codes) and min(codes) >= 500,
+                             CLOSING in codes)
     if isinstance(exc, aiosmtplib.SMTPServerDisconnected | aiosmtplib.SMTPTimeoutError):
         return DeliveryError(scrub(f"{type(exc).__name__}: {exc}"), False, True)
     if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return DeliveryError(scrub(f"{exc.code} {exc.message}"), exc.code >= 500, False)
+        return DeliveryError(scrub(f"{exc.code} {exc.message}"), exc.code >= 500, exc.code == CLOSING)
     if isinstance(exc, OSError | TimeoutError):
         return DeliveryError(scrub(f"{type(exc).__name__}: {exc}"), False, True)
     return DeliveryError(scrub(f"{type(exc).__name__}: {exc}"), False, False)
@@ -76,7 +81,6 @@ def classify(exc: BaseException) -> DeliveryError:
 
 class MailSession(Protocol):
     async def send(self, message: Wire, send_by: SendBy | None = None) -> None: ...
-    def recorded(self) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -84,45 +88,30 @@ class MailTransport(Protocol):
     async def connect(self) -> MailSession: ...
 
 
-class _WindowedSMTP(aiosmtplib.SMTP):
-    """aiosmtplib's client, whose ``DATA`` first takes the sender's *window*: the lock held from the DATA
-    command, through the server's ``250``, until the sender recorded the result (``leave_window``).
+class _DeadlineSMTP(aiosmtplib.SMTP):
+    """aiosmtplib's client, whose ``DATA`` is not sent once its message's ``send_by`` has passed (the claim's
+    lease could run out before the result is recorded, or the sender is stopping): the envelope may have
+    gone, the message has not, and it goes back to the queue untried."""
 
-    Between that ``250`` and the record a crash would send the email again (R22): with the window, a
-    sender's sessions prepare their messages side by side (envelope, ``MAIL``, ``RCPT``) but only one at a
-    time is ever in that stretch, so several sessions put no more emails at risk than one."""
-
-    def __init__(self, *args: Any, window: asyncio.Lock, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.window = window
-        self.in_window = False
-        #: after which the message in hand must not be sent (its claim's lease, or a stop)
         self.send_by: SendBy | None = None
 
     async def data(self, message: str | bytes, /, *, timeout: Any = aiosmtplib.smtp.Default.token
                    ) -> aiosmtplib.SMTPResponse:
-        if not self.in_window:
-            await self.window.acquire()
-            self.in_window = True
         if self.send_by is not None and self.send_by.passed():
-            self.leave_window()
-            raise NotSent("its turn came too late: after the claim's lease left time to record it, or a stop")
+            raise NotSent("too late: after the claim's lease left time to record it, or a stop")
         return await super().data(message, timeout=timeout)
-
-    def leave_window(self) -> None:
-        if self.in_window:
-            self.in_window = False
-            self.window.release()
 
 
 class _AioSmtpSession:
-    def __init__(self, client: _WindowedSMTP, timeout: float) -> None:
+    def __init__(self, client: _DeadlineSMTP, timeout: float) -> None:
         self.client = client
         self.timeout = timeout
 
     async def send(self, message: Wire, send_by: SendBy | None = None) -> None:
-        """Send; the session is then in the sender's window (if it got as far as DATA) until ``recorded``.
-        ``NotSent`` when the turn for DATA came after ``send_by``."""
+        """Send one message (``NotSent`` when its ``send_by`` passed before ``DATA``). The caller records the
+        result before it sends the next one on this session: R22's window is one email per session."""
         self.client.send_by = send_by
         try:
             if isinstance(message.message, bytes):
@@ -134,12 +123,7 @@ class _AioSmtpSession:
         except Exception as exc:
             raise classify(exc) from exc
 
-    def recorded(self) -> None:
-        """The result of the message sent last is recorded: another session may send its own."""
-        self.client.leave_window()
-
     async def close(self) -> None:
-        self.client.leave_window()
         try:
             await self.client.quit(timeout=min(self.timeout, 2.0))
         except Exception:
@@ -151,10 +135,8 @@ class SmtpTransport:
 
     def __init__(self, settings: NotificationsSettings) -> None:
         self.settings = settings
-        #: shared by every session this transport opens (see ``_WindowedSMTP``)
-        self.window = asyncio.Lock()
 
-    def client(self) -> _WindowedSMTP:
+    def client(self) -> _DeadlineSMTP:
         s = self.settings
         credentials = bool(s.smtp_username)
         start_tls: bool | None = None  # auto: upgrade when the server offers it
@@ -163,8 +145,7 @@ class SmtpTransport:
         elif s.smtp_starttls == "required" or credentials:
             start_tls = True  # never send a password in plain text
         context = ssl.create_default_context(cafile=s.smtp_cafile) if s.smtp_cafile else None
-        return _WindowedSMTP(
-            window=self.window,
+        return _DeadlineSMTP(
             hostname=s.smtp_host, port=s.smtp_port, use_tls=s.smtp_implicit_tls, start_tls=start_tls,
             validate_certs=s.smtp_validate_certs, tls_context=context, timeout=s.smtp_timeout_s,
             username=s.smtp_username, password=s.smtp_password.get_secret_value() if s.smtp_password else None,

@@ -37,12 +37,11 @@ class NotificationsSettings(ServiceSettings):
 
     # the email queue
     email_batch: int = Field(default=40, ge=1, le=1000, description="Emails claimed per round")
-    email_sessions: int = Field(
-        default=1, ge=1, le=32,
-        description="SMTP sessions a sender uses at once. They prepare their messages side by side (MAIL, RCPT) "
-                    "and take turns from DATA to the record of the result, so R22's crash window stays one email "
-                    "whatever the number. More help when the server's round trips are the limit (a remote relay), "
-                    "not when the sender is short of CPU",
+    smtp_connections: int = Field(
+        default=4, ge=1, le=32,
+        description="SMTP connections a sender keeps open at once, each sending one message at a time and recording "
+                    "it before its next DATA: a crash can send at most this many emails twice (R22). The default is "
+                    "measured (docs/scaling.md)",
     )
     email_poll_s: float = Field(default=1.0, gt=0)
     email_lease_s: float = Field(default=120.0, gt=0, description="A claim older than this is taken over")

@@ -40,9 +40,12 @@ class Catcher:
         self.peers: list[Any] = []  # the client end of the session each message came over
         self.rcpt_reply: str | None = None
         self.data_delay_s = 0.0
-        # when set, DATA waits for ``data_gate`` before it answers; ``data_started`` tells it is waiting
+        # when set, DATA waits for ``data_gate`` before it answers; ``data_started`` tells that ``gate_after``
+        # messages are waiting
         self.data_gate: threading.Event | None = None
         self.data_started = threading.Event()
+        self.gate_after = 1
+        self.in_data = 0
         # accepted messages whose sender has not recorded them yet (R22's window), now and at most;
         # the server runs in a thread of its own
         self.unrecorded = self.most_unrecorded = 0
@@ -62,7 +65,10 @@ class Catcher:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         await asyncio.sleep(self.data_delay_s)
         if self.data_gate is not None:
-            self.data_started.set()
+            with self.lock:
+                self.in_data += 1
+                if self.in_data >= self.gate_after:
+                    self.data_started.set()
             await asyncio.to_thread(self.data_gate.wait, 30)
         self.messages.append(envelope.original_content or envelope.content)
         self.peers.append(session.peer)
@@ -200,45 +206,50 @@ async def test_r22_two_senders_never_send_the_same_email(pool: asyncpg.Pool, smt
     assert len(sent) == 40 and {p["ship_by"] for p in sent} == {"2026-12-04"}
 
 
-async def test_r22_one_round_sends_its_claim_over_several_sessions_each_email_once(
+async def test_r22_one_round_sends_its_claim_over_several_connections_each_email_once(
         pool: asyncpg.Pool, smtp: tuple[Catcher, int]) -> None:
     catcher, port = smtp
-    settings = settings_for(port, email_batch=12, email_sessions=3)
+    settings = settings_for(port, email_batch=12, smtp_connections=3)
     await queue_orders(pool, settings, 12)
     assert await sender(pool, settings).send_due() == 12
     ids = catcher.message_ids()
     assert len(ids) == 12 and len(set(ids)) == 12
-    assert len(set(catcher.peers)) == 3 and all(catcher.peers.count(p) == 4 for p in set(catcher.peers))
+    assert len(set(catcher.peers)) == 3
     assert [r["status"] for r in await emails(pool)] == ["sent"] * 12
     assert len([p for p in await outbox(pool, "NotificationSent") if p["channel"] == "email"]) == 12
 
 
-async def test_r22_several_sessions_put_one_email_at_a_time_between_the_servers_250_and_its_record(
+async def test_r22_each_connection_puts_at_most_one_email_between_the_servers_250_and_its_record(
         pool: asyncpg.Pool, smtp: tuple[Catcher, int]) -> None:
     catcher, port = smtp
-    catcher.data_delay_s = 0.02  # long enough for the sessions' DATA to overlap if they may
-    settings = settings_for(port, email_batch=12, email_sessions=4)
+    # the server answers the first DATA only when four are waiting: the connections send side by side
+    catcher.data_gate, catcher.gate_after = threading.Event(), 4
+    settings = settings_for(port, email_batch=12, smtp_connections=4)
     await queue_orders(pool, settings, 12)
     one = sender(pool, settings)
-    record = one._record_sent
+    record = one.record.sent
 
     async def record_and_count(email: Any, token: uuid.UUID) -> None:
         await record(email, token)
         catcher.recorded()
 
-    one._record_sent = record_and_count  # type: ignore[method-assign]
-    assert await one.send_due() == 12
+    one.record.sent = record_and_count  # type: ignore[method-assign]
+    round_ = asyncio.create_task(one.send_due())
+    assert await asyncio.to_thread(catcher.data_started.wait, 15), "four messages were never in DATA at once"
+    catcher.data_gate.set()
+    assert await round_ == 12
     assert len(set(catcher.peers)) == 4 and len(set(catcher.message_ids())) == 12
     assert catcher.unrecorded == 0
-    assert catcher.most_unrecorded == 1  # a crash could send one email twice, not one per session
+    # a crash could send at most one email twice per connection
+    assert 1 <= catcher.most_unrecorded <= settings.smtp_connections
 
 
 async def test_r22_a_stop_mid_round_records_the_message_in_data_sends_no_other_and_none_twice(
         pool: asyncpg.Pool, smtp: tuple[Catcher, int], monkeypatch: pytest.MonkeyPatch) -> None:
     catcher, port = smtp
-    # the stop comes while one session waits for its 250, the others for their turn: the server holds
-    # the first DATA until the sender has seen the stop
-    catcher.data_gate = threading.Event()
+    # the stop comes while each of the four connections waits for its 250: the server holds every DATA
+    # until the sender has seen the stop
+    catcher.data_gate, catcher.gate_after = threading.Event(), 4
     stopped = asyncio.Event()
     stop = SendBy.stop
 
@@ -247,21 +258,21 @@ async def test_r22_a_stop_mid_round_records_the_message_in_data_sends_no_other_a
         stopped.set()
 
     monkeypatch.setattr(SendBy, "stop", stop_and_tell)
-    settings = settings_for(port, email_batch=8, email_sessions=4)
+    settings = settings_for(port, email_batch=8, smtp_connections=4)
     await queue_orders(pool, settings, 8)
     one = sender(pool, settings)
     round_ = asyncio.create_task(one.send_due())
-    assert await asyncio.to_thread(catcher.data_started.wait, 15), "no message reached DATA"
+    assert await asyncio.to_thread(catcher.data_started.wait, 15), "four messages never reached DATA"
     round_.cancel()
     await asyncio.wait_for(stopped.wait(), 15)
     catcher.data_gate.set()
     with pytest.raises(asyncio.CancelledError):
         await round_
     first = set(catcher.message_ids())
-    # the message in DATA went out and was recorded before the claim was released; the three sessions
-    # waiting for their turn sent nothing, so the stop waits for one server reply, not four in a row
-    assert len(first) == 1
-    assert [r["status"] for r in await emails(pool)].count("sent") == 1
+    # the four messages in DATA went out and were recorded before the claim was released; no connection
+    # started another, so the stop waits for one server reply per connection
+    assert len(first) == 4
+    assert [r["status"] for r in await emails(pool)].count("sent") == 4
     await drain(one, until=lambda: _all_sent(pool))
     ids = catcher.message_ids()
     assert len(ids) == 8 and len(set(ids)) == 8
@@ -346,11 +357,11 @@ async def test_a_claim_too_short_to_finish_is_released_untried(
     assert [(r["status"], r["attempts"], r["claim_token"]) for r in await emails(pool)] == [("pending", 0, None)] * 2
 
 
-async def test_a_message_whose_turn_for_data_comes_too_late_for_the_lease_is_released_untried(
+async def test_a_message_whose_turn_comes_too_late_for_the_lease_is_released_untried(
         pool: asyncpg.Pool, smtp: tuple[Catcher, int]) -> None:
     catcher, port = smtp
-    catcher.data_delay_s = 0.5  # the first session's DATA holds the turn past the second one's last moment
-    settings = settings_for(port, email_batch=2, email_sessions=2, smtp_timeout_s=1.0, email_lease_s=6.3)
+    catcher.data_delay_s = 0.5  # the first message's DATA holds the connection past the second one's last moment
+    settings = settings_for(port, email_batch=2, smtp_connections=1, smtp_timeout_s=1.0, email_lease_s=6.3)
     await queue_orders(pool, settings, 2)
     assert await sender(pool, settings).send_due() == 2
     assert len(catcher.messages) == 1
