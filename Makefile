@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: help install run demo test test-cluster test-unit test-integration test-faults test-bench lint docs bench clean tools test-deploy runtime-lock contract-check contract-tool
+.PHONY: help install run demo test test-cluster test-unit test-integration test-faults test-bench lint docs bench clean tools test-deploy runtime-lock contract-check contract-tool mutation
 
 help:
 	@echo "make run    - start the platform on the embedded stack, play the demo, keep it up (Ctrl-C stops)"
@@ -15,6 +15,7 @@ help:
 	@echo "make docs   - regenerate the AsyncAPI documents under docs/asyncapi/"
 	@echo "make contract-check - fail on a contract change that breaks the last release's consumers (CHANGELOG.md)"
 	@echo "make bench  - the flash-sale benchmark (writes bench/results/latest.json)"
+	@echo "make mutation - mutation score of the pure decision modules against tests/unit (docs/mutation.md)"
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -58,6 +59,11 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache  # the layer contracts in pyproject.toml [tool.importlinter]
 	$(PY) -m devstack.audit requirements.lock  # AUDIT_STRICT=1 (CI): packages it could not audit fail too
+
+# mutmut over the pure decision modules, killed by the unit tests alone (devstack/mutation.py, docs/mutation.md);
+# minutes of CPU, so `make test` leaves it out. MUTATION_ARGS=--keep reuses the last run's results.
+mutation: $(STAMP)
+	$(PY) -m devstack.mutation $(MUTATION_ARGS)
 
 docs: $(STAMP)
 	$(PY) -m shared.asyncapi_docs write
