@@ -23,6 +23,7 @@ from services.inventory.stock import Locked, Why
 from shared.contract.envelope import Payload, Principal
 from shared.contract.topics import Topic
 from shared.dates import DatingPolicy
+from shared.domain import Rejection
 from shared.persistence.uow import Cause
 
 
@@ -64,6 +65,8 @@ class FakeInventory:
         self.ledger: list[tuple[Movement, Why]] = []
         self.receipts: dict[str, tuple[str, str, int]] = {}
         self.inbounds: dict[str, dict[str, Any]] = {}
+        self.decisions: dict[str, tuple[bool, datetime]] = {}
+        self.sellers: dict[str, SellerTerms] = {}
         self._seq = 0
 
     # ------------------------------------------------------------------ seeding (tests)
@@ -125,19 +128,22 @@ class FakeInventory:
         return changed
 
     async def set_owner(self, sku_id: str, seller_id: str) -> None:
-        self.policies[sku_id] = replace(self.policies.get(sku_id) or Policy(sku_id), seller_id=seller_id)
+        if sku_id in self.policies:  # an UPDATE: a SKU never locked has no row
+            self.policies[sku_id] = replace(self.policies[sku_id], seller_id=seller_id)
 
     async def set_backorder_enabled(self, sku_id: str, seller_id: str | None, enabled: bool) -> None:
-        self.policies[sku_id] = replace(self.policies[sku_id], backorder_enabled=enabled)
+        policy = self.policies[sku_id]
+        self.policies[sku_id] = replace(policy, backorder_enabled=enabled, seller_id=seller_id or policy.seller_id)
 
     async def set_handling_days(self, sku_id: str, handling_days: int) -> None:
         self.policies[sku_id] = replace(self.policies[sku_id], handling_days=handling_days)
 
     async def save_seller(self, seller_id: str, region: str, timezone: str) -> None:
-        pass
+        self.sellers[seller_id] = SellerTerms(region, timezone)
 
     async def seller_terms(self, sku_id: str) -> SellerTerms:
-        return SellerTerms()
+        policy = self.policies.get(sku_id)
+        return self.sellers.get(policy.seller_id or "", SellerTerms()) if policy else SellerTerms()
 
     async def set_stock_policy(self, sku_id: str, safety_stock: int, threshold: int | None) -> None:
         self.policies[sku_id] = replace(self.policies[sku_id], safety_stock=safety_stock,
@@ -154,10 +160,12 @@ class FakeInventory:
         self.ledger += entries
 
     async def decided(self, order_ids: Sequence[str]) -> set[str]:
-        return set()
+        return {order_id for order_id in order_ids if order_id in self.decisions}
 
     async def record_decisions(self, decisions: Sequence[tuple[str, bool, datetime]]) -> None:
-        pass
+        for order_id, accepted, placed_at in decisions:
+            assert order_id not in self.decisions, "order_decisions has order_id as its key"
+            self.decisions[order_id] = (accepted, placed_at)
 
     async def insert_parts(self, parts: Sequence[dict[str, Any]]) -> None:
         for row in parts:
@@ -172,7 +180,8 @@ class FakeInventory:
                       key=lambda p: (-p.priority, p.placed_at, p.seq))
 
     async def waiting(self, sku_id: str, warehouse_id: str, units: int) -> list[WaitingPart]:
-        return [p.waiting() for p in self._queue(sku_id, [warehouse_id])[:units]]
+        """As the SQL: one warehouse's queue does not name the warehouse."""
+        return [replace(p.waiting(), warehouse_id=None) for p in self._queue(sku_id, [warehouse_id])[:units]]
 
     async def waiting_pooled(self, sku_id: str, warehouse_ids: Sequence[str], units: int) -> list[WaitingPart]:
         return [p.waiting() for p in self._queue(sku_id, warehouse_ids)[:units]]
@@ -186,12 +195,16 @@ class FakeInventory:
         if qty == stored.qty:
             stored.state, stored.ship_from = domain.FILLED, ship_from
             return
+        self._split(stored, qty, domain.FILLED, ship_from)
+
+    def _split(self, stored: StoredPart, qty: int, state: PartState, ship_from: str | None) -> None:
+        """``qty`` units of a part become a new part of their own, numbered after the line's last one."""
         stored.qty -= qty
         number = max(p.part_no for p in self.parts.values()
                      if (p.order_id, p.line_id) == (stored.order_id, stored.line_id)) + 1
         self._seq += 1
-        split = replace(stored, part_no=number, qty=qty, state=domain.FILLED, ship_from=ship_from, seq=self._seq,
-                        projected_on=None, projected_inbound=None)
+        split = replace(stored, part_no=number, qty=qty, state=state, ship_from=ship_from, seq=self._seq,
+                        priority=0, projected_on=None, projected_inbound=None)
         self.parts[split.key] = split
 
     async def held(self, order_id: str, line_ids: Sequence[str], *, lock: bool = False) -> list[HeldPart]:
@@ -205,7 +218,9 @@ class FakeInventory:
         self._fill(part, filled_qty, None)
 
     async def ship_some(self, part: HeldPart, qty: int) -> None:
-        raise NotImplementedError
+        stored = self.parts[(part.order_id, part.line_id, part.part_no)]
+        if stored.state in (domain.ALLOCATED, domain.FILLED) and stored.qty > qty:
+            self._split(stored, qty, domain.SHIPPED, stored.ship_from)
 
     async def set_priority(self, order_id: str, sku_id: str, priority: int) -> int:
         changed = [p for p in self.parts.values()
@@ -215,14 +230,17 @@ class FakeInventory:
         return len(changed)
 
     async def new_receipt(self, receipt_id: str, sku_id: str, warehouse_id: str, qty: int) -> bool:
-        if receipt_id in self.receipts:
+        booked = self.receipts.get(receipt_id)
+        if booked is not None and booked != (sku_id, warehouse_id, qty):
+            raise Rejection("receipt_id_reused", f"receipt {receipt_id} was booked for other stock")
+        if booked is not None:
             return False
         self.receipts[receipt_id] = (sku_id, warehouse_id, qty)
         return True
 
     async def inbound(self, inbound_id: str) -> dict[str, Any] | None:
         found = self.inbounds.get(inbound_id)
-        return dict(found) if found else None
+        return {k: v for k, v in found.items() if k != "seq"} if found else None
 
     async def insert_inbound(self, inbound_id: str, sku_id: str, warehouse_id: str, qty: int,
                              expected_on: date) -> None:

@@ -101,10 +101,12 @@ async def test_r31_no_transfer_without_policy() -> None:
 
 async def test_r31_highest_priority_part_in_any_warehouse_goes_first() -> None:
     uow = world(transfers=True)
-    uow.inventory.seed_waiting("o-urgent", SKU, "wh-b", 1, T0 + timedelta(minutes=9), priority=10)
+    uow.inventory.seed_waiting("o-urgent", SKU, "wh-b", 1, T0 + timedelta(minutes=9))
     uow.inventory.levels[(SKU, "wh-b")].backorder_allocated += 1
     uow.inventory.ledger.append((domain.Movement(SKU, "wh-b", domain.BACKORDER_ALLOCATION, backorder_allocated=1),
                                  handlers._why(None)))
+    # the priority as the seller sets it, through the port: the queue order is then the store contract's
+    await handlers.prioritize_backorder(inv.PrioritizeBackorder(sku_id=SKU, order_id="o-urgent", priority=10), uow)
 
     await handlers.receive_stock(receipt("wh-a", 2), uow)
 
