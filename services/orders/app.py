@@ -12,12 +12,13 @@ import orjson
 from aiohttp import web
 
 from services.orders import batch_handlers, handlers, supply
-from services.orders.domain import ORDER_STATUSES, Order
+from services.orders.domain import Order
 from services.orders.kpi_gauges import kpi_gauges
 from services.orders.kpis import OVERALL, kpis
 from services.orders.repository import CatalogView, KpiView, OrderStore, StockView
 from services.orders.settings import OrdersSettings
 from services.orders.sla import sla_clock
+from services.orders.statuses import ORDER_STATUSES
 from services.orders.unit_of_work import make_uow
 from shared.contract import catalog as cat
 from shared.contract import inventory as inv
@@ -88,7 +89,7 @@ def order_view(order: Order) -> dict[str, Any]:
         "lines": [
             {
                 "line_id": line.line_id, "sku_id": line.sku_id, "qty": line.qty, "seller_id": line.seller_id,
-                "state": "partially_shipped" if line.partially_shipped else line.state, "stock_state": line.state,
+                "state": "partially_shipped" if line.partially_shipped else "ready_to_ship", "stock_state": line.state,
                 "shipped_qty": line.shipped_qty,
                 "shipments": [{"tracking_number": t, "qty": q} for t, q in line.shipments],
                 "back_order": line.has_backorder, "waiting_qty": line.waiting,

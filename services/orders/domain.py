@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal, get_args
 
 from services.orders.lines import (
     SHIPPED_LINE_STATES,
@@ -31,27 +30,14 @@ from services.orders.lines import (
     Part,
     ReplacementOutcome,
 )
+from services.orders.statuses import ORDER_TRANSITIONS, OrderStatus
 from shared.dates import DatingPolicy, deadline, part_dates
 from shared.domain import Rejection
 from shared.regions import zone
 
-#: the wire's ``OrderStatus`` and the ``orders.status`` CHECK list, held in step by a test
-OrderStatus = Literal[
-    "pending", "awaiting_shipment", "partially_shipped", "shipped", "delivered", "rejected", "cancelled"
-]
-ORDER_STATUSES: tuple[OrderStatus, ...] = get_args(OrderStatus)
 BACK_ORDER_TAG = "back_order"
 
-#: Every order status change the machine may make (a status may also stay as it is).
-ORDER_TRANSITIONS: Mapping[str, frozenset[str]] = {
-    "pending": frozenset({"awaiting_shipment", "rejected", "cancelled"}),
-    "awaiting_shipment": frozenset({"partially_shipped", "shipped", "cancelled"}),
-    "partially_shipped": frozenset({"shipped", "delivered"}),
-    "shipped": frozenset({"delivered"}),
-    "delivered": frozenset(),
-    "rejected": frozenset(),
-    "cancelled": frozenset(),
-}
+
 @dataclass(frozen=True)
 class Actor:
     """Who sends a command (the envelope's principal). ``None`` principals are trusted internal callers."""

@@ -12,7 +12,6 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from services.orders import domain
 from services.orders.domain import (
-    ORDER_TRANSITIONS,
     Actor,
     Order,
     SkuTerms,
@@ -20,6 +19,7 @@ from services.orders.domain import (
     snapshot,
 )
 from services.orders.lines import LINE_TRANSITIONS, AllocatedQty
+from services.orders.statuses import ORDER_TRANSITIONS
 from shared.dates import DatingPolicy, deadline
 from shared.domain import Rejection
 

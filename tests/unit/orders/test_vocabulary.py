@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import get_args
 
 import services.orders
-from services.orders import domain, lines
+from services.orders import lines, statuses
 from shared.contract import orders as wire
 from shared.contract.common import StockSource
 from tests.unit.sql_checks import check_lists
@@ -15,9 +15,9 @@ CHECKS = check_lists(Path(services.orders.__file__).parent / "migrations")
 
 
 def test_order_statuses_are_the_orders_check_and_the_wires() -> None:
-    assert domain.ORDER_STATUSES == get_args(domain.OrderStatus) == CHECKS["orders.status"]
-    assert get_args(domain.OrderStatus) == get_args(wire.OrderStatus)
-    assert set(domain.ORDER_TRANSITIONS) == set(domain.ORDER_STATUSES)
+    assert statuses.ORDER_STATUSES == get_args(statuses.OrderStatus) == CHECKS["orders.status"]
+    assert get_args(statuses.OrderStatus) == get_args(wire.OrderStatus)
+    assert set(statuses.ORDER_TRANSITIONS) == set(statuses.ORDER_STATUSES)
 
 
 def test_line_states_are_the_order_lines_check() -> None:
