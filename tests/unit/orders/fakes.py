@@ -31,7 +31,9 @@ class FakeOrders:
         return snapshot(order) if order else None
 
     async def get_many(self, order_ids: Sequence[str], *, lock: bool = False) -> dict[str, Order]:
-        return {order_id: snapshot(self.orders[order_id]) for order_id in order_ids if order_id in self.orders}
+        """By id, in key order (the order the SQL reads and locks them in)."""
+        return {order_id: snapshot(self.orders[order_id]) for order_id in sorted(set(order_ids))
+                if order_id in self.orders}
 
     async def add(self, order: Order, correlation_id: uuid.UUID | None) -> None:
         assert order.order_id not in self.orders
