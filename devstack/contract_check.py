@@ -242,6 +242,8 @@ def describe(change: dict[str, Any]) -> tuple[str, str]:
         return channel, {"remove": f"field removed or renamed: {name}", "add": f"field added: {name}"}.get(
             action, f"field changed: {name}")
     keyword, value = rest[0], "/".join(rest[1:])
+    if keyword in SETS and not value and isinstance(change.get("after" if action == "add" else "before"), dict):
+        value = ", ".join(change["after" if action == "add" else "before"])  # the whole set at once
     if keyword == "required":
         return channel, {"add": f"field now required: {name}.{value}" if name != "(message)" else
                          f"field now required: {value}"}.get(action, f"field no longer required: {value}")

@@ -308,9 +308,11 @@ def lost_lines(order: Order, evt: inv.AllocationRejected, rejected: Sequence[Lin
 def emit_rejection(uow: OrdersUoW, order: Order, evt: inv.AllocationRejected, rejected: list[Line]) -> None:
     if rejected:
         _decided(uow, order, "rejected")
+        line_ids = list(evt.line_ids) or [line.line_id for line in rejected]
+        sku_ids = sorted({line.sku_id for line in rejected if line.line_id in line_ids})
         uow.emit(EVENTS, o.OrderRejected(
-            order_id=order.order_id, buyer_id=order.buyer_id, reason=evt.reason,
-            line_ids=list(evt.line_ids) or [line.line_id for line in rejected],
+            order_id=order.order_id, buyer_id=order.buyer_id, line_ids=line_ids,
+            reason=o.RejectionReason(code=evt.reason, sku_ids=sku_ids),
         ), key=order.order_id)
 
 

@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 CONTRACT_VERSION = 1
 
@@ -50,6 +50,8 @@ class Payload(BaseModel):
 
     #: the envelope ``type`` this payload travels under (e.g. ``"PlaceOrder"``)
     message_type: ClassVar[str]
+    #: the envelope ``version`` of this shape; an older one is upcast before validation (upcasting.py)
+    contract_version: ClassVar[int] = CONTRACT_VERSION
 
     @field_validator("*", mode="after")
     @classmethod
@@ -105,6 +107,14 @@ class Envelope(BaseModel, Generic[P]):
     @classmethod
     def _no_control_characters(cls, value: str) -> str:
         return _check_text(value)  # type: ignore[no-any-return]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _version_of_the_payload(cls, data: Any) -> Any:
+        """An envelope built around a payload says the payload's version unless told otherwise."""
+        if isinstance(data, dict) and "version" not in data and isinstance(data.get("payload"), Payload):
+            return {**data, "version": data["payload"].contract_version}
+        return data
 
 
 class RawEnvelope(Envelope[dict[str, Any]]):  # type: ignore[type-var]  # a payload not validated yet: a dict

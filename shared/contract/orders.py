@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
 from .common import Email, Id, Quantity, Region, StockSource
 from .envelope import Payload
 from .rejections import CommandRejected
+from .upcasting import upcast
 
 OrderStatus = Literal[
     "pending", "awaiting_shipment", "partially_shipped", "shipped", "delivered", "rejected", "cancelled"
@@ -149,13 +150,32 @@ class OrderAccepted(Payload):
     lines: list[AcceptedLine]
 
 
+class RejectionReason(Payload):
+    """Why an order was refused, for programs: a stable code and the SKUs it concerns."""
+
+    code: str = Field(min_length=1, max_length=100, examples=["out_of_stock"])
+    sku_ids: list[Id] = Field(default=[], description="the SKUs of the refused lines (none: the whole order)")
+
+
 class OrderRejected(Payload):
-    """The order cannot be filled (R08)."""
+    """The order cannot be filled (R08).
+
+    Version 2: ``reason`` is a ``RejectionReason`` (version 1 sent its code as a string; consumers read both,
+    shared/contract/upcasting.py)."""
+
+    contract_version = 2
 
     order_id: Id
     buyer_id: Id | None = None
-    reason: str = Field(examples=["out_of_stock"])
+    reason: RejectionReason
     line_ids: list[Id] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_version_1(cls, data: Any) -> Any:
+        """Code written against version 1 (``reason="out_of_stock"``) builds version 2, by the same step."""
+        return upcast(cls.message_type, 1, data, 2) if isinstance(data, dict) and isinstance(
+            data.get("reason"), str) else data
 
 
 class ReleasedLine(Payload):

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from shared.contract.dlq import DeadLetter
 from shared.contract.envelope import Payload, RawEnvelope, utcnow
 from shared.contract.topics import Topic
+from shared.contract.upcasting import upcast
 from shared.persistence.uow import Cause
 
 P = TypeVar("P", bound=Payload)
@@ -181,7 +182,7 @@ def decode(record: ConsumerRecord[bytes, bytes], subscription: Subscription) -> 
         inbound.dead_letter = ("unknown_type", f"{topic.name} carries no message type {raw.type!r}")
         return inbound
     try:
-        payload = model.model_validate(raw.payload)
+        payload = model.model_validate(upcast(raw.type, raw.version, raw.payload, model.contract_version))
     except ValidationError as exc:
         inbound.dead_letter = ("invalid_payload", _errors(exc))
         return inbound

@@ -115,7 +115,8 @@ async def test_r08_allocation_rejected_rejects_the_order(client: PlatformClient)
     await publish(client, "inventory.events", inv.AllocationRejected(order_id="o-r08", reason="out_of_stock",
                                                                      line_ids=["l1"]), key="o-r08")
     rejected = (await event(client, "o-r08", "OrderRejected")).payload
-    assert (rejected["reason"], rejected["line_ids"], rejected["buyer_id"]) == ("out_of_stock", ["l1"], "buyer-1")
+    assert (rejected["reason"], rejected["line_ids"], rejected["buyer_id"]) == (
+        {"code": "out_of_stock", "sku_ids": ["sku-reg"]}, ["l1"], "buyer-1")
     answer = await command(client, o.ShipLines(order_id="o-r08", line_ids=["l1"], tracking_number="T"))
     assert (answer.type, answer.payload["reason"]) == ("CommandRejected", "order_rejected")
 

@@ -129,7 +129,8 @@ async def test_r08_allocation_rejected_rejects_the_order(uow: FakeUoW) -> None:
                                                               line_ids=["l2"]), uow)
     (rejected,) = uow.take()
     assert isinstance(rejected, o.OrderRejected)
-    assert (rejected.reason, rejected.line_ids, rejected.buyer_id) == ("out_of_stock", ["l2"], "buyer-1")
+    assert (rejected.reason, rejected.line_ids, rejected.buyer_id) == (
+        o.RejectionReason(code="out_of_stock", sku_ids=["sku-b"]), ["l2"], "buyer-1")
     assert set(uow.stock.exhausted_at) == {"sku-b"}
 
 
