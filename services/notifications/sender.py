@@ -192,7 +192,7 @@ class EmailSender:
             pause = connection.send_at - time.monotonic()
             if pause > 0:  # refused for now: slow down before the next message on this connection
                 await asyncio.sleep(min(pause, max(0.0, send_by.at - time.monotonic())))
-            if send_by.passed():
+            if send_by.passed() or queue.empty():  # (the others may have taken the rest during the pause)
                 return
             email = queue.get_nowait()
             outcome, error = await self._shielded(self._deliver(connection.session, email, token, send_by), send_by)

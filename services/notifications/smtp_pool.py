@@ -60,7 +60,10 @@ class SmtpPool:
         closed = [c for c in self.connections if c.session is None and c.reconnect_at <= now]
         missing = max(0, min(wanted, len(self.connections)) - len(self.open))
         await asyncio.gather(*(self._connect(c) for c in closed[:missing]))
-        if not self.open:
+        if not self.open:  # the server is down for every connection: none is tried before the first backoff ends
+            waits = [c.reconnect_at for c in self.connections if c.failures]
+            for c in self.connections:
+                c.reconnect_at = max(c.reconnect_at, min(waits, default=0.0))
             errors = [c.error for c in self.connections if c.error]
             raise SmtpUnavailable(errors[-1] if errors else "every connection is waiting out its backoff")
         return self.open
