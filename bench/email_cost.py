@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
-from services.notifications import domain
+from services.notifications import notices
 from services.notifications.domain import Buyer, OutgoingEmail
 from services.notifications.message import MessageBuilder
 from services.notifications.rendering import Renderer
@@ -52,7 +52,7 @@ def measure(emails: int) -> dict[str, dict[str, float]]:
     settings = NotificationsSettings()
     renderer = Renderer(settings.order_url)
     builder = MessageBuilder(settings)
-    notice = domain.notice_accepted(accepted("o-1001"))
+    notice = notices.notice_accepted(accepted("o-1001"))
     assert notice is not None
     out: dict[str, dict[str, float]] = {}
     for locale, zone in (("en_US", "America/New_York"), ("de_DE", "Europe/Berlin")):

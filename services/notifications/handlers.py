@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from services.notifications import domain, metrics
+from services.notifications import domain, metrics, notices
 from services.notifications.domain import Buyer, Channel, LineState, Notice, Seller
 from services.notifications.localization import DEFAULT_LOCALE
 from services.notifications.ports import NotificationsUow
@@ -170,8 +170,8 @@ async def order_placed(event: o.OrderPlaced, uow: NotificationsUow) -> None:
 
 async def order_accepted(event: o.OrderAccepted, uow: NotificationsUow) -> None:
     """R20."""
-    await uow.notifications.save_lines(event.order_id, domain.lines_from_accepted(event), _as_of(uow))
-    await tell(uow, domain.notice_accepted(event))
+    await uow.notifications.save_lines(event.order_id, notices.lines_from_accepted(event), _as_of(uow))
+    await tell(uow, notices.notice_accepted(event))
 
 
 async def placed_and_accepted(messages: list[Message[o.OrderPlaced | o.OrderAccepted]],
@@ -182,7 +182,7 @@ async def placed_and_accepted(messages: list[Message[o.OrderPlaced | o.OrderAcce
     placed: dict[str, Buyer] = {}
     buyers: list[tuple[str, Buyer]] = []
     lines: list[tuple[str, list[LineState], datetime]] = []
-    notices: list[tuple[Notice, Buyer | None, Cause]] = []
+    told: list[tuple[Notice, Buyer | None, Cause]] = []
     for m in messages:
         event = m.payload
         if isinstance(event, o.OrderPlaced):
@@ -191,29 +191,29 @@ async def placed_and_accepted(messages: list[Message[o.OrderPlaced | o.OrderAcce
             buyers.append((event.order_id, buyer))
             placed.setdefault(event.order_id, buyer)  # the first one is kept, as the store does
             continue
-        lines.append((event.order_id, domain.lines_from_accepted(event), _as_of(uow, m.cause)))
-        notice = domain.notice_accepted(event)
+        lines.append((event.order_id, notices.lines_from_accepted(event), _as_of(uow, m.cause)))
+        notice = notices.notice_accepted(event)
         if notice is not None:
-            notices.append((notice, placed.get(event.order_id), m.cause))
+            told.append((notice, placed.get(event.order_id), m.cause))
     repo = uow.notifications
     # read before this run's buyers are written: a buyer stored before wins (the store keeps the
     # first), and a notice told before its order's OrderPlaced arrived has none, as one at a time
-    stored = await repo.buyers([notice.subject for notice, _, _ in notices])  # a buyer's notice: its order
+    stored = await repo.buyers([notice.subject for notice, _, _ in told])  # a buyer's notice: its order
     await repo.save_buyers(buyers)
     await repo.save_lines_of(lines)
     await tell_all(uow, [(notice, stored.get(notice.subject) or placed_in_run, cause)
-                         for notice, placed_in_run, cause in notices])
+                         for notice, placed_in_run, cause in told])
 
 
 async def order_rejected(event: o.OrderRejected, uow: NotificationsUow) -> None:
     """R26: the buyer hears why the order was not accepted."""
-    await tell(uow, domain.notice_rejected(event))
+    await tell(uow, notices.notice_rejected(event))
 
 
 async def lines_released(event: o.LinesReleased, uow: NotificationsUow) -> None:
     """R21: released by a restock; the lines now carry the release's dates."""
     known = await uow.notifications.lines(event.order_id)
-    notice = domain.notice_released(event, known)
+    notice = notices.notice_released(event, known)
     updated = [LineState(i.line_id, i.sku_id, i.qty, known[i.line_id].backorder_qty, i.ship_by,
                          i.estimated_delivery) for i in notice.items if i.line_id in known]
     await uow.notifications.save_lines(event.order_id, updated, _as_of(uow))
@@ -222,31 +222,31 @@ async def lines_released(event: o.LinesReleased, uow: NotificationsUow) -> None:
 
 async def lines_shipped(event: o.LinesShipped, uow: NotificationsUow) -> None:
     """R21."""
-    await tell(uow, domain.notice_shipped(event, await uow.notifications.lines(event.order_id)))
+    await tell(uow, notices.notice_shipped(event, await uow.notifications.lines(event.order_id)))
 
 
 async def shipment_late(event: o.OrderShipmentLate, uow: NotificationsUow) -> None:
     """R15, R21: late, with the option to cancel."""
-    await tell(uow, domain.notice_late(event, await uow.notifications.lines(event.order_id)))
+    await tell(uow, notices.notice_late(event, await uow.notifications.lines(event.order_id)))
 
 
 async def backorder_delayed(event: o.BackorderDelayed, uow: NotificationsUow) -> None:
     """R21: a delay alert with the old and the new dates."""
     known = await uow.notifications.lines(event.order_id)
     if event.line_id in known:
-        await uow.notifications.save_lines(event.order_id, [domain.apply_delay(known[event.line_id], event)],
+        await uow.notifications.save_lines(event.order_id, [notices.apply_delay(known[event.line_id], event)],
                                            _as_of(uow))
-    await tell(uow, domain.notice_delayed(event, known))
+    await tell(uow, notices.notice_delayed(event, known))
 
 
 async def lines_cancelled(event: o.LinesCancelled, uow: NotificationsUow) -> None:
     """R21."""
-    await tell(uow, domain.notice_cancelled(event, await uow.notifications.lines(event.order_id)))
+    await tell(uow, notices.notice_cancelled(event, await uow.notifications.lines(event.order_id)))
 
 
 async def refund_requested(event: o.RefundRequested, uow: NotificationsUow) -> None:
     """R18, R21."""
-    await tell(uow, domain.notice_refunded(event, await uow.notifications.lines(event.order_id)))
+    await tell(uow, notices.notice_refunded(event, await uow.notifications.lines(event.order_id)))
 
 
 # ---------------------------------------------------------------- sellers (R32)
@@ -265,17 +265,17 @@ def _alert_id(uow: NotificationsUow) -> str:
 
 async def low_stock(event: inv.LowStock, uow: NotificationsUow) -> None:
     """R32: the seller's SKU is low on total available stock (in stock plus backorder)."""
-    await tell_seller(uow, domain.notice_low_stock(event, _alert_id(uow)))
+    await tell_seller(uow, notices.notice_low_stock(event, _alert_id(uow)))
 
 
 async def backorder_stock_exhausted(event: inv.BackorderStockExhausted, uow: NotificationsUow) -> None:
     """R32: the seller's SKU has no backorder stock left to sell."""
-    await tell_seller(uow, domain.notice_backorder_exhausted(event, _alert_id(uow)))
+    await tell_seller(uow, notices.notice_backorder_exhausted(event, _alert_id(uow)))
 
 
 async def backorder_uncovered(event: o.BackorderUncovered, uow: NotificationsUow) -> None:
     """R29, R32: a waiting line has no inbound covering it; the seller is asked to act."""
-    await tell_seller(uow, domain.notice_uncovered(event))
+    await tell_seller(uow, notices.notice_uncovered(event))
 
 
 # ---------------------------------------------------------------- the buyer's app inbox

@@ -165,12 +165,12 @@ async def test_r22_handling_the_same_event_twice_queues_one_email_and_one_app_me
 
 
 async def test_r22_a_notice_named_twice_in_one_run_is_stored_and_told_once(pool: asyncpg.Pool) -> None:
-    from services.notifications import domain
+    from services.notifications import notices
 
     settings = NotificationsSettings()
     async with transaction(pool, make_uow(settings, SystemClock())) as uow:
         await handlers.order_placed(f.placed("o-1"), uow)
-        notice = domain.notice_accepted(f.accepted("o-1"))
+        notice = notices.notice_accepted(f.accepted("o-1"))
         assert notice is not None
         buyer = await uow.notifications.buyer("o-1")
         await handlers.tell_all(uow, [(notice, buyer, None), (notice, buyer, None)])

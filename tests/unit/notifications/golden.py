@@ -20,7 +20,7 @@ from typing import Any
 
 from aiosmtplib.email import flatten_message
 
-from services.notifications import domain
+from services.notifications import notices
 from services.notifications.domain import Buyer, Notice, OutgoingEmail
 from services.notifications.message import MessageBuilder
 from services.notifications.rendering import Renderer
@@ -42,31 +42,32 @@ LOCALES = (("en_US", "America/Chicago", "US"), ("en_GB", None, "GB"), ("de_DE", 
 
 
 def buyer_notices() -> list[Notice]:
-    known = {line.line_id: line for line in domain.lines_from_accepted(f.accepted("o-1"))}
-    notices = [
-        domain.notice_accepted(f.accepted("o-1")),
-        domain.notice_released(f.released("o-1"), known),
-        domain.notice_shipped(f.shipped("o-1"), known),
-        domain.notice_late(f.late("o-1"), known),
-        domain.notice_delayed(f.delayed("o-1"), known),
-        domain.notice_cancelled(f.cancelled("o-1").model_copy(update={"reason": "<b>buyer</b> & co"}), known),
-        domain.notice_refunded(f.refund("o-1").model_copy(update={"detail": "sku_on_backorder"}), known),
-        domain.notice_rejected(o.OrderRejected(order_id="o-1", buyer_id="buyer-1", reason="out_of_stock",
-                                               line_ids=["l1", "l2"])),
+    known = {line.line_id: line for line in notices.lines_from_accepted(f.accepted("o-1"))}
+    found = [
+        notices.notice_accepted(f.accepted("o-1")),
+        notices.notice_released(f.released("o-1"), known),
+        notices.notice_shipped(f.shipped("o-1"), known),
+        notices.notice_late(f.late("o-1"), known),
+        notices.notice_delayed(f.delayed("o-1"), known),
+        notices.notice_cancelled(f.cancelled("o-1").model_copy(update={"reason": "<b>buyer</b> & co"}), known),
+        notices.notice_refunded(f.refund("o-1").model_copy(update={"detail": "sku_on_backorder"}), known),
+        notices.notice_rejected(o.OrderRejected(order_id="o-1", buyer_id="buyer-1",
+                                                reason=o.RejectionReason(code="out_of_stock"),
+                                                line_ids=["l1", "l2"])),
     ]
-    return [n for n in notices if n is not None]
+    return [n for n in found if n is not None]
 
 
 def seller_notices() -> list[Notice]:
-    notices = [
-        domain.notice_low_stock(inv.LowStock(sku_id="sku-1", seller_id=SELLER, available_to_promise=1, backorder=2,
+    found = [
+        notices.notice_low_stock(inv.LowStock(sku_id="sku-1", seller_id=SELLER, available_to_promise=1, backorder=2,
                                              total_available=3, threshold=5), "alert-1"),
-        domain.notice_backorder_exhausted(inv.BackorderStockExhausted(
+        notices.notice_backorder_exhausted(inv.BackorderStockExhausted(
             sku_id="sku-1", seller_id=SELLER, available_to_promise=0, backorder_allocated=4), "alert-2"),
-        domain.notice_uncovered(o.BackorderUncovered(order_id="o-1", buyer_id="buyer-1", line_id="l1", sku_id="sku-1",
+        notices.notice_uncovered(o.BackorderUncovered(order_id="o-1", buyer_id="buyer-1", line_id="l1", sku_id="sku-1",
                                                      seller_id=SELLER, warehouse_id="wh-1", ship_by=date(2026, 12, 4))),
     ]
-    return [n for n in notices if n is not None]
+    return [n for n in found if n is not None]
 
 
 def outgoing(notice: Notice, buyer: Buyer | None, recipient: str) -> tuple[OutgoingEmail, str]:

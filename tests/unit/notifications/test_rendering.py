@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from services.notifications import domain
+from services.notifications import domain, notices
 from services.notifications.domain import Buyer, Notice
 from services.notifications.localization import format_date, format_datetime
 from services.notifications.rendering import Renderer
@@ -22,21 +22,21 @@ def buyer(locale: str = "en_US", timezone: str | None = None, region: str = "US"
 
 
 def known() -> dict[str, domain.LineState]:
-    return {line.line_id: line for line in domain.lines_from_accepted(f.accepted("o-1"))}
+    return {line.line_id: line for line in notices.lines_from_accepted(f.accepted("o-1"))}
 
 
 def every_kind() -> list[Notice]:
-    notices = [
-        domain.notice_accepted(f.accepted("o-1")),
-        domain.notice_released(f.released("o-1"), known()),
-        domain.notice_shipped(f.shipped("o-1"), known()),
-        domain.notice_late(f.late("o-1"), known()),
-        domain.notice_delayed(f.delayed("o-1"), known()),
-        domain.notice_cancelled(f.cancelled("o-1"), known()),
-        domain.notice_refunded(f.refund("o-1"), known()),
+    found = [
+        notices.notice_accepted(f.accepted("o-1")),
+        notices.notice_released(f.released("o-1"), known()),
+        notices.notice_shipped(f.shipped("o-1"), known()),
+        notices.notice_late(f.late("o-1"), known()),
+        notices.notice_delayed(f.delayed("o-1"), known()),
+        notices.notice_cancelled(f.cancelled("o-1"), known()),
+        notices.notice_refunded(f.refund("o-1"), known()),
     ]
-    assert all(n is not None for n in notices)
-    return [n for n in notices if n is not None]
+    assert all(n is not None for n in found)
+    return [n for n in found if n is not None]
 
 
 @pytest.mark.parametrize("notice", every_kind(), ids=lambda n: n.kind)
@@ -55,7 +55,7 @@ def test_r21_every_kind_says_back_order_and_gives_both_dates_in_every_part(notic
 
 
 def test_r20_dates_in_us_english_and_the_order_time_in_the_buyers_zone() -> None:
-    notice = domain.notice_accepted(f.accepted("o-1"))
+    notice = notices.notice_accepted(f.accepted("o-1"))
     assert notice is not None
     rendered = renderer.render(notice, buyer())
     assert "Friday, December 4, 2026" in rendered.subject
@@ -77,7 +77,7 @@ def test_r20_dates_in_us_english_and_the_order_time_in_the_buyers_zone() -> None
 def test_r20_dates_follow_the_buyers_locale_and_zone(locale: str, timezone: str | None, expected_date: str,
                                                      expected_placed: str) -> None:
     region = "GB" if locale == "en_GB" else "US"
-    notice = domain.notice_accepted(f.accepted("o-1"))
+    notice = notices.notice_accepted(f.accepted("o-1"))
     assert notice is not None
     rendered = renderer.render(notice, buyer(locale, timezone, region))
     assert expected_date in rendered.text and expected_date in rendered.html
@@ -85,14 +85,14 @@ def test_r20_dates_follow_the_buyers_locale_and_zone(locale: str, timezone: str 
 
 
 def test_r21_delay_alert_shows_the_old_and_the_new_dates() -> None:
-    rendered = renderer.render(domain.notice_delayed(f.delayed("o-1"), known()), buyer())
+    rendered = renderer.render(notices.notice_delayed(f.delayed("o-1"), known()), buyer())
     assert "Ship by: Friday, December 11, 2026 (was Friday, December 4, 2026)" in rendered.text
     assert "Estimated delivery: Wednesday, December 16, 2026 (was Wednesday, December 9, 2026)" in rendered.text
     assert '<time datetime="2026-12-04">' in rendered.html and '<time datetime="2026-12-11">' in rendered.html
 
 
 def test_r15_late_message_offers_cancellation_with_the_order_link() -> None:
-    rendered = renderer.render(domain.notice_late(f.late("o-1"), known()), buyer())
+    rendered = renderer.render(notices.notice_late(f.late("o-1"), known()), buyer())
     assert "cancel" in rendered.text and "https://shop.example/orders/o-1" in rendered.text
     assert 'href="https://shop.example/orders/o-1"' in rendered.html
     assert "did not ship by Friday, December 4, 2026" in rendered.text
@@ -101,7 +101,7 @@ def test_r15_late_message_offers_cancellation_with_the_order_link() -> None:
 
 def test_html_is_autoescaped_and_text_is_not() -> None:
     event = f.cancelled("o-1").model_copy(update={"reason": "<script>alert(1)</script> & co"})
-    notice = domain.notice_cancelled(event, known())
+    notice = notices.notice_cancelled(event, known())
     assert notice is not None
     rendered = renderer.render(notice, buyer())
     assert "<script>" not in rendered.html and "&lt;script&gt;" in rendered.html and "&amp; co" in rendered.html
@@ -109,7 +109,7 @@ def test_html_is_autoescaped_and_text_is_not() -> None:
 
 
 def test_a_missing_buyer_renders_without_the_order_time() -> None:
-    notice = domain.notice_accepted(f.accepted("o-1"))
+    notice = notices.notice_accepted(f.accepted("o-1"))
     assert notice is not None
     rendered = renderer.render(notice, None)
     assert "Friday, December 4, 2026" in rendered.text and ", placed" not in rendered.text
@@ -129,7 +129,7 @@ def test_zone_falls_back_to_the_region_then_utc() -> None:
                                               (None, "It is on back order or out of stock,")])
 def test_r21_refund_says_why_and_names_the_sku_of_an_unknown_line(detail: str | None, said: str) -> None:
     event = f.refund("o-9").model_copy(update={"detail": detail, "sku_id": "sku-77"})
-    rendered = renderer.render(domain.notice_refunded(event, {}), buyer())
+    rendered = renderer.render(notices.notice_refunded(event, {}), buyer())
     assert said in rendered.text and "sku-77" in rendered.text
     assert said.replace("It is ", "It is <strong>").replace(",", "</strong>,") in rendered.html
 
@@ -139,8 +139,9 @@ def test_r21_refund_says_why_and_names_the_sku_of_an_unknown_line(detail: str | 
     ("some_new_reason", "some new reason"),
 ])
 def test_r26_a_rejected_order_is_told_with_its_reason_in_words(reason: str, words: str) -> None:
-    notice = domain.notice_rejected(o.OrderRejected(order_id="o-1", buyer_id="buyer-1", reason=reason,
-                                                    line_ids=["l2", "l1"]))
+    notice = notices.notice_rejected(o.OrderRejected(order_id="o-1", buyer_id="buyer-1",
+                                                     reason=o.RejectionReason(code=reason),
+                                                     line_ids=["l2", "l1"]))
     assert notice is not None and notice.kind == "rejected" and notice.line_ids == ("l1", "l2")
 
     rendered = renderer.render(notice, buyer())
