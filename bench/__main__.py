@@ -195,7 +195,7 @@ def chart(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right, costs) = plt.subplots(1, 3, figsize=(16, 4))
+    fig, (left, right, costs, emails) = plt.subplots(1, 4, figsize=(21, 4))
     names = ["platform\n(burst)", "1 tx/order\n1 conn", "1 tx/order\n8 conn"]
     values = [result["decided_per_s"], result["ceilings"]["per_order_tx_1_conn_per_s"],
               result["ceilings"]["per_order_tx_8_conn_per_s"]]
@@ -226,9 +226,27 @@ def chart(result: dict[str, Any], path: Path) -> None:
     costs.set_ylabel("CPU ms per order")
     costs.set_title("where an order's CPU goes")
     costs.legend(fontsize=7)
+    latency_panel(emails, result)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def latency_panel(axes: Any, result: dict[str, Any]) -> None:
+    """Each run's decision latency beside its "on back order" email latency (from the order), p50 and p99."""
+    runs = [name for name in ("burst", "open_loop", "open_loop_50") if name in result["latency_ms"]]
+    width = 0.2
+    bars = (("decision p50", "latency_ms", "p50"), ("decision p99", "latency_ms", "p99"),
+            ("email p50", "email_latency_ms", "p50"), ("email p99", "email_latency_ms", "p99"))
+    for n, (label, key, p) in enumerate(bars):
+        axes.bar([x + n * width for x in range(len(runs))], [result[key][run][p] or 0 for run in runs], width=width,
+                 label=label)
+    axes.set_xticks([x + 1.5 * width for x in range(len(runs))], runs)
+    axes.set_yscale("log")
+    axes.set_ylabel("from PlaceOrder (ms)")
+    rate = result.get("emails_per_s")
+    axes.set_title(f"decision and email latency (burst drain {rate} emails/s)")
+    axes.legend(fontsize=7)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -338,6 +356,11 @@ def main(argv: list[str] | None = None) -> int:
                        "open_loop_50": open_loop_50["latency_ms"]},
         "email_latency_ms": {"burst": burst["email_latency_ms"], "open_loop": open_loop["email_latency_ms"],
                              "open_loop_50": open_loop_50["email_latency_ms"]},
+        # the burst's email drain, first email to last, and what an email costs notifications (issue 27)
+        "emails_per_s": burst["emails_per_s"],
+        "notifications_cpu_ms_per_email": {"burst": burst["notifications_cpu_ms_per_email"],
+                                           "open_loop": open_loop["notifications_cpu_ms_per_email"],
+                                           "open_loop_50": open_loop_50["notifications_cpu_ms_per_email"]},
         "oversold": sum(run["oversold"] for run in (*runs, scale_out, per_message, replicated, durable) if run),
         "duplicates": sum(run["duplicates"] for run in (*runs, scale_out, per_message, replicated, durable) if run),
         "rss_mb": peak_rss(burst, scale_out, open_loop, open_loop_50),
@@ -394,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
                                              "ratio_vs_per_order_tx", "per_message_decided_per_s",
                                              "ratio_vs_per_message_tx", "cpu_ms_per_order_total",
                                              "replicated_3_brokers_decided_per_s", "latency_ms",
-                                             "email_latency_ms", "durable_burst_decided_per_s",
+                                             "email_latency_ms", "emails_per_s", "notifications_cpu_ms_per_email",
+                                             "durable_burst_decided_per_s",
                                              "open_loop_p99_vs_bare_hops", "oversold", "duplicates", "rss_mb",
                                              "broker_rss_mb", "targets_met", "seconds")}, indent=2))
     return 0

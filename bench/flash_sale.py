@@ -52,6 +52,8 @@ class Observation:
     accepted: int = 0
     rejected: int = 0
     email_at: dict[str, float] = field(default_factory=dict)
+    #: when each email of the run's orders was announced sent (every kind: the drain, first to last)
+    emails_sent_at: list[float] = field(default_factory=list)
     #: accepted orders with a backorder part: each is owed a backorder email (R20)
     backordered: set[str] = field(default_factory=set)
     notification_ids: Counter[str] = field(default_factory=Counter)
@@ -164,8 +166,10 @@ class FlashSale:
                             obs.rejected += 1
                     elif kind == "NotificationSent" and order_id in obs.published_at:
                         obs.notification_ids[payload["notification_id"]] += 1
-                        if payload["channel"] == "email" and payload["kind"] == "backorder_accepted":
-                            obs.email_at.setdefault(order_id, now)
+                        if payload["channel"] == "email":
+                            obs.emails_sent_at.append(now)
+                            if payload["kind"] == "backorder_accepted":
+                                obs.email_at.setdefault(order_id, now)
 
     async def _sample_rss(self, stop: asyncio.Event) -> None:
         processes = {f"{s.name}-{s.instance}": psutil.Process(s.proc.pid) for s in self.stack.services.values()}
@@ -229,6 +233,8 @@ class FlashSale:
         # the whole run's costs (decisions and emails) per order: where the two cores went, and why
         figures["bill"] = bill.bill(before, after, len(orders))
         figures["cpu_ms_per_order"] = figures["bill"]["cpu_ms"]
+        figures["notifications_cpu_ms_per_email"] = cpu_per_email(figures["bill"]["cpu_ms"], len(orders),
+                                                                  len(self.obs.emails_sent_at))
         return figures
 
     async def idle(self, seconds: float) -> dict[str, Any]:
@@ -272,6 +278,8 @@ class FlashSale:
             "latency_ms": percentiles(latencies),
             "email_latency_ms": percentiles(email),
             "emails": len(email),
+            "emails_sent": len(obs.emails_sent_at),
+            "emails_per_s": drain_rate(obs.emails_sent_at),
             "emails_owed": len(obs.backordered),
             "hot_regular_allocated": hot_regular,
             "hot_backorder_allocated": hot_backorder,
@@ -280,6 +288,21 @@ class FlashSale:
             "duplicate_decisions": sum(n - 1 for n in obs.decisions.values() if n > 1),
             "rss_mb": {k: round(v, 1) for k, v in sorted(self.rss_peak.items())},
         }
+
+
+def drain_rate(sent_at: list[float]) -> float | None:
+    """Emails per second from the first email announced sent to the last (None under two emails)."""
+    if len(sent_at) < 2:
+        return None
+    return round((len(sent_at) - 1) / max(max(sent_at) - min(sent_at), 1e-9), 1)
+
+
+def cpu_per_email(cpu_ms_per_order: dict[str, float], orders: int, emails: int) -> float | None:
+    """Notifications' CPU (all its instances) per email sent: the run's whole cost, consuming and sending."""
+    if not emails:
+        return None
+    per_order = sum(ms for process, ms in cpu_ms_per_order.items() if process.startswith("notifications"))
+    return round(per_order * orders / emails, 3)
 
 
 #: an order's way to its decision: each step is a consume (the record's timestamp to the next service's

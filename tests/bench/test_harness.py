@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 REQUIRED = ("orders", "decided_per_s", "ceiling_per_order_tx_per_s", "ratio_vs_per_order_tx", "transport_msgs_per_s",
             "latency_ms", "email_latency_ms", "oversold", "duplicates", "rss_mb", "broker", "broker_rss_mb",
             "per_message_decided_per_s", "ratio_vs_per_message_tx", "cpu_ms_per_order_total", "bill",
-            "postgres_settings")
+            "postgres_settings", "emails_per_s", "notifications_cpu_ms_per_email")
 RUNS = ("burst", "open_loop", "open_loop_50")
 
 
@@ -39,6 +39,14 @@ def test_the_harness_runs_a_tiny_flash_sale_and_reports_every_figure(tmp_path: P
     for run in RUNS:
         assert all(result["latency_ms"][run][p] > 0 for p in ("p50", "p95", "p99"))
         assert set(result["email_latency_ms"][run]) == {"p50", "p95", "p99"}
+        emails = result["runs"][run]["emails_sent"]  # every kind, the "on back order" ones among them
+        assert emails >= result["runs"][run]["emails"]
+        assert result["notifications_cpu_ms_per_email"][run] == (round(
+            sum(v for k, v in result["cpu_ms_per_order"][run].items() if k.startswith("notifications"))
+            * result["runs"][run]["orders"] / emails, 3) if emails else None)
+    assert result["runs"]["open_loop"]["emails_sent"] > 1  # the open loop sells into backorder
+    assert result["runs"]["open_loop"]["emails_per_s"] > 0
+    assert result["emails_per_s"] == result["runs"]["burst"]["emails_per_s"]
     assert result["decided_per_s"] > 0 and result["ceiling_per_order_tx_per_s"] > 0
     assert result["transport_msgs_per_s"] > 0
     floor = result["ceilings"]["bare_hops_latency_ms"]  # the same hops with no work in them, same run
