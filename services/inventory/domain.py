@@ -25,7 +25,7 @@ free regular stock less its safety stock, and no warehouse may promise more than
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Literal
 
@@ -230,10 +230,6 @@ def low_stock_transition(policy: Policy, atp: int) -> tuple[bool, bool]:
     return below and not policy.low_stock_alerted, below
 
 
-def with_alerted(policy: Policy, alerted: bool) -> Policy:
-    return replace(policy, low_stock_alerted=alerted)
-
-
 # ------------------------------------------------------------------ restocks (R11, R19)
 
 
@@ -324,23 +320,6 @@ def transfer_fill(level: Level, waited_in: Level, fill: Fill) -> list[Movement]:
                      order_id=part.order_id, line_id=part.line_id),
             Movement(waited_in.sku_id, waited_in.warehouse_id, TRANSFER_FILL, backorder_limit=-fill.qty,
                      backorder_allocated=-fill.qty, order_id=part.order_id, line_id=part.line_id)]
-
-
-def check_transfer_policy(allowed: bool, warehouses: Sequence[str] | None, known: Iterable[str]) -> None:
-    """A transfer policy must make sense (R31): a pool is named only while transfers are allowed, holds
-    at least two warehouses (a transfer needs two), each once, each one inventory knows (``known``)."""
-    if warehouses is None:
-        return
-    if not allowed:
-        raise Rejection("warehouses_without_transfers",
-                        "a pool of warehouses is named only when transfers are allowed")
-    if len(set(warehouses)) != len(warehouses):
-        raise Rejection("duplicate_warehouse", "a warehouse is named twice in the transfer pool")
-    if len(warehouses) < 2:
-        raise Rejection("too_few_warehouses", f"a transfer needs two warehouses, the pool names {len(warehouses)}")
-    unknown = sorted(set(warehouses) - set(known))
-    if unknown:
-        raise Rejection("unknown_warehouse", f"inventory holds no stock level in {', '.join(unknown)}")
 
 
 def receive(level: Level, qty: int) -> Movement:

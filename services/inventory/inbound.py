@@ -11,15 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from services.inventory import wire
+from services.inventory.events import BackorderProjected, ReceiptMismatch
 from services.inventory.ports import InventoryUow
 from services.inventory.projection import changed, check_inbound, project, receipt_mismatch
-from services.inventory.stock import Locked
+from services.inventory.stock import Stock
 from shared.contract import inventory as inv
-from shared.contract.topics import INVENTORY_EVENTS_TOPIC as EVENTS
 from shared.domain import Rejection
 
 
-async def reproject(uow: InventoryUow, sku_ids: Iterable[str], locked: Locked) -> None:
+async def reproject(uow: InventoryUow, sku_ids: Iterable[str], stock: Stock) -> None:
     """Project the waiting parts of these (locked) SKUs again; save and publish the ones that moved.
     Where the seller allows transfers, the SKU's pool of warehouses is projected as one queue (R31)."""
     for sku_id in sorted(set(sku_ids)):
@@ -29,26 +30,13 @@ async def reproject(uow: InventoryUow, sku_ids: Iterable[str], locked: Locked) -
         queue = await (uow.inventory.waiting_queue(sku_id) if inbounds else uow.inventory.projected_parts(sku_id))
         if not queue:
             continue
-        pool = locked.policy(sku_id).transfer_pool(
-            {lv.warehouse_id for lv in locked.sku_levels(sku_id)} | {i.warehouse_id for i in inbounds})
+        pool = stock.policy(sku_id).transfer_pool(
+            {lv.warehouse_id for lv in stock.sku_levels(sku_id)} | {i.warehouse_id for i in inbounds})
         moved = changed(queue, project(queue, inbounds, pool))
         if not moved:
             continue
         await uow.inventory.set_projections(moved)
-        uow.emit(EVENTS, inv.BackorderProjected(sku_id=sku_id, parts=[
-            inv.ProjectedPart(order_id=p.order_id, line_id=p.line_id, part_no=p.part_no, warehouse_id=p.warehouse_id,
-                              qty=p.qty, projected_on=p.projected_on, inbound_id=p.inbound_id) for p in moved
-        ]), key=sku_id)
-
-
-def check_owner(uow: InventoryUow, locked: Locked, sku_id: str) -> None:
-    """The SKU must be listed, and a seller may only act on its own (R06a)."""
-    owner = locked.policy(sku_id).seller_id
-    if owner is None:
-        raise Rejection("unknown_sku", f"SKU {sku_id} is not listed")
-    principal = uow.cause.principal if uow.cause else None
-    if principal is not None and principal.kind == "seller" and owner != principal.id:
-        raise Rejection("not_owner", f"SKU {sku_id} belongs to another seller")
+        wire.publish(uow, [BackorderProjected(sku_id, tuple(moved))])
 
 
 async def _open_inbound(uow: InventoryUow, inbound_id: str, sku_id: str) -> dict[str, Any]:
@@ -61,8 +49,8 @@ async def _open_inbound(uow: InventoryUow, inbound_id: str, sku_id: str) -> dict
 
 
 async def announce_inbound(cmd: inv.AnnounceInbound, uow: InventoryUow) -> None:
-    locked = await uow.inventory.lock([cmd.sku_id])
-    check_owner(uow, locked, cmd.sku_id)
+    stock = await uow.inventory.lock([cmd.sku_id])
+    stock.authorize(cmd.sku_id, uow.cause.principal if uow.cause else None, must_be_listed=True)
     check_inbound(cmd.qty, cmd.expected_on, uow.clock.now().date())
     if not await uow.inventory.warehouse_known(cmd.warehouse_id):
         raise Rejection("unknown_warehouse", f"inventory holds no stock level in warehouse {cmd.warehouse_id}")
@@ -74,12 +62,12 @@ async def announce_inbound(cmd: inv.AnnounceInbound, uow: InventoryUow) -> None:
         raise Rejection("inbound_id_reused", f"inbound {cmd.inbound_id} was announced with other values; "
                                              "change it with ChangeInbound")
     await uow.inventory.insert_inbound(cmd.inbound_id, cmd.sku_id, cmd.warehouse_id, cmd.qty, cmd.expected_on)
-    await reproject(uow, [cmd.sku_id], locked)
+    await reproject(uow, [cmd.sku_id], stock)
 
 
 async def change_inbound(cmd: inv.ChangeInbound, uow: InventoryUow) -> None:
-    locked = await uow.inventory.lock([cmd.sku_id])
-    check_owner(uow, locked, cmd.sku_id)
+    stock = await uow.inventory.lock([cmd.sku_id])
+    stock.authorize(cmd.sku_id, uow.cause.principal if uow.cause else None, must_be_listed=True)
     if cmd.qty is None and cmd.expected_on is None:
         raise Rejection("nothing_to_change", "give a new qty, a new expected_on or both")
     check_inbound(cmd.qty, cmd.expected_on, uow.clock.now().date())
@@ -89,16 +77,16 @@ async def change_inbound(cmd: inv.ChangeInbound, uow: InventoryUow) -> None:
     if inbound["received"] >= inbound["qty"]:
         inbound["state"] = "received"  # smaller than what already came: nothing more expected
     await uow.inventory.update_inbound(inbound)
-    await reproject(uow, [cmd.sku_id], locked)
+    await reproject(uow, [cmd.sku_id], stock)
 
 
 async def cancel_inbound(cmd: inv.CancelInbound, uow: InventoryUow) -> None:
-    locked = await uow.inventory.lock([cmd.sku_id])
-    check_owner(uow, locked, cmd.sku_id)
+    stock = await uow.inventory.lock([cmd.sku_id])
+    stock.authorize(cmd.sku_id, uow.cause.principal if uow.cause else None, must_be_listed=True)
     inbound = await _open_inbound(uow, cmd.inbound_id, cmd.sku_id)
     inbound["state"] = "cancelled"
     await uow.inventory.update_inbound(inbound)
-    await reproject(uow, [cmd.sku_id], locked)
+    await reproject(uow, [cmd.sku_id], stock)
 
 
 async def book_receipt(uow: InventoryUow, cmd: inv.ReceiveStock) -> None:
@@ -109,9 +97,8 @@ async def book_receipt(uow: InventoryUow, cmd: inv.ReceiveStock) -> None:
     inbound = await uow.inventory.inbound(cmd.inbound_id)
     reason = receipt_mismatch(inbound, cmd.sku_id, cmd.warehouse_id)
     if reason is not None or inbound is None:
-        uow.emit(EVENTS, inv.ReceiptMismatch(receipt_id=cmd.receipt_id, inbound_id=cmd.inbound_id, sku_id=cmd.sku_id,
-                                             warehouse_id=cmd.warehouse_id, qty=cmd.qty,
-                                             reason=reason or "unknown_inbound"), key=cmd.sku_id)
+        wire.publish(uow, [ReceiptMismatch(cmd.receipt_id, cmd.inbound_id, cmd.sku_id, cmd.warehouse_id, cmd.qty,
+                                           reason or "unknown_inbound")])
         return
     inbound["received"] += cmd.qty
     if inbound["received"] >= inbound["qty"]:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from services.inventory.domain import HeldPart, Level, Movement, PartState, WaitingPart
 from services.inventory.projection import OpenInbound, QueuedPart
 from services.inventory.promise import SellerTerms
-from services.inventory.stock import Locked, Why
+from services.inventory.stock import Stock, Why
 from shared.clock import Clock
 from shared.contract.envelope import Payload
 from shared.contract.topics import Topic
@@ -28,9 +28,9 @@ class InventoryStore(Protocol):
     happen after ``lock`` took that SKU in the same transaction."""
 
     async def lock(self, sku_ids: Iterable[str], *, ensure_skus: bool = False,
-                   ensure_levels: Iterable[tuple[str, str]] = ()) -> Locked: ...
+                   ensure_levels: Iterable[tuple[str, str]] = ()) -> Stock: ...
 
-    async def save_levels(self, locked: Locked) -> list[Level]: ...
+    async def save_levels(self, stock: Stock) -> list[Level]: ...
 
     async def set_owner(self, sku_id: str, seller_id: str) -> None: ...
 

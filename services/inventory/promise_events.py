@@ -12,27 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from services.inventory import wire
+from services.inventory.events import PromiseChanged
 from services.inventory.ports import InventoryUow
 from services.inventory.promise import shown, unit_promise
-from services.inventory.stock import Locked
+from services.inventory.stock import Stock
 from shared.clock import aware_now
-from shared.contract import inventory as inv
-from shared.contract.topics import INVENTORY_EVENTS_TOPIC as EVENTS
 
 
-async def announce_promises(uow: InventoryUow, locked: Locked, sku_ids: Iterable[str]) -> None:
+async def announce_promises(uow: InventoryUow, stock: Stock, sku_ids: Iterable[str]) -> None:
     for sku_id in sku_ids:
-        before = shown(*locked.as_read(sku_id))
-        levels, policy = locked.sku_levels(sku_id), locked.policy(sku_id)
+        before = shown(*stock.as_read(sku_id))
+        levels, policy = stock.sku_levels(sku_id), stock.policy(sku_id)
         if shown(levels, policy) == before:
             continue
         now = aware_now(uow.clock)
         seller = await uow.inventory.seller_terms(sku_id)
         unit = unit_promise(now, levels, policy, seller, uow.dating)
-        uow.emit(EVENTS, inv.PromiseChanged(
-            sku_id=sku_id, orderable=unit.shown.orderable, label=unit.shown.label,
-            available_regular=unit.available.regular, available_backorder=unit.available.backorder,
-            handling_days=policy.handling_days, dispatch_days=unit.dispatch_days, seller_region=seller.region,
-            seller_timezone=seller.timezone, ship_by=unit.ship_by, estimated_delivery=unit.estimated_delivery,
-            as_of=now,
-        ), key=sku_id)
+        wire.publish(uow, [PromiseChanged(sku_id, unit, policy.handling_days, seller, now)])

@@ -25,7 +25,7 @@ from services.inventory.domain import (
 )
 from services.inventory.projection import OpenInbound, QueuedPart
 from services.inventory.promise import SellerTerms
-from services.inventory.stock import Locked, Why
+from services.inventory.stock import Stock, Why
 from shared.domain import Rejection
 from shared.persistence.db import Conn, fetch_all, load_queries
 
@@ -57,7 +57,7 @@ class InventoryRepository:
     # ------------------------------------------------------------------ the SKU lock
 
     async def lock(self, sku_ids: Iterable[str], *, ensure_skus: bool = False,
-                   ensure_levels: Iterable[tuple[str, str]] = ()) -> Locked:
+                   ensure_levels: Iterable[tuple[str, str]] = ()) -> Stock:
         """Lock SKUs (creating their rows if ``ensure_skus``) and all their levels (creating the
         ``ensure_levels`` ones), in key order. SKUs inventory never heard of stay absent."""
         wanted_levels = sorted(set(ensure_levels))
@@ -69,15 +69,15 @@ class InventoryRepository:
         for sku_id, warehouse_id in wanted_levels:
             await queries.ensure_level(self.conn, sku_id=sku_id, warehouse_id=warehouse_id)
         levels = await fetch_all(queries.lock_levels, self.conn, sku_ids=skus)
-        return Locked(policies, [self._level(r) for r in levels])
+        return Stock(policies, [self._level(r) for r in levels])
 
-    async def save_levels(self, locked: Locked) -> list[Level]:
+    async def save_levels(self, stock: Stock) -> list[Level]:
         """Write the changed levels as deltas, in one statement, and check the rows as stored
         equal the levels decided on: anything else means the SKU lock was not held."""
-        changed = locked.changed()
+        changed = stock.changed()
         if not changed:
             return changed
-        deltas = [locked.delta(level) for level in changed]
+        deltas = [stock.delta(level) for level in changed]
         rows = await fetch_all(
             queries.add_to_levels, self.conn, sku_ids=[lv.sku_id for lv in changed],
             warehouse_ids=[lv.warehouse_id for lv in changed], on_hand=[d[0] for d in deltas],

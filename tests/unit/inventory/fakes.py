@@ -19,7 +19,7 @@ from services.inventory import domain
 from services.inventory.domain import HeldPart, Level, Movement, PartState, Policy, WaitingPart
 from services.inventory.projection import OpenInbound, QueuedPart
 from services.inventory.promise import SellerTerms
-from services.inventory.stock import Locked, Why
+from services.inventory.stock import Stock, Why
 from shared.contract.envelope import Payload, Principal
 from shared.contract.topics import Topic
 from shared.dates import DatingPolicy
@@ -111,7 +111,7 @@ class FakeInventory:
     # ------------------------------------------------------------------ InventoryStore
 
     async def lock(self, sku_ids: Iterable[str], *, ensure_skus: bool = False,
-                   ensure_levels: Iterable[tuple[str, str]] = ()) -> Locked:
+                   ensure_levels: Iterable[tuple[str, str]] = ()) -> Stock:
         wanted = sorted(set(ensure_levels))
         skus = set(sku_ids) | {sku for sku, _ in wanted}
         for sku_id in skus if ensure_skus else {sku for sku, _ in wanted}:
@@ -119,10 +119,10 @@ class FakeInventory:
         for key in wanted:
             self.levels.setdefault(key, Level(*key))
         policies = {sku: self.policies[sku] for sku in skus if sku in self.policies}
-        return Locked(policies, [replace(lv) for (sku, _), lv in sorted(self.levels.items()) if sku in skus])
+        return Stock(policies, [replace(lv) for (sku, _), lv in sorted(self.levels.items()) if sku in skus])
 
-    async def save_levels(self, locked: Locked) -> list[Level]:
-        changed = locked.changed()  # checks the invariants, as the CHECK constraints do
+    async def save_levels(self, stock: Stock) -> list[Level]:
+        changed = stock.changed()  # checks the invariants, as the CHECK constraints do
         for level in changed:
             self.levels[(level.sku_id, level.warehouse_id)] = replace(level)
         return changed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
@@ -102,7 +103,7 @@ def test_r10_low_stock_alerts_once_per_downward_crossing(threshold: int, atps: l
     alerts, expected, below = 0, 0, False
     for atp in atps:
         alert, alerted = domain.low_stock_transition(policy, atp)
-        policy = domain.with_alerted(policy, alerted)
+        policy = replace(policy, low_stock_alerted=alerted)
         alerts += alert
         expected += atp < threshold and not below
         below = atp < threshold
