@@ -162,6 +162,7 @@ async def serve(definition: ServiceDefinition) -> None:
     log.info("service_stopping")
     readiness.stopping = True
     await consumer.stop()  # the batch in hand finishes and its offsets are committed; the group is left
+    await runtime.close()
     with contextlib.suppress(Exception):  # what the last batches staged goes out now, not with the next instance
         await asyncio.wait_for(relay.publish_once(), 5)
     await relay.stop()

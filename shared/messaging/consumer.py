@@ -2,33 +2,29 @@
 
 For each batch of Kafka records a service's consumer group receives:
 
-1. every record is decoded against the contract (``decoding``); what cannot be decoded
-   (not JSON, a bad envelope, a ``type`` the topic does not carry, an invalid payload)
-   becomes a dead letter on ``<topic>.dlq`` with the reason and the original bytes;
-2. in one transaction, the message ids are claimed in the inbox (``consumer,
-   message_id`` primary key); ids already there were handled before and are skipped.
-   The claim is optimistic: it is written by the statement that writes the outbox at the
-   end (one round trip fewer a batch), and if an id was there already the transaction is
-   rolled back and the batch done again, claiming first;
-3. the new messages run their handlers, a run of consecutive messages of one topic and
-   handler at a time (a batch handler gets the whole run), with no savepoint. If anything
-   in the batch raises, the transaction is rolled back and the batch done again with a
-   savepoint per run, and per message in the run that failed: a ``Rejection`` becomes a
-   ``CommandRejected`` event and nothing else; any other error is retried a bounded number
-   of times with backoff, then the message is dead-lettered; the batch goes on;
-4. the staged outbox rows are written and the transaction commits. Only then are the
-   Kafka offsets committed (FastStream acks after the handler returns).
+1. every record is decoded against the contract (``decoding``); what cannot be decoded becomes a dead
+   letter on ``<topic>.dlq`` with the reason and the original bytes;
+2. in one transaction (begun by the previous batch's commit: ``shared/persistence/primed.py``), the new
+   messages run their handlers, a run of consecutive messages of one topic and handler at a time (a batch
+   handler gets the whole run), with no savepoint;
+3. one statement writes the staged outbox rows, marks what the relay published, and claims the message ids
+   in the inbox (``consumer, message_id`` primary key). If an id was there already (a redelivery), or
+   anything in the batch raised, the transaction is rolled back and the batch done again claiming first,
+   with a savepoint per run and per message in the run that failed: a ``Rejection`` becomes a
+   ``CommandRejected`` event and nothing else; any other error is retried a bounded number of times with
+   backoff, then the message is dead-lettered; the batch goes on;
+4. the transaction commits, and the relay gets the rows it wrote. Only then are the batch's offsets noted,
+   for the group consumer to commit (``shared/messaging/group_consumer.py``).
 
-A database error is the database's fault, not the message's: the batch is rolled back
-and redelivered (FastStream's ``NACK_ON_ERROR`` rewinds the partitions).
+A database error is the database's fault, not the message's: the batch is rolled back and read again from
+its first offsets.
 """
-
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Generic, TypeVar
 
 import asyncpg
@@ -42,6 +38,7 @@ from shared.messaging.outbox import OutboxRelay
 from shared.observability import metrics, tracing
 from shared.persistence import inbox
 from shared.persistence.db import TRANSIENT_DB_ERRORS, Conn
+from shared.persistence.primed import PrimedConnection
 from shared.persistence.uow import OutboxRecord, UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -116,6 +113,7 @@ class ConsumerRuntime(Generic[U]):
         self.on_db_state = on_db_state or (lambda ok: None)
         #: the process's outbox relay: a transaction marks what it published, and hands it what it wrote
         self.relay = relay
+        self._primed = PrimedConnection(pool, acquire_timeout_s=ACQUIRE_TIMEOUT_S)
         self._db_failures = 0
         self._batch_failures = 0
         #: what the transaction in progress did to each message (topic, type, outcome, dead-letter reason),
@@ -194,7 +192,7 @@ class ConsumerRuntime(Generic[U]):
         marked: list[int] = []
         written: list[tuple[int, OutboxRecord]] = []
         try:
-            async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
+            async with self._connection(first_pass=careful is None and not claim_first) as conn:
                 uow = self.uow_factory(conn)
                 fresh = dict.fromkeys(await inbox.claim(conn, self.group_id, ids) if claim_first else ids, True)
                 await self._dispatch(uow, [i for i in inbound if i.message_id in fresh and fresh.pop(i.message_id)],
@@ -209,6 +207,20 @@ class ConsumerRuntime(Generic[U]):
                 relay.settle(marks, marked, written)
         self._report_outcomes()  # committed: a pass rolled back counts nothing
         return True
+
+    @contextlib.asynccontextmanager
+    async def _connection(self, *, first_pass: bool) -> AsyncIterator[Conn]:
+        """A first pass on the primed connection (no ``BEGIN`` of its own); a careful one (savepoints) pooled."""
+        if first_pass:
+            async with self._primed.transaction() as conn:
+                yield conn
+            return
+        async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
+            yield conn
+
+    async def close(self) -> None:
+        """Give back the connection held between batches (after the last batch, before the pool closes)."""
+        await self._primed.close()
 
     def _replay_id(self, item: Inbound) -> Inbound:
         """A dead letter replayed for this group gets an inbox id of its own (once per dead letter)."""

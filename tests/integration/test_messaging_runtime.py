@@ -32,6 +32,7 @@ from shared.messaging.consumer import ConsumerRuntime
 from shared.messaging.decoding import Message, Subscription
 from shared.messaging.outbox import OutboxRelay
 from shared.persistence.db import create_pool
+from shared.persistence.primed import MAX_AGE_S
 from shared.persistence.uow import OutboxRecord, UnitOfWork
 
 pytestmark = pytest.mark.integration
@@ -72,14 +73,23 @@ async def pool(fresh_db: Any) -> Any:
     db = await create_pool(dsn, max_size=4)
     await db.execute("CREATE TABLE effects (seller_id text NOT NULL)")
     yield db
+    for held in _RUNTIMES:  # each holds a connection between batches
+        await held.close()
+    _RUNTIMES.clear()
     await db.close()
+
+
+_RUNTIMES: list[ConsumerRuntime[UnitOfWork]] = []
 
 
 def runtime(pool: asyncpg.Pool, effects: Effects, **kw: Any) -> ConsumerRuntime[UnitOfWork]:
     sub = Subscription(CATALOG_COMMANDS_TOPIC, handlers={"RegisterSeller": effects.handle},
                        rejections=CATALOG_EVENTS_TOPIC)
-    return ConsumerRuntime(group_id="test", subscriptions=[sub], pool=pool,
-                           uow_factory=lambda conn: UnitOfWork(conn, "test"), retry_base_s=0.001, **kw)
+    made: ConsumerRuntime[UnitOfWork] = ConsumerRuntime(
+        group_id="test", subscriptions=[sub], pool=pool, uow_factory=lambda conn: UnitOfWork(conn, "test"),
+        retry_base_s=0.001, **kw)
+    _RUNTIMES.append(made)
+    return made
 
 
 async def outbox(pool: asyncpg.Pool) -> list[dict[str, Any]]:
@@ -173,8 +183,9 @@ async def test_a_topics_messages_run_together_and_types_sharing_a_batch_handler_
         Subscription(CATALOG_EVENTS_TOPIC,
                      batch_handlers={"SellerRegistered": batch, "SellerEligibilityChanged": batch}),
     ]
-    rt = ConsumerRuntime(group_id="test", subscriptions=subscriptions, pool=pool,
-                         uow_factory=lambda conn: UnitOfWork(conn, "test"))
+    rt: ConsumerRuntime[UnitOfWork] = ConsumerRuntime(group_id="test", subscriptions=subscriptions, pool=pool,
+                                                      uow_factory=lambda conn: UnitOfWork(conn, "test"))
+    _RUNTIMES.append(rt)
 
     def event(payload: Any, partition: int, offset: int) -> ConsumerRecord[bytes, bytes]:
         value = Envelope(type=payload.message_type, producer="test", payload=payload).model_dump_json().encode()
@@ -394,6 +405,64 @@ async def test_outbox_relay_a_row_swept_before_its_hand_over_goes_out_once(pool:
     finally:
         await relay.stop()
     assert len(sent) == 1
+    assert await unpublished(pool) == 0
+
+
+async def held_sessions(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    """The other sessions of the test database: the runtime's, between batches."""
+    return await pool.fetch("""SELECT pid, state, backend_xid, backend_xmin FROM pg_stat_activity
+                               WHERE datname = current_database() AND pid <> pg_backend_pid()
+                                 AND state = 'idle in transaction'""")
+
+
+async def test_a_batch_rides_on_the_transaction_the_last_commit_began_and_holds_nothing_while_it_waits(
+        pool: asyncpg.Pool) -> None:
+    rt = runtime(pool, Effects())
+    await rt.handle_records([record(command("s1"), 0)])
+    [waiting] = await held_sessions(pool)  # begun by "COMMIT; BEGIN": no snapshot, no transaction id
+    assert (waiting["backend_xid"], waiting["backend_xmin"]) == (None, None)
+    await rt.handle_records([record(command("s2"), 1)])
+    assert [r["pid"] for r in await held_sessions(pool)] == [waiting["pid"]]
+    assert await pool.fetchval("SELECT count(*) FROM effects") == 2
+
+
+async def test_a_batch_after_a_pause_sees_a_fresh_now_not_its_transactions_early_start(pool: asyncpg.Pool) -> None:
+    rt = runtime(pool, Effects())
+    await rt.handle_records([record(command("s1"), 0)])
+    await asyncio.sleep(0.3)  # the pause is what is tested: longer than a begun transaction may wait
+    before = await pool.fetchval("SELECT clock_timestamp()")
+    await rt.handle_records([record(command("s2"), 1)])
+    created = await pool.fetchval("SELECT max(created_at) FROM outbox")
+    assert created >= before
+
+
+async def test_a_batch_after_its_held_connection_was_ended_takes_a_new_one(pool: asyncpg.Pool) -> None:
+    # what a server with idle_in_transaction_session_timeout does to the connection held between batches
+    rt = runtime(pool, Effects())
+    await rt.handle_records([record(command("s1"), 0)])
+    [waiting] = await held_sessions(pool)
+    assert await pool.fetchval("SELECT pg_terminate_backend($1)", waiting["pid"])
+    await asyncio.sleep(MAX_AGE_S * 1.5)  # the server ends only a session that waited
+    await rt.handle_records([record(command("s2"), 1)])
+    assert sorted(r["seller_id"] for r in await pool.fetch("SELECT seller_id FROM effects")) == ["s1", "s2"]
+
+
+async def test_outbox_relay_a_crash_before_the_deferred_mark_sends_the_rows_again_with_their_event_ids(
+        pool: asyncpg.Pool) -> None:
+    sent: list[bytes] = []
+    crashed = OutboxRelay(pool, acknowledged(sent))
+    rt = runtime(pool, Effects(), relay=crashed)
+    assert await crashed.publish_once() == 0  # leads
+    await rt.handle_records([record(command("s1"), 0)])
+    assert await crashed.publish_once(sweep=False, mark=False) == 1  # acknowledged, its mark deferred
+    await pool.execute("""SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                          WHERE datname = current_database() AND pid <> pg_backend_pid()""")  # the process dies
+    successor = OutboxRelay(pool, acknowledged(sent))
+    try:
+        assert await successor.publish_once() == 1
+    finally:
+        await successor.stop()
+    assert len(sent) == 2 and sent[0] == sent[1]  # the same event id: each consumer's inbox drops the second
     assert await unpublished(pool) == 0
 
 
