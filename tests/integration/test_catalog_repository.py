@@ -12,7 +12,7 @@ import pytest
 from services.catalog.domain import Listing, Seller, WarehouseStock
 from services.catalog.ports import CatalogStore
 from services.catalog.repository import CatalogRepository
-from shared.persistence.db import create_pool
+from tests.integration.store_contract import run_on_postgres
 from tests.unit.catalog.fakes import FakeCatalogStore
 
 pytestmark = pytest.mark.integration
@@ -53,12 +53,7 @@ async def script(store: CatalogStore) -> list[Any]:
 
 
 async def test_fake_store_matches_the_postgres_repository(fresh_db: Any) -> None:
-    pool = await create_pool(await fresh_db("catalog"), min_size=1, max_size=1)
-    try:
-        async with pool.acquire() as conn, conn.transaction():
-            real = await script(CatalogRepository(conn))
-    finally:
-        await pool.close()
+    real = await run_on_postgres(await fresh_db("catalog"), lambda conn: script(CatalogRepository(conn)))
     fake = await script(FakeCatalogStore())
     for step, (expected, got) in enumerate(zip(real, fake, strict=True)):
         assert got == expected, f"step {step}"
