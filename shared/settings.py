@@ -68,7 +68,10 @@ class ServiceSettings(BaseSettings):
     #: arrive end the wait at once, so a longer wait costs no latency, only fewer idle rounds, and the CPU
     #: those rounds take from the services that have work (figures in docs/scaling.md)
     consumer_batch_timeout_ms: int = Field(default=200, ge=1, le=5000)
-    consumer_fetch_max_wait_ms: int = Field(default=50, ge=1, le=5000)
+    #: how long the broker may hold a fetch that finds no records. Apache Kafka answers it as soon as a
+    #: record arrives, so the wait costs no latency: it only sets how often an idle consumer asks, and
+    #: with it the broker's requests and CPU while the stack is quiet (figures in docs/scaling.md)
+    consumer_fetch_max_wait_ms: int = Field(default=500, ge=1, le=5000)
     #: handled batches' offsets are committed at most this often (0: after every batch). Later is safe:
     #: a consumer that restarts reads again what its inbox skips (see ``shared/messaging/offsets.py``)
     consumer_commit_interval_ms: int = Field(default=100, ge=0, le=10_000)

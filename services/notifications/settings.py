@@ -8,13 +8,6 @@ from shared.settings import ServiceSettings
 
 
 class NotificationsSettings(ServiceSettings):
-    #: notifications is off the decision path, so its consumer may wait longer on an empty fetch than
-    #: the others: on a broker that holds such a fetch for its whole wait, records then come in fewer,
-    #: larger batches (fewer transactions and less CPU per order), and an email sent a fraction of a
-    #: second later is of no consequence to a buyer. Apache Kafka answers a waiting fetch as soon as
-    #: records arrive, so there the longer wait costs nothing (figures: docs/scaling.md)
-    consumer_fetch_max_wait_ms: int = Field(default=200, ge=1, le=5000)
-
     # SMTP (the stack sets SMTP_HOST and SMTP_PORT)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)
