@@ -142,11 +142,11 @@ class EmailSender:
     # ------------------------------------------------------------ one round
 
     async def send_due(self) -> int:
-        """Send one batch of due emails; return how many were claimed. An empty queue closes the connections
-        (an idle connection would be dropped by the server, and an attempt spent finding that out)."""
+        """Send one batch of due emails; return how many were claimed. With nothing due, connections idle for
+        a while are closed (a server drops an idle connection in the end, and an attempt is spent finding out)."""
         async with self.pool.acquire() as conn:
             if not await NotificationsRepository(conn).any_email_due():
-                await self.smtp.close()
+                await self.smtp.close_idle()
                 return 0
         await self.smtp.ensure(1)
         self._smtp_up()
@@ -196,6 +196,7 @@ class EmailSender:
                 return
             email = queue.get_nowait()
             outcome, error = await self._shielded(self._deliver(connection.session, email, token, send_by), send_by)
+            self.smtp.used(connection)
             if outcome == "connection_lost":
                 await self._shielded(self.smtp.lost(connection, error))
             elif outcome == "not_sent":

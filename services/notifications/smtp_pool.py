@@ -1,8 +1,9 @@
 """A pool of SMTP connections, each with its own reconnect backoff and its own pause after a temporary refusal.
 
 A connection is opened when a round has emails for it and kept while rounds keep finding work, so a drain pays
-one connect and EHLO per connection, not one per batch; the sender closes the pool when the queue is empty
-(``close``), before a server would drop an idle connection. A connection the server refused or lost waits out
+one connect and EHLO per connection, not one per batch, and a steady trickle of emails none per email; one left
+idle for ``IDLE_S`` is closed (``close_idle``), long before a server would drop it (RFC 5321 asks servers to
+wait five minutes for a command). A connection the server refused or lost waits out
 its own backoff (``SMTP_RECONNECT_BASE_S`` doubled per failure, up to ``SMTP_RECONNECT_MAX_S``) while the others
 go on; a connection whose message was refused for now (4xx: greylisting, a provider's rate limit) pauses as
 long before its next message, so a throttling provider sees the sender slow down.
@@ -25,6 +26,9 @@ from services.notifications.settings import NotificationsSettings
 
 log = structlog.get_logger(__name__)
 
+#: how long a connection may stay open with nothing to send
+IDLE_S = 10.0
+
 
 @dataclass
 class Connection:
@@ -36,6 +40,7 @@ class Connection:
     refusals: int = 0  # temporary refusals of messages in a row
     reconnect_at: float = 0.0  # time.monotonic()
     send_at: float = 0.0
+    used_at: float = 0.0  # its last message's end
     error: str = field(default="", repr=False)
 
 
@@ -79,6 +84,7 @@ class SmtpPool:
         except SmtpUnavailable as exc:
             self._failed(connection, str(exc))
             return
+        connection.used_at = time.monotonic()
         if connection.failures:
             log.info("smtp_connection_restored", connection=connection.number, after_failures=connection.failures)
         connection.failures, connection.error = 0, ""
@@ -106,9 +112,23 @@ class SmtpPool:
     def accepted(self, connection: Connection) -> None:
         connection.refusals = 0
 
+    def used(self, connection: Connection) -> None:
+        connection.used_at = time.monotonic()
+
+    async def close_idle(self, idle_s: float = IDLE_S) -> None:
+        """Close the connections that sent nothing for ``idle_s``."""
+        now = time.monotonic()
+        for connection in self.connections:
+            if connection.session is not None and now - connection.used_at >= idle_s:
+                await self._close(connection)
+
+    @staticmethod
+    async def _close(connection: Connection) -> None:
+        session, connection.session = connection.session, None
+        if session is not None:
+            with contextlib.suppress(Exception):
+                await session.close()
+
     async def close(self) -> None:
         for connection in self.connections:
-            session, connection.session = connection.session, None
-            if session is not None:
-                with contextlib.suppress(Exception):
-                    await session.close()
+            await self._close(connection)

@@ -389,3 +389,21 @@ async def test_inbox_unread_until_marked_read(pool: asyncpg.Pool) -> None:
         assert await repo.mark_read("buyer-0", [app["notification_id"]]) == [app["notification_id"]]
         assert await repo.unread_count("buyer-0") == 0
         assert await repo.list_by_buyer("buyer-0", unread_only=True) == []
+
+
+async def test_a_connection_is_kept_between_rounds_and_closed_once_idle(
+        pool: asyncpg.Pool, smtp: tuple[Catcher, int]) -> None:
+    catcher, port = smtp
+    settings = settings_for(port, smtp_connections=1)
+    one = sender(pool, settings)
+    await queue_orders(pool, settings, 2, prefix="first")
+    assert await one.send_due() == 2
+    assert await one.send_due() == 0  # nothing due: the connection has not been idle long, it stays
+    await queue_orders(pool, settings, 2, prefix="then")
+    assert await one.send_due() == 2
+    assert len(catcher.peers) == 4 and len(set(catcher.peers)) == 1  # one connection for both rounds
+    await one.smtp.close_idle(idle_s=0.0)
+    assert one.smtp.open == []
+    await queue_orders(pool, settings, 1, prefix="last")
+    assert await one.send_due() == 1
+    assert len(set(catcher.peers)) == 2  # a new connection after it was closed
