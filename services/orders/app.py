@@ -89,7 +89,7 @@ def order_view(order: Order) -> dict[str, Any]:
         "lines": [
             {
                 "line_id": line.line_id, "sku_id": line.sku_id, "qty": line.qty, "seller_id": line.seller_id,
-                "state": "partially_shipped" if line.partially_shipped else "ready_to_ship", "stock_state": line.state,
+                "state": "partially_shipped" if line.partially_shipped else line.state, "stock_state": line.state,
                 "shipped_qty": line.shipped_qty,
                 "shipments": [{"tracking_number": t, "qty": q} for t, q in line.shipments],
                 "back_order": line.has_backorder, "waiting_qty": line.waiting,
