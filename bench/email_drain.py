@@ -1,12 +1,14 @@
 """How fast the email sender drains its queue with 1, 2, 4, 8 SMTP connections: the measurement behind
 ``SMTP_CONNECTIONS``' default. Reported, never asserted.
 
-    python -m bench.email_drain [--emails N] [--connections 1,2,4,8]
+    python -m bench.email_drain [--emails N] [--connections 1,2,4,8] [--smtp-delay-ms MS]
 
 An embedded PostgreSQL and the dev stack's SMTP server (aiosmtpd in its own process, writing each message
-to a file), both fresh; ``N`` backordered orders' emails are queued once, then drained by one sender per
-pool size (the queue is made due again between runs). Per run: emails/s from the first claim to the last
-record, and the sender's CPU per email (this process, logging JSON lines to stderr as the service does).
+to a file; with ``--smtp-delay-ms``, answering each DATA that much later, as a remote relay would), both
+fresh; ``N`` backordered orders' emails are queued once, then drained by one sender per pool size, in the
+order given (the queue is made due again between runs; repeat a size to see the noise). Per run: emails/s
+from the first claim to the last record, and the sender's CPU per email (this process, logging JSON lines
+to stderr as the service does).
 """
 
 from __future__ import annotations
@@ -75,9 +77,9 @@ async def drain(pool: asyncpg.Pool, settings: NotificationsSettings, emails: int
     return {"emails_per_s": round(emails / seconds, 1), "sender_cpu_ms_per_email": round(cpu_s / emails * 1000, 3)}
 
 
-async def measure(root: Path, emails: int, sizes: list[int]) -> dict[str, Any]:
+async def measure(root: Path, emails: int, sizes: list[int], data_delay_ms: int = 0) -> list[dict[str, Any]]:
     postgres = EmbeddedPostgres(root / "pg").start()
-    smtp = EmbeddedSmtp(root / "mail", root / "smtp.log").start()
+    smtp = EmbeddedSmtp(root / "mail", root / "smtp.log", data_delay_ms=data_delay_ms).start()
     try:
         admin = await asyncpg.connect(postgres.url)
         await admin.execute('CREATE DATABASE "notifications"')
@@ -87,8 +89,8 @@ async def measure(root: Path, emails: int, sizes: list[int]) -> dict[str, Any]:
         try:
             base = NotificationsSettings(smtp_host="127.0.0.1", smtp_port=smtp.port, email_batch=40)
             await queue(pool, base, emails)
-            return {str(n): await drain(pool, base.model_copy(update={"smtp_connections": n}), emails)
-                    for n in sizes}
+            return [{"connections": n, **await drain(pool, base.model_copy(update={"smtp_connections": n}), emails)}
+                    for n in sizes]
         finally:
             await pool.close()
     finally:
@@ -100,10 +102,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.email_drain")
     parser.add_argument("--emails", type=int, default=2000)
     parser.add_argument("--connections", default="1,2,4,8")
+    parser.add_argument("--smtp-delay-ms", type=int, default=0,
+                        help="the server answers each DATA this much later: a remote relay")
     args = parser.parse_args()
     configure_logging("notifications")  # JSON lines on stderr, as the service writes them
     with tempfile.TemporaryDirectory(prefix="email-drain-") as root:
-        result = asyncio.run(measure(Path(root), args.emails, [int(n) for n in args.connections.split(",")]))
+        result = asyncio.run(measure(Path(root), args.emails, [int(n) for n in args.connections.split(",")],
+                                     args.smtp_delay_ms))
     print(json.dumps(result, indent=2))
 
 

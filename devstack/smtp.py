@@ -58,11 +58,15 @@ class Authenticator:
 
 
 class MaildirHandler:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, data_delay_s: float = 0.0) -> None:
         self.directory = directory
+        #: how long each DATA takes to be answered: a remote relay's round trip and its own work
+        self.data_delay_s = data_delay_s
         directory.mkdir(parents=True, exist_ok=True)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.data_delay_s:
+            await asyncio.sleep(self.data_delay_s)
         name = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}.eml"
         tmp = self.directory / f".{name}.tmp"
         tmp.write_bytes(envelope.original_content or envelope.content)
@@ -90,6 +94,8 @@ class EmbeddedSmtp:
     #: AUTH required (over TLS when ``tls_dir`` is set)
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    #: each DATA answered this much later (a remote relay, for the email benchmark)
+    data_delay_ms: int = 0
 
     @property
     def cafile(self) -> Path | None:
@@ -104,6 +110,8 @@ class EmbeddedSmtp:
         if self.tls_dir is not None:
             cert, key = self_signed_certificate(self.tls_dir)
             args += ["--cert", str(cert), "--key", str(key)]
+        if self.data_delay_ms:
+            args += ["--data-delay-ms", str(self.data_delay_ms)]
         if self.username:
             args += ["--user", self.username]
             env[PASSWORD_ENV] = self.password or ""
@@ -118,7 +126,7 @@ class EmbeddedSmtp:
 
 
 def _serve(directory: Path, port: int, cert: Path | None = None, key: Path | None = None,
-           user: str | None = None) -> None:
+           user: str | None = None, data_delay_ms: int = 0) -> None:
     from aiosmtpd.controller import Controller
 
     options: dict[str, Any] = {}
@@ -129,7 +137,8 @@ def _serve(directory: Path, port: int, cert: Path | None = None, key: Path | Non
     if user:
         options.update(authenticator=Authenticator(user, os.environ.get(PASSWORD_ENV, "")), auth_required=True,
                        auth_require_tls=cert is not None)
-    controller = Controller(MaildirHandler(directory), hostname="127.0.0.1", port=port, **options)
+    controller = Controller(MaildirHandler(directory, data_delay_ms / 1000), hostname="127.0.0.1", port=port,
+                            **options)
     controller.start()
     done = asyncio.Event()
 
@@ -152,5 +161,6 @@ if __name__ == "__main__":
     parser.add_argument("--cert", type=Path)
     parser.add_argument("--key", type=Path)
     parser.add_argument("--user")
+    parser.add_argument("--data-delay-ms", type=int, default=0)
     ns = parser.parse_args()
-    _serve(ns.dir, ns.port, ns.cert, ns.key, ns.user)
+    _serve(ns.dir, ns.port, ns.cert, ns.key, ns.user, ns.data_delay_ms)

@@ -31,7 +31,7 @@ class NotificationsSettings(ServiceSettings):
     # the email queue
     email_batch: int = Field(default=40, ge=1, le=1000, description="Emails claimed per round")
     smtp_connections: int = Field(
-        default=4, ge=1, le=32,
+        default=8, ge=1, le=32,
         description="SMTP connections a sender keeps open at once, each sending one message at a time and recording "
                     "it before its next DATA: a crash can send at most this many emails twice (R22). The default is "
                     "measured (docs/scaling.md)",

@@ -1,5 +1,5 @@
 """R22 under a crash: notifications SIGKILLed in the middle of draining 2,000 emails over a pool of
-``SMTP_CONNECTIONS`` connections, then started again.
+``SMTP_CONNECTIONS`` connections (the default), then started again.
 
 The queue is filled while the SMTP server is down (2,000 backordered orders through ``orders.events``), the
 server comes back, and once a few hundred emails have gone out the service is killed with SIGKILL and
@@ -24,14 +24,16 @@ import pytest
 from devstack.client import PlatformClient
 from devstack.smtp import read_mail
 from devstack.stack import Stack
+from services.notifications.settings import NotificationsSettings
 from tests.faults.harness import poll
 from tests.unit.notifications import factories as f
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 EMAILS = 2000
-CONNECTIONS = 4
-ENV = {"SMTP_CONNECTIONS": str(CONNECTIONS), "EMAIL_BATCH": "40", "EMAIL_POLL_S": "0.2", "EMAIL_LEASE_S": "10",
+#: the default pool: the bound this test proves is the one the service runs with
+CONNECTIONS = NotificationsSettings().smtp_connections
+ENV = {"EMAIL_BATCH": "40", "EMAIL_POLL_S": "0.2", "EMAIL_LEASE_S": "10",
        "SMTP_TIMEOUT_S": "2", "SMTP_RECONNECT_BASE_S": "0.1", "SMTP_RECONNECT_MAX_S": "0.5"}
 ORDERS = [f"o-crash-{i:05d}" for i in range(EMAILS)]
 
