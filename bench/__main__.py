@@ -60,6 +60,9 @@ DURABLE_ORDERS = 3_000
 #: the quiet afternoon: an open loop at this rate beside the 200 orders/s one (what an order costs when every
 #: order is its own batch)
 QUIET_RATE = 50.0
+#: each open loop is preceded by this long at its rate, unmeasured, on a sale of its own: the broker's JIT
+#: compiles its hot paths in the first minute of a fresh broker (figures in docs/scaling.md)
+WARMUP_SECONDS = 20.0
 #: the idle stack is measured this long, before the quiet open loop
 IDLE_SECONDS = 10.0
 #: the ceilings' loops (one transaction per order, the transport round trip): rates steady well before this
@@ -118,9 +121,15 @@ def fresh_stack(root: Path, postgres_url: str, instances: int = 0, partitions: i
 
 
 def flash_sale(stack: Stack, shape: Shape, rate: float | None = None, seconds: float | None = None,
-               idle_s: float = 0.0) -> dict[str, Any]:
+               idle_s: float = 0.0, warmup_s: float = 0.0) -> dict[str, Any]:
     """A flash sale on its own seller and SKUs: the burst, or ``rate`` orders/s for ``seconds`` (with the
-    decision latency's breakdown per hop); with ``idle_s``, the seeded stack is first measured at rest."""
+    decision latency's breakdown per hop); with ``idle_s``, the seeded stack is first measured at rest.
+    With ``warmup_s``, an open loop at the same rate on a sale of its own runs first, unmeasured: a fresh
+    broker spends its first minute compiling its hot paths (the JIT), a cost a running broker has paid."""
+    if warmup_s and rate:
+        warmup = FlashSale(stack, shape)
+        asyncio.run(warmup.seed())
+        asyncio.run(warmup.run(warmup.orders(int(rate * warmup_s)), rate_per_s=rate))
     sale = FlashSale(stack, shape)
     seeding = time.monotonic()
     asyncio.run(sale.seed())
@@ -264,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="orders of the burst on a 3-broker cluster (0: skip it; skipped with --kafka-bootstrap)")
     parser.add_argument("--quiet-rate", type=float, default=QUIET_RATE,
                         help="orders/s of the second, quiet open loop (it runs as long as the first)")
+    parser.add_argument("--warmup-seconds", type=float, default=WARMUP_SECONDS,
+                        help="an unmeasured open loop at the same rate before each measured one (0: none)")
     parser.add_argument("--idle-seconds", type=float, default=IDLE_SECONDS,
                         help="how long the idle stack is measured, before the quiet open loop")
     parser.add_argument("--durable-orders", type=int, default=DURABLE_ORDERS,
@@ -295,13 +306,14 @@ def main(argv: list[str] | None = None) -> int:
             phases["burst"], mark = round(time.monotonic() - mark, 1), time.monotonic()
             print(f"open loop: {rate}/s for {seconds}s ...", flush=True)
             with nullcontext(one) if one else fresh_stack(root / "open", pg, instances=1, **infra) as stack:
-                open_loop = flash_sale(stack, open_loop_shape(shape, rate, seconds), rate=rate, seconds=seconds)
+                open_loop = flash_sale(stack, open_loop_shape(shape, rate, seconds), rate=rate, seconds=seconds,
+                                       warmup_s=args.warmup_seconds)
             phases["open_loop"], mark = round(time.monotonic() - mark, 1), time.monotonic()
             quiet = args.quiet_rate
             print(f"idle stack for {args.idle_seconds}s, then open loop: {quiet}/s for {seconds}s ...", flush=True)
             with nullcontext(one) if one else fresh_stack(root / "quiet", pg, instances=1, **infra) as stack:
                 open_loop_50 = flash_sale(stack, open_loop_shape(shape, quiet, seconds), rate=quiet, seconds=seconds,
-                                          idle_s=args.idle_seconds)
+                                          idle_s=args.idle_seconds, warmup_s=args.warmup_seconds)
             phases["open_loop_50"], mark = round(time.monotonic() - mark, 1), time.monotonic()
             print("ceilings ...", flush=True)
             with nullcontext(one) if one else fresh_stack(root / "ceilings", pg, **infra) as stack:
