@@ -39,6 +39,7 @@ from devstack.scenario import Scenario
 from devstack.smtp import EmbeddedSmtp, read_mail, self_signed_certificate
 from devstack.stack import SERVICES, Stack, with_database, without_password
 from services.notifications.mail import DeliveryError, SmtpTransport, SmtpUnavailable
+from services.notifications.message import Wire
 from services.notifications.settings import NotificationsSettings
 from shared.contract.orders import CancelLines, OrderLine, PlaceOrder
 from shared.contract.topics import all_topic_names
@@ -146,11 +147,11 @@ def smtp_settings(server: EmbeddedSmtp, **overrides: object) -> NotificationsSet
     return NotificationsSettings(**values)  # type: ignore[arg-type]
 
 
-def mail() -> EmailMessage:
+def mail() -> Wire:
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = "shop@shop.example", "buyer@example.com", "test"
     message.set_content("on back order")
-    return message
+    return Wire("shop@shop.example", "buyer@example.com", message.as_bytes())
 
 
 async def test_smtp_starttls_and_auth_are_configuration(tmp_path: Path) -> None:
