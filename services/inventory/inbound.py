@@ -23,11 +23,10 @@ from shared.domain import Rejection
 async def reproject(uow: InventoryUow, sku_ids: Iterable[str], stock: Stock) -> None:
     """Project the waiting parts of these (locked) SKUs again; save and publish the ones that moved.
     Where the seller allows transfers, the SKU's pool of warehouses is projected as one queue (R31)."""
-    for sku_id in sorted(set(sku_ids)):
-        inbounds = await uow.inventory.open_inbounds(sku_id)
-        # With no supply expected no part has a day, so only the parts that still carry one can move: the
-        # rest of the queue (all of it, in a sale with nothing inbound) is not read on every new backorder
-        queue = await (uow.inventory.waiting_queue(sku_id) if inbounds else uow.inventory.projected_parts(sku_id))
+    # With no supply expected no part has a day, so only the parts that still carry one can move: the rest of
+    # the queue (all of it, in a sale with nothing inbound) is not read on every new backorder
+    inputs = await uow.inventory.reprojection_inputs(sorted(set(sku_ids)))
+    for sku_id, (inbounds, queue) in sorted(inputs.items()):
         if not queue:
             continue
         pool = stock.policy(sku_id).transfer_pool(

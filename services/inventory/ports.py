@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from services.inventory.domain import HeldPart, Level, Movement, PartState, WaitingPart
-from services.inventory.projection import OpenInbound, QueuedPart
+from services.inventory.projection import OpenInbound, QueuedPart, SupplyAndQueue
 from services.inventory.promise import SellerTerms
 from services.inventory.stock import Stock, Why
 from shared.clock import Clock
@@ -89,6 +89,11 @@ class InventoryStore(Protocol):
 
     async def projected_parts(self, sku_id: str) -> list[QueuedPart]:
         """The waiting parts of ``waiting_queue`` that carry a projected day or inbound."""
+        ...
+
+    async def reprojection_inputs(self, sku_ids: Sequence[str]) -> SupplyAndQueue:
+        """For each SKU: ``open_inbounds``, and ``waiting_queue`` when it has any, else ``projected_parts`` (SKUs
+        with neither are left out). One read for all of them."""
         ...
 
     async def set_projections(self, parts: Sequence[QueuedPart]) -> None: ...

@@ -44,6 +44,10 @@ class OpenInbound:
     expected_on: date
 
 
+#: what re-projecting SKUs reads, by SKU: its open inbounds in order of arrival, and its waiting parts in queue order
+SupplyAndQueue = dict[str, tuple[list[OpenInbound], list[QueuedPart]]]
+
+
 @dataclass
 class _Lot:
     inbound: OpenInbound

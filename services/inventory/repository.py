@@ -23,7 +23,7 @@ from services.inventory.domain import (
     Policy,
     WaitingPart,
 )
-from services.inventory.projection import OpenInbound, QueuedPart
+from services.inventory.projection import OpenInbound, QueuedPart, SupplyAndQueue
 from services.inventory.promise import SellerTerms
 from services.inventory.stock import Stock, Why
 from shared.domain import Rejection
@@ -233,6 +233,17 @@ class InventoryRepository:
 
     async def projected_parts(self, sku_id: str) -> list[QueuedPart]:
         return _queued_parts(await fetch_all(queries.projected_parts, self.conn, sku_id=sku_id))
+
+    async def reprojection_inputs(self, sku_ids: Sequence[str]) -> SupplyAndQueue:
+        found: SupplyAndQueue = {}
+        for r in await fetch_all(queries.reprojection_inputs, self.conn, sku_ids=list(sku_ids)):
+            inbounds, queue = found.setdefault(r["sku_id"], ([], []))
+            if r["kind"] == "inbound":
+                inbounds.append(OpenInbound(r["inbound_id"], r["warehouse_id"], r["qty"], r["expected_on"]))
+            else:
+                queue.append(QueuedPart(r["order_id"], r["line_id"], r["part_no"], r["warehouse_id"], r["qty"],
+                                        r["projected_on"], r["projected_inbound"]))
+        return found
 
     async def set_projections(self, parts: Sequence[QueuedPart]) -> None:
         if parts:

@@ -45,3 +45,28 @@ UPDATE allocation_parts p SET projected_on = d.projected_on, projected_inbound =
 FROM unnest(:order_ids::text[], :line_ids::text[], :part_nos::int[], :dates::date[], :inbound_ids::text[])
      AS d(order_id, line_id, part_no, projected_on, inbound_id)
 WHERE p.order_id = d.order_id AND p.line_id = d.line_id AND p.part_no = d.part_no;
+
+-- name: reprojection_inputs
+-- What re-projecting these SKUs needs, in one read: each SKU's open inbounds in order of arrival (then of
+-- announcement), and its waiting parts in queue order: all of them when something is inbound, else only those
+-- that carry a projection (the only ones that can move). One row shape for both kinds (``kind``), so that a
+-- batch's SKUs cost one round trip, not two per SKU.
+WITH open AS (
+    SELECT sku_id, inbound_id, warehouse_id, qty - received AS remaining, expected_on,
+           row_number() OVER (PARTITION BY sku_id ORDER BY expected_on, seq) AS n
+    FROM inbounds WHERE sku_id = any(:sku_ids) AND state = 'open'),
+queued AS (
+    SELECT p.sku_id, p.order_id, p.line_id, p.part_no, p.warehouse_id, p.qty, p.projected_on, p.projected_inbound,
+           row_number() OVER (PARTITION BY p.sku_id ORDER BY p.priority DESC, p.placed_at, p.seq) AS n
+    FROM allocation_parts p
+    WHERE p.sku_id = any(:sku_ids) AND p.state = 'waiting'
+      AND (p.projected_on IS NOT NULL OR p.projected_inbound IS NOT NULL
+           OR EXISTS (SELECT FROM open o WHERE o.sku_id = p.sku_id)))
+SELECT 'inbound' AS kind, sku_id, n, inbound_id, warehouse_id, remaining AS qty, expected_on,
+       NULL::text AS order_id, NULL::text AS line_id, NULL::int AS part_no, NULL::date AS projected_on,
+       NULL::text AS projected_inbound
+FROM open
+UNION ALL
+SELECT 'part', sku_id, n, NULL, warehouse_id, qty, NULL, order_id, line_id, part_no, projected_on, projected_inbound
+FROM queued
+ORDER BY sku_id, kind, n;

@@ -17,7 +17,7 @@ from typing import Any
 
 from services.inventory import domain
 from services.inventory.domain import HeldPart, Level, Movement, PartState, Policy, WaitingPart
-from services.inventory.projection import OpenInbound, QueuedPart
+from services.inventory.projection import OpenInbound, QueuedPart, SupplyAndQueue
 from services.inventory.promise import SellerTerms
 from services.inventory.stock import Stock, Why
 from shared.contract.envelope import Payload, Principal
@@ -267,6 +267,15 @@ class FakeInventory:
 
     async def projected_parts(self, sku_id: str) -> list[QueuedPart]:
         return [q for q in await self.waiting_queue(sku_id) if q.projected_on or q.inbound_id]
+
+    async def reprojection_inputs(self, sku_ids: Sequence[str]) -> SupplyAndQueue:
+        found: SupplyAndQueue = {}
+        for sku_id in sku_ids:
+            inbounds = await self.open_inbounds(sku_id)
+            queue = await (self.waiting_queue(sku_id) if inbounds else self.projected_parts(sku_id))
+            if inbounds or queue:
+                found[sku_id] = (inbounds, queue)
+        return found
 
     async def set_projections(self, parts: Sequence[QueuedPart]) -> None:
         for q in parts:

@@ -86,6 +86,12 @@ EXPECTED: list[Any] = [
     [QueuedPart(order_id='o-3', line_id='l1', part_no=1, warehouse_id='wh-2', qty=1, projected_on=date(2026, 12,
         1), inbound_id='in-1'), QueuedPart(order_id='o-1', line_id='l1', part_no=1, warehouse_id='wh-2', qty=1,
         projected_on=None, inbound_id=None)],
+    {'sku-a': ([OpenInbound(inbound_id='in-1', warehouse_id='wh-1', remaining=1, expected_on=date(2026, 12, 1)),
+                OpenInbound(inbound_id='in-2', warehouse_id='wh-2', remaining=5, expected_on=date(2026, 12, 4))],
+               [QueuedPart(order_id='o-3', line_id='l1', part_no=1, warehouse_id='wh-2', qty=1,
+                           projected_on=date(2026, 12, 1), inbound_id='in-1'),
+                QueuedPart(order_id='o-1', line_id='l1', part_no=1, warehouse_id='wh-2', qty=1, projected_on=None,
+                           inbound_id=None)])},
 ]
 
 
@@ -186,4 +192,5 @@ async def script(store: InventoryStore) -> list[Any]:
     seen += [queued, await store.projected_parts("sku-a")]
     await store.set_projections([replace(queued[0], projected_on=DAY, inbound_id="in-1")])
     seen += [await store.projected_parts("sku-a"), await store.waiting_queue("sku-a")]
+    seen.append(await store.reprojection_inputs(["sku-a", "sku-b", "sku-none"]))
     return seen
