@@ -1,7 +1,8 @@
 """R26: a buyer lists its own orders, and hears of a rejected one, through the whole platform.
 
-All four services run as processes; the test plays catalog on ``catalog.events``, counts stock
-with inventory commands and places orders through ``orders.commands``.
+All four services run as processes on one clock file standing still at Monday 2026-11-23 10:00 in
+New York, so the dates are pinned to the day; the test plays catalog on ``catalog.events``, counts
+stock with inventory commands and places orders through ``orders.commands``.
 """
 
 from __future__ import annotations
@@ -19,13 +20,24 @@ from devstack.stack import Stack
 from shared.contract import orders as o
 from shared.contract.envelope import Principal
 from shared.contract.inventory import ReceiveStock, SetStock
-from tests.integration.test_orders_support import activate, event, listing, publish, seller, sku_known
+from tests.integration.test_orders_support import (
+    ClockFile,
+    activate,
+    event,
+    listing,
+    publish,
+    seller,
+    sku_known,
+)
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module", autouse=True)
-def platform(stack: Stack) -> Iterator[Stack]:
+def platform(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    clock = ClockFile(tmp_path_factory.mktemp("clock") / "now")
+    clock.set("2026-11-23T15:00:00+00:00")
+    stack.service_env_extra.update(clock.env)
     stack.start_all()
     yield stack
 
@@ -81,11 +93,17 @@ async def test_r26_a_buyer_lists_its_own_orders_paged_with_lines_parts_status_an
     assert oldest["status"] == "awaiting_shipment"
     (line,) = oldest["lines"]
     assert [(p["source"], p["qty"]) for p in line["parts"]] == [("regular", 1)]
-    assert line["ship_by"] and line["estimated_delivery"] and line["state"] == "ready_to_ship"
+    # regular: 2 business days to ship, 5 in transit (Thanksgiving skipped)
+    assert (line["state"], line["ship_by"], line["estimated_delivery"]) == ("ready_to_ship", "2026-11-25",
+                                                                            "2026-12-03")
     backordered = listed[1]
-    assert "back_order" in backordered["tags"]
-    assert [p["source"] for p in backordered["lines"][0]["parts"]] == ["backorder"]
-    assert all(p["ship_by"] and p["estimated_delivery"] for p in backordered["lines"][0]["parts"])
+    assert (backordered["status"], backordered["tags"]) == ("awaiting_shipment", ["back_order"])
+    (line,) = backordered["lines"]
+    # on back order: the seller's 5 handling days, then transit; the line waits for both units
+    assert (line["state"], line["waiting_qty"], line["ship_by"], line["estimated_delivery"], line["due_at"]) == (
+        "awaiting_stock", 2, "2026-12-01", "2026-12-08", "2026-12-02T05:00:00+00:00")
+    assert [(p["source"], p["qty"], p["ship_by"], p["estimated_delivery"]) for p in line["parts"]] == [
+        ("backorder", 2, "2026-12-01", "2026-12-08")]
 
 
 @pytest.mark.parametrize(("principal", "status", "error"), [

@@ -21,7 +21,7 @@ from devstack.client import PlatformClient
 from devstack.stack import Stack
 from shared.contract import orders as o
 from shared.contract.envelope import Principal
-from shared.contract.inventory import ReceiveStock, SetTransferPolicy
+from shared.contract.inventory import PrioritizeBackorder, ReceiveStock, SetTransferPolicy
 from tests.integration.inventory_support import EVENTS, OUTCOMES, Inventory, parts_of, uid
 
 pytestmark = pytest.mark.integration
@@ -84,6 +84,27 @@ async def test_r31_receipt_fills_oldest_part_in_any_warehouse(inv: Inventory) ->
     # the transferred part leaves wh-b when it ships
     await inv.ship(old, ["l1"])
     assert (await inv.stock(sku))["by_warehouse"]["wh-b"]["on_hand"] == 0
+
+
+async def test_r19_r31_a_priority_outranks_age_across_the_pool(inv: Inventory) -> None:
+    """One unit each and a receipt of one unit: only the head of the pooled queue is read, so it must be
+    ordered by priority where it is read (the SQL), not after."""
+    sku = await inv.sku(backorder={"wh-a": 5, "wh-b": 5})
+    await allow_transfers(inv, sku)
+    old, young = await inv.place([(sku, 1)]), await inv.place([(sku, 1)])
+    assert parts_of(old) == [("wh-a", "backorder", 1)] and parts_of(young) == [("wh-b", "backorder", 1)]
+    old_id, young_id = old.payload["order_id"], young.payload["order_id"]
+    # same key as the receipt below (the SKU): inventory handles it first; nothing is inbound, so it sends nothing
+    await inv.command(PrioritizeBackorder(sku_id=sku, order_id=young_id, priority=10),
+                      principal=Principal(kind="seller", id=inv.seller_id), expect=0)
+
+    released = await inv.command(receipt(sku, "wh-a", 1), message_type="BackorderReleased")
+
+    # the receipt is in wh-a, where the oldest order waits; the prioritised one in wh-b is served first, from wh-a
+    assert [(e.payload["order_id"], e.payload["warehouse_id"], e.payload["ship_from"], e.payload["qty"])
+            for e in released] == [(young_id, "wh-b", "wh-a", 1)]
+    assert part_rows(await inv.allocations(young_id)) == [("filled", "wh-b", "wh-a", 1)]
+    assert part_rows(await inv.allocations(old_id)) == [("waiting", "wh-a", "wh-a", 1)]
 
 
 async def test_r31_no_transfer_without_policy(inv: Inventory) -> None:

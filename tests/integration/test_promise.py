@@ -69,12 +69,12 @@ async def backordered_sku(client: PlatformClient, stack: Stack, *, regular: int,
     await seller(client, seller_id)
     await listing(client, seller_id, listing_id, [sku])
     await activate(client, seller_id, listing_id, sku, days)
-    counted = await client.send(SetStock(sku_id=sku, warehouse_id="wh-1", on_hand=regular))
-    await client.wait_caused_by(counted)
+    if regular:  # a count of nothing moves nothing, and is answered with nothing
+        counted = await client.send(SetStock(sku_id=sku, warehouse_id="wh-1", on_hand=regular))
+        await client.wait_caused_by(counted)
     await sku_known(stack, sku, handling_days=days)  # orders has heard of it too
-    status, body = 0, None
-    while status != 200 or body.get("handling_days") != days:  # and inventory
-        status, body = await http(stack, "inventory", f"/skus/{sku}/promise?qty=1&region=US")
+    # and inventory: it announced the promise in the transaction that stored the handling time
+    await client.wait_type("inventory.events", "PromiseChanged", sku_id=sku, handling_days=days)
     return sku
 
 
@@ -178,7 +178,28 @@ async def test_r25_one_promise_event_per_change_of_label(client: PlatformClient,
     promises = await wait_promises(client, sku, 4)
     assert [p["label"] for p in promises] == ["on_back_order", "in_stock", "on_back_order", "out_of_stock"]
     assert promises[-1]["orderable"] is False and promises[-1]["ship_by"] is None
-    assert promises[2]["ship_by"] is not None  # one unit, ordered then, in the seller's region
+    # one backorder unit ordered on Friday before the cut-off: 5 business days of handling, not the regular 2
+    assert (promises[2]["ship_by"], promises[2]["estimated_delivery"], promises[2]["dispatch_days"]) == (
+        "2026-12-11", "2026-12-18", 5)
+    assert (promises[1]["ship_by"], promises[1]["estimated_delivery"], promises[1]["dispatch_days"]) == (
+        "2026-12-08", "2026-12-15", 2)
+
+
+async def test_r25_deactivating_backorder_is_a_promise_event(client: PlatformClient, stack: Stack) -> None:
+    sku = await backordered_sku(client, stack, regular=0)
+    (first,) = await wait_promises(client, sku, 1)
+    assert (first["label"], first["ship_by"], first["estimated_delivery"]) == (
+        "on_back_order", "2026-12-11", "2026-12-18")
+    seller_id = next(p for p in client.matching(lambda o_: o_.type == "BackorderActivated"
+                                                and o_.payload["sku_id"] == sku)).payload["seller_id"]
+
+    await publish(client, "catalog.events", cat.BackorderDeactivated(seller_id=seller_id, listing_id="listing",
+                                                                     sku_id=sku), key=seller_id)
+
+    last = (await wait_promises(client, sku, 2))[-1]
+    assert (last["label"], last["orderable"], last["available_regular"], last["available_backorder"]) == (
+        "out_of_stock", False, 0, 0)
+    assert (last["ship_by"], last["estimated_delivery"]) == (None, None)
 
 
 async def test_r25_handling_days_change_is_a_promise_event_and_a_count_that_shows_nothing_new_is_not(

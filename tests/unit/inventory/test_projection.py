@@ -60,7 +60,7 @@ def test_r28_bad_inbound_is_refused(qty: int, day: date, reason: str) -> None:
 
 
 def test_r28_receipt_naming_an_inbound_it_cannot_fulfil_is_a_mismatch() -> None:
-    po = {"sku_id": "s", "warehouse_id": "wh-1", "state": "open"}
+    po: dict[str, object] = {"sku_id": "s", "warehouse_id": "wh-1", "state": "open"}
     assert receipt_mismatch(po, "s", "wh-1") is None
     assert receipt_mismatch(None, "s", "wh-1") == "unknown_inbound"
     assert receipt_mismatch({**po, "state": "cancelled"}, "s", "wh-1") == "inbound_cancelled"
@@ -68,3 +68,31 @@ def test_r28_receipt_naming_an_inbound_it_cannot_fulfil_is_a_mismatch() -> None:
     assert receipt_mismatch({**po, "state": "received"}, "t", "wh-2") == "inbound_received"  # checked first
     assert receipt_mismatch(po, "t", "wh-1") == "other_sku"
     assert receipt_mismatch(po, "s", "wh-2") == "other_warehouse"
+
+
+def test_r28_a_part_covered_exactly_is_dated_by_that_inbound_not_the_next() -> None:
+    out = project([part(1, 1), part(2, 2)], [OpenInbound("po-a", "wh-1", 1, D1), OpenInbound("po-b", "wh-1", 2, D2)])
+    assert days(out) == [(D1, "po-a"), (D2, "po-b")]
+
+
+def test_r28_an_inbound_left_half_used_serves_the_next_part() -> None:
+    out = project([part(1, 1), part(2, 1), part(3, 1)], [OpenInbound("po-a", "wh-1", 2, D1),
+                                                         OpenInbound("po-b", "wh-1", 1, D2)])
+    assert days(out) == [(D1, "po-a"), (D1, "po-a"), (D2, "po-b")]
+
+
+def test_r28_a_part_one_unit_short_has_no_date() -> None:
+    out = project([part(1, 3)], [OpenInbound("po-a", "wh-1", 2, D1)])
+    assert days(out) == [(None, None)]
+
+
+def test_r28_changed_compares_the_same_queue_only() -> None:
+    with pytest.raises(ValueError):
+        changed([part(1, 1)], [])
+
+
+@pytest.mark.parametrize(("qty", "day"), [(1, date(2026, 12, 6)), (None, date(2026, 12, 6)), (1, None),
+                                          (None, None)])
+def test_r28_one_unit_arriving_today_or_a_change_of_one_field_is_accepted(qty: int | None,
+                                                                           day: date | None) -> None:
+    check_inbound(qty, day, today=date(2026, 12, 6))

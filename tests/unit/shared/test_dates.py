@@ -160,3 +160,13 @@ def test_naive_times_are_refused() -> None:
         order_day(datetime(2026, 11, 16, 9), ZoneInfo(NY), "US", time(14))
     with pytest.raises(ValueError):
         add_business_days(date(2026, 11, 16), -1, "US")
+
+
+def test_r14_the_dating_settings_become_the_policy_field_by_field() -> None:
+    from shared.dates import DEFAULT_TRANSIT_DAYS, DatingPolicy, DatingSettings
+
+    settings = DatingSettings(order_cutoff=time(11, 30), regular_dispatch_days=3, transit_days={"GB": 9, "XX": 4},
+                              default_transit_days=7, fallback_handling_days=21)
+    assert settings.dating_policy() == DatingPolicy(
+        cutoff=time(11, 30), regular_dispatch_days=3, transit_days={**DEFAULT_TRANSIT_DAYS, "GB": 9, "XX": 4},
+        default_transit_days=7, fallback_handling_days=21)

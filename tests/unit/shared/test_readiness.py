@@ -22,13 +22,16 @@ async def readyz(readiness: Readiness) -> tuple[int, dict[str, object]]:
 async def test_readyz_reports_a_broker_the_watch_cannot_reach_without_failing_readiness() -> None:
     readiness = Readiness(database_ok=True, consumers_joined=True)
     nobody = f"127.0.0.1:{free_port()}"  # a closed port: no broker answers there
-    watch = BrokerWatch(KafkaSettings(bootstrap_servers=nobody), readiness.set_kafka, every_s=0.1)
+    reported = asyncio.Event()
+
+    def report(ok: bool) -> None:  # the watch's own report is the event waited on
+        readiness.set_kafka(ok)
+        reported.set()
+
+    watch = BrokerWatch(KafkaSettings(bootstrap_servers=nobody), report, every_s=0.1)
     task = asyncio.create_task(watch.run())
     try:
-        for _ in range(100):
-            if readiness.kafka_ok is not None:
-                break
-            await asyncio.sleep(0.1)
+        await asyncio.wait_for(reported.wait(), timeout=10)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

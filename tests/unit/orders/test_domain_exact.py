@@ -1,0 +1,132 @@
+"""Exact outcomes of the order aggregate where the rule examples leave room: who may act (R06a), which
+shipment a delivery names (R16), how a restock's units are shared out (R11), how a longer handling time
+re-dates (rolling backorder), and why a line cannot ship, by reason. Fixed clock, dates to the day."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from services.orders import domain
+from services.orders.domain import Actor, Order, SkuTerms
+from services.orders.lines import AllocatedQty
+from shared.dates import DatingPolicy, deadline
+from shared.domain import Rejection
+from shared.regions import zone
+
+PLACED = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # Monday 09:00 New York
+NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+BUYER, STRANGER = Actor("buyer", "buyer-1"), Actor("buyer", "buyer-2")
+SELLER = Actor("seller", "seller-1")
+
+
+def terms(sku_id: str) -> SkuTerms:
+    if sku_id.startswith("la"):  # a seller in Los Angeles: its own region and zone date its lines
+        return SkuTerms("seller-1", "US", "America/Los_Angeles", handling_days=3)
+    return SkuTerms("seller-1", "US", "America/New_York", handling_days=3)
+
+
+def order_of(allocation: dict[str, list[AllocatedQty]], *lines: tuple[str, str, int],
+             placed_at: datetime = PLACED) -> Order:
+    order = domain.place(order_id="o-1", buyer_id="buyer-1", buyer_email="b@example.com", region="US",
+                         locale="en_US", timezone="America/New_York", placed_at=placed_at, lines=list(lines),
+                         sellers={})
+    assert order.accept(allocation, terms, DatingPolicy(), NOW) is not None
+    return order
+
+
+def reason_of(fn: object, *args: object, **kwargs: object) -> str:
+    with pytest.raises(Rejection) as caught:
+        fn(*args, **kwargs)  # type: ignore[operator]
+    return caught.value.reason
+
+
+def test_r06a_a_seller_places_no_order_and_a_buyer_only_its_own() -> None:
+    assert reason_of(domain.check_may_place, SELLER, "buyer-1") == "forbidden"
+    assert reason_of(domain.check_may_place, STRANGER, "buyer-1") == "not_owner"
+    domain.check_may_place(BUYER, "buyer-1")
+    domain.check_may_place(None, "buyer-1")
+
+
+def test_r16_a_delivery_names_its_shipment_and_only_its_buyer_or_seller_confirms_it() -> None:
+    order = order_of({"l1": [AllocatedQty("wh-1", "regular", 1)], "l2": [AllocatedQty("wh-1", "regular", 1)]},
+                     ("l1", "sku-a", 1), ("l2", "sku-b", 1))
+    order.ship(["l1"], "T-1", NOW, SELLER)
+    order.ship(["l2"], "T-2", NOW, SELLER)
+
+    assert reason_of(order.deliver, "T-3", NOW, BUYER) == "unknown_shipment"
+    assert reason_of(order.deliver, "T-1", NOW, STRANGER) == "not_owner"
+    assert [line.line_id for line in order.deliver("T-1", NOW, BUYER)] == ["l1"]
+    assert [(line.state, line.delivered_at) for line in order.lines] == [("delivered", NOW), ("shipped", None)]
+    assert order.deliver("T-1", NOW, BUYER) == []  # recorded already
+
+
+def test_r18_only_the_orders_buyer_or_seller_asks_for_a_replacement() -> None:
+    order = order_of({"l1": [AllocatedQty("wh-1", "regular", 1)]}, ("l1", "sku-a", 1))
+    order.ship(["l1"], "T-1", NOW, SELLER)
+    assert reason_of(order.request_replacement, "l1", STRANGER, on_backorder=False, out_of_stock=False) == \
+        "not_owner"
+
+
+def test_r11_a_restock_fills_the_parts_of_its_warehouse_in_turn() -> None:
+    order = order_of({"l1": [AllocatedQty("wh-1", "backorder", 2), AllocatedQty("wh-2", "backorder", 1),
+                             AllocatedQty("wh-1", "backorder", 3)]}, ("l1", "sku-a", 6))
+    assert order.release("l1", "wh-1", 3) is None
+    assert [p.released_qty for p in order.lines[0].parts] == [2, 0, 1]  # the first wh-1 part, then the next
+    assert reason_of(order.release, "l1", "wh-1", 3) == "release_exceeds_backorder"  # 2 still wait there
+    assert order.release("l1", "wh-1", 2) is None
+    line = order.release("l1", "wh-2", 1)
+    assert line is not None and line.state == "ready_to_ship"
+    assert [p.released_qty for p in line.parts] == [2, 1, 3]
+
+
+def test_rolling_backorder_re_dates_every_waiting_line_in_its_sellers_zone_and_moves_its_deadline() -> None:
+    # placed Monday 11:30 in Los Angeles, 14:30 in New York: after New York's cut-off, before Los Angeles'
+    order = order_of({"l1": [AllocatedQty("wh-1", "backorder", 1)], "l2": [AllocatedQty("wh-1", "regular", 1)],
+                      "l3": [AllocatedQty("wh-1", "backorder", 1)]},
+                     ("l1", "other-sku", 1), ("l2", "la-sku", 1), ("l3", "la-sku", 1),
+                     placed_at=datetime(2026, 11, 23, 19, 30, tzinfo=UTC))
+    assert order.lines[2].parts[0].ship_by == date(2026, 11, 27)  # 3 business days from Monday, Thanksgiving
+
+    delays = order.extend_handling("la-sku", 5, DatingPolicy())
+
+    (delay,) = delays  # l1 is another SKU, l2 ready to ship: only l3 moves
+    assert (delay.line.line_id, delay.previous_ship_by, delay.ship_by) == ("l3", date(2026, 11, 27),
+                                                                           date(2026, 12, 1))
+    assert (delay.previous_estimated_delivery, delay.estimated_delivery) == (date(2026, 12, 4), date(2026, 12, 8))
+    line = order.lines[2]
+    assert (line.handling_days, line.due_at) == (5, deadline(date(2026, 12, 1), zone("America/Los_Angeles", "US")))
+    assert line.due_at == datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+    assert order.extend_handling("la-sku", 5, DatingPolicy()) == []  # the same handling time again moves nothing
+
+
+def test_rolling_backorder_re_dates_a_line_after_one_that_does_not_move() -> None:
+    order = order_of({"l1": [AllocatedQty("wh-1", "backorder", 1)], "l2": [AllocatedQty("wh-1", "backorder", 1)]},
+                     ("l1", "la-sku", 1), ("l2", "la-sku-2", 1))
+    order.lines[0].parts[0].ship_by = date(2026, 12, 31)  # already later than any new handling time dates it
+    order.extend_handling("la-sku", 5, DatingPolicy())
+    assert [d.line.line_id for d in order.extend_handling("la-sku-2", 5, DatingPolicy())] == ["l2"]
+
+
+@pytest.mark.parametrize(("state", "reason"), [
+    ("cancelled", "line_cancelled"), ("rejected", "order_rejected"), ("pending", "not_accepted"),
+    ("awaiting_stock", "awaiting_stock")])
+def test_r16_why_a_line_cannot_ship(state: str, reason: str) -> None:
+    order = order_of({"l1": [AllocatedQty("wh-1", "backorder", 1)]}, ("l1", "sku-a", 1))
+    line = order.lines[0]
+    line.state = state  # type: ignore[assignment]
+    assert reason_of(line.check_shippable, "o-1", None) == reason
+
+
+def test_r27_a_partial_shipment_is_at_most_the_units_left() -> None:
+    order = order_of({"l1": [AllocatedQty("wh-1", "regular", 2)]}, ("l1", "sku-a", 2))
+    assert reason_of(order.lines[0].check_shippable, "o-1", 3) == "exceeds_line"
+    order.lines[0].check_shippable("o-1", 2)
+
+
+def test_r26_a_line_without_parts_has_no_dates() -> None:
+    order = domain.place(order_id="o-1", buyer_id="buyer-1", buyer_email="b@example.com", region="US",
+                         locale="en_US", timezone="America/New_York", placed_at=PLACED,
+                         lines=[("l1", "sku-a", 1)], sellers={})
+    assert order.lines[0].dates() is None
