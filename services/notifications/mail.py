@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import ssl
 import time
 from typing import Any, Protocol
 
 import aiosmtplib
+from aiosmtplib.typing import SMTPStatus
 
 from services.notifications.message import Wire
 from services.notifications.settings import NotificationsSettings
@@ -115,13 +117,34 @@ class _AioSmtpSession:
         self.client.send_by = send_by
         try:
             if isinstance(message.message, bytes):
-                await self.client.sendmail(message.sender, [message.recipient], message.message, timeout=self.timeout)
-            else:  # an address in UTF-8: the standard library's message, sent with SMTPUTF8
+                await self._transaction(message.sender, message.recipient, message.message)
+            else:  # an address in UTF-8 or that needs quoting: the standard library's message, via aiosmtplib
                 await self.client.send_message(message.message, timeout=self.timeout)
         except NotSent:
             raise
         except Exception as exc:
             raise classify(exc) from exc
+
+    async def _transaction(self, sender: str, recipient: str, message: bytes) -> None:
+        """``MAIL``, ``RCPT`` and ``DATA``, as aiosmtplib's ``sendmail`` sends them (and ``RSET`` after a refusal),
+        without its parsing and quoting of both addresses for every message: ``message.Wire`` carries bytes only
+        for plain ASCII addresses, checked once when the message is built."""
+        client = self.client
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo(timeout=self.timeout)
+        try:
+            reply = await client.execute_command(b"MAIL", b"FROM:<%s>" % sender.encode(), timeout=self.timeout)
+            if reply.code != SMTPStatus.completed:
+                raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, sender)
+            reply = await client.execute_command(b"RCPT", b"TO:<%s>" % recipient.encode(), timeout=self.timeout)
+            if reply.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
+                raise aiosmtplib.SMTPRecipientsRefused(
+                    [aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, recipient)])
+            await client.data(message, timeout=self.timeout)
+        except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+            with contextlib.suppress(ConnectionError, aiosmtplib.SMTPException):
+                await client.rset(timeout=self.timeout)
+            raise
 
     async def close(self) -> None:
         try:

@@ -6,7 +6,7 @@ again when it flattens the message; for messages whose headers are ours, ASCII a
 was most of the sender's CPU per email (figures: docs/scaling.md, "Emails at flash-sale scale"). What a
 mail client reads, subject, headers and both bodies, is what the standard library's message said
 (``tests/unit/notifications/test_golden.py``). An address the standard library would have to carry in
-UTF-8 (SMTPUTF8) still takes its path (``build_message``, below).
+UTF-8 (SMTPUTF8), or that needs quoting, still takes its path (``build_message``, below).
 
 The same notification always gives the same bytes, its boundary included: a resend is recognisably the
 same mail.
@@ -15,6 +15,7 @@ same mail.
 from __future__ import annotations
 
 import binascii
+import re
 from dataclasses import dataclass
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
@@ -33,10 +34,19 @@ LINE = 78
 _WORD_BYTES = 39
 
 
+#: an address the SMTP envelope carries as it is: ASCII, no space, no angle bracket, one ``@``
+_PLAIN_ADDRESS = re.compile(r"[!-;=?A-~]+@[!-;=?A-~]+")
+
+
+def _plain(address: str) -> bool:
+    return _PLAIN_ADDRESS.fullmatch(address) is not None
+
+
 @dataclass(frozen=True, slots=True)
 class Wire:
-    """What the SMTP client is handed: the envelope and the message (bytes, or an ``EmailMessage`` for an
-    address that needs SMTPUTF8)."""
+    """What the SMTP client is handed: the envelope and the message. Bytes only when both addresses are plain
+    (``_plain``): the client writes them into ``MAIL`` and ``RCPT`` unparsed; otherwise an ``EmailMessage``
+    (an address in UTF-8, or one that needs quoting), which aiosmtplib parses and quotes."""
 
     sender: str
     recipient: str
@@ -102,13 +112,14 @@ class MessageBuilder:
         self.settings = settings
         self.domain = settings.mail_domain
         self.sender = parseaddr(settings.mail_from)[1]
+        self.plain_sender = _plain(self.sender)
         self.from_line = _standard_header("From", settings.mail_from)
         self.tail = (f"Auto-Submitted: auto-generated{CRLF}MIME-Version: 1.0{CRLF}")  # RFC 3834: no auto-replies
         self.language = f"Content-Language: {TEMPLATES_LANGUAGE}{CRLF}"
 
     def wire(self, email: OutgoingEmail) -> Wire:
         assert email.recipient is not None
-        if not email.recipient.isascii():
+        if not (self.plain_sender and _plain(email.recipient)):
             return Wire(self.sender, email.recipient, build_message(email, self.settings))
         return Wire(self.sender, email.recipient, self.message(email))
 

@@ -96,10 +96,18 @@ def test_an_email_without_html_is_one_text_part() -> None:
     assert parsed.get_content() == "Ship by: Freitag, 4. Dezember 2026\r\n"
 
 
-def test_an_address_that_needs_utf8_takes_the_standard_librarys_message() -> None:
-    wire = MessageBuilder(NotificationsSettings()).wire(outgoing(recipient="jürgen@mail-provider.example"))
-    assert isinstance(wire.message, EmailMessage) and wire.recipient == "jürgen@mail-provider.example"
+@pytest.mark.parametrize("recipient", ["jürgen@mail-provider.example", "a<b@mail-provider.example",
+                                       "a>b@mail-provider.example"])
+def test_an_address_that_needs_utf8_or_quoting_takes_the_standard_librarys_message(recipient: str) -> None:
+    wire = MessageBuilder(NotificationsSettings()).wire(outgoing(recipient=recipient))
+    assert isinstance(wire.message, EmailMessage) and wire.recipient == recipient
     assert wire.sender == "no-reply@shop.example"
+
+
+def test_plain_addresses_go_as_bytes_into_the_envelope_unparsed() -> None:
+    wire = MessageBuilder(NotificationsSettings()).wire(outgoing(recipient="o'brien+tag@mail-provider.example"))
+    assert isinstance(wire.message, bytes)
+    assert (wire.sender, wire.recipient) == ("no-reply@shop.example", "o'brien+tag@mail-provider.example")
 
 
 def test_email_built_with_header_classes_made_once_is_the_standard_email_byte_for_byte() -> None:
