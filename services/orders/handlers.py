@@ -244,7 +244,8 @@ def backordered_skus(evt: inv.StockAllocated) -> list[str]:
 
 def _decided(uow: OrdersUoW, order: Order, outcome: str) -> None:
     started = order.received_at or order.placed_at  # orders written before received_at was kept have none
-    DECISION_LATENCY.labels(outcome).observe(max(0.0, (aware_now(uow) - started).total_seconds()))
+    seconds = max(0.0, (aware_now(uow) - started).total_seconds())
+    uow.after_commit(lambda: DECISION_LATENCY.labels(outcome).observe(seconds))  # a redone batch counts once
 
 
 def emit_acceptance(uow: OrdersUoW, order: Order, acceptance: domain.Acceptance) -> None:

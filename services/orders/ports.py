@@ -9,7 +9,7 @@ against these, never against asyncpg.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -78,6 +78,8 @@ class OrdersUoW(Protocol):
         ...
 
     def emit(self, topic: Topic | str, payload: Payload, *, key: str | None) -> Envelope[Any]: ...
+
+    def after_commit(self, action: Callable[[], None]) -> None: ...
 
     def emit_in_flow(self, topic: Topic, payload: Payload, *, key: str,
                      correlation_id: uuid.UUID | None) -> Envelope[Any]: ...

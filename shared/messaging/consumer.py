@@ -205,6 +205,7 @@ class ConsumerRuntime(Generic[U]):
         finally:  # committed, or not: the relay learns which of its marks were made, and what to send
             if relay is not None:
                 relay.settle(marks, marked, written)
+        uow.outbox.committed()
         self._report_outcomes()  # committed: a pass rolled back counts nothing
         return True
 

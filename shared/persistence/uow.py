@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 import orjson
+import structlog
 
 from shared.clock import Clock, SystemClock
 from shared.contract.envelope import Envelope, Payload, Principal
@@ -24,6 +25,8 @@ from shared.contract.topics import Topic
 from shared.observability import tracing
 from shared.persistence.db import Conn
 from shared.persistence.inbox import claim_cte
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,8 @@ class Emitter:
         #: what the last flush wrote (outbox id, record), and the published rows it marked
         self.written: list[tuple[int, OutboxRecord]] = []
         self.marked: list[int] = []
+        #: what to do once the transaction has committed (metrics): dropped with a rolled-back savepoint or pass
+        self.on_commit: list[Callable[[], None]] = []
         self._cause: Cause | None = None
         #: the trace context of each message being handled (its span), by event id: what a message it
         #: causes carries on (set by the consumer runtime when tracing is on; see shared/observability/tracing.py)
@@ -123,11 +128,21 @@ class Emitter:
             OutboxRecord(event_id, topic, key, message_type, value, {"type": message_type, "event_id": str(event_id)})
         )
 
-    def mark(self) -> int:
-        return len(self.pending)
+    def mark(self) -> tuple[int, int]:
+        return len(self.pending), len(self.on_commit)
 
-    def rewind(self, mark: int) -> None:
-        del self.pending[mark:]
+    def rewind(self, mark: tuple[int, int]) -> None:
+        del self.pending[mark[0]:]
+        del self.on_commit[mark[1]:]
+
+    def committed(self) -> None:
+        """The transaction committed: run what waited for it (a failure is logged, never raised)."""
+        done, self.on_commit = self.on_commit, []
+        for action in done:
+            try:
+                action()
+            except Exception:
+                log.exception("after_commit_failed")
 
     async def flush(self, conn: Conn, *, notify: str = "", mark: Sequence[int] = ()) -> int:
         """Write the staged messages to the outbox, in order, and wake the relays at commit (``notify`` is the
@@ -213,12 +228,13 @@ class UnitOfWork:
         """Stage a message for the outbox, caused by the message being handled (see ``caused_by``)."""
         return self.outbox.emit(topic, payload, key=key)
 
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once the transaction commits, and never if it is rolled back: a batch the runtime
+        rolls back and does again counts its metrics once."""
+        self.outbox.on_commit.append(action)
+
 
 U = TypeVar("U", bound=UnitOfWork)
-
-
-class UnitOfWorkFactory(Protocol, Generic[U]):  # type: ignore[misc]
-    def __call__(self, conn: Conn) -> U: ...
 
 
 @asynccontextmanager
@@ -233,6 +249,7 @@ async def transaction(pool: asyncpg.Pool, factory: Callable[[Conn], U]) -> Async
             if uow.commit_requested:
                 await uow.outbox.flush(conn)
                 await tx.commit()
+                uow.outbox.committed()
             else:
                 await tx.rollback()
         except BaseException:

@@ -55,9 +55,11 @@ class Effects:
         self.fail_for: set[str] = set()
         self.reject_for: set[str] = set()
         self.calls: list[str] = []
+        self.committed: list[str] = []  # what the handler counted after commit (as a metric is)
 
     async def handle(self, cmd: RegisterSeller, uow: UnitOfWork) -> None:
         self.calls.append(cmd.seller_id)
+        uow.after_commit(lambda: self.committed.append(cmd.seller_id))
         await uow.conn.execute("INSERT INTO effects (seller_id) VALUES ($1)", cmd.seller_id)
         uow.emit(CATALOG_EVENTS_TOPIC, SellerRegistered(seller_id=cmd.seller_id, region="US", timezone="UTC",
                                                         backorder_eligible=True), key=cmd.seller_id)
@@ -133,6 +135,16 @@ async def test_a_pass_rolled_back_counts_no_message_as_handled(pool: asyncpg.Poo
     await rt.handle_records([record(old, 0)])
     await rt.handle_records([record(old, 1), record(command("s2"), 2)])  # the first pass is rolled back
     assert handled("ok") - before == 2  # s1 once, s2 once
+
+
+async def test_a_batch_done_again_runs_its_after_commit_actions_once_and_a_failed_messages_never(
+        pool: asyncpg.Pool) -> None:
+    effects = Effects()
+    effects.fail_for = {"s2"}
+    rt = runtime(pool, effects)
+    await rt.handle_records([record(command("s1"), 0), record(command("s2"), 1), record(command("s3"), 2)])
+    assert effects.calls.count("s1") == 2  # the first pass was rolled back and the batch done again
+    assert effects.committed == ["s1", "s3"]  # counted once each; s2, dead-lettered, never
 
 
 async def test_a_failing_message_behind_a_redelivered_one_gets_its_attempts_and_no_more(pool: asyncpg.Pool) -> None:

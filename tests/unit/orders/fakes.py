@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -174,6 +174,7 @@ class FakeUoW:
     dating: DatingPolicy = field(default_factory=lambda: DatingPolicy(transit_days=DEFAULT_TRANSIT_DAYS))
     cause: Cause | None = None
     emitted: list[Emitted] = field(default_factory=list)
+    committed: list[Callable[[], None]] = field(default_factory=list)
 
     def acting_as(self, kind: str | None, principal_id: str = "", message_type: str = "",
                   occurred_at: datetime | None = None) -> FakeUoW:
@@ -195,6 +196,15 @@ class FakeUoW:
 
     def emit_in_flow(self, topic: Topic, payload: Payload, *, key: str, correlation_id: uuid.UUID | None) -> Any:
         self.emitted.append(Emitted(topic.name, key, payload, correlation_id))
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        self.committed.append(action)
+
+    def commit_done(self) -> None:
+        """What the runtime does once the transaction committed."""
+        done, self.committed = self.committed, []
+        for action in done:
+            action()
 
     def types(self) -> list[str]:
         return [e.payload.message_type for e in self.emitted]
