@@ -9,7 +9,9 @@ cycle, however many instances run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
 
 from services.inventory import domain, wire
 from services.inventory.domain import LineRequest, Movement
@@ -45,12 +47,13 @@ def _actor(uow: InventoryUow) -> Actor | None:
 
 
 async def _finish(uow: InventoryUow, stock: Stock, entries: Entries, *, announce: Iterable[str] = (),
-                  reproject_too: Iterable[str] = ()) -> None:
-    """Save the changed levels and the ledger rows; tell sellers the levels that moved and any low stock (R10),
-    and the promises that changed (R25); re-project the queues whose stock moved, and ``reproject_too`` (R28).
-    ``announce``: SKUs whose every warehouse is told (``Stock.settle``)."""
-    changed = await uow.inventory.save_levels(stock)
-    await uow.inventory.record(entries)
+                  reproject_too: Iterable[str] = (), decisions: Sequence[tuple[str, bool, datetime]] = (),
+                  parts: Sequence[dict[str, Any]] = ()) -> None:
+    """Save the changed levels and the ledger rows (and an allocation's ``decisions`` and ``parts``) in one
+    statement; tell sellers the levels that moved and any low stock (R10), and the promises that changed (R25);
+    re-project the queues whose stock moved, and ``reproject_too`` (R28). ``announce``: SKUs whose every
+    warehouse is told (``Stock.settle``)."""
+    changed = await uow.inventory.save(stock, entries, decisions, parts)
     skus, flipped = stock.settle(changed, announce)
     for sku_id in flipped:
         await uow.inventory.set_low_stock_alerted(sku_id, stock.policy(sku_id).low_stock_alerted)
@@ -209,11 +212,10 @@ async def allocate_orders(messages: list[Message[o.OrderPlaced]], uow: Inventory
                for d in decisions for movement in d.movements]
     wire.publish(uow, stock.take_events(), lambda e: message_of[e.order_id].cause
                  if isinstance(e, OrderAllocated | OrderRefused) else None)
-    await uow.inventory.record_decisions([(d.order_id, d.accepted, d.placed_at) for d in decisions])
-    await uow.inventory.insert_parts([vars(part) for d in decisions for part in d.parts])
     # the levels and alerts the batch moved are announced as caused by its last order
     with uow.caused_by(placed[-1].cause if placed else uow.cause):
-        await _finish(uow, stock, entries)
+        await _finish(uow, stock, entries, decisions=[(d.order_id, d.accepted, d.placed_at) for d in decisions],
+                      parts=[vars(part) for d in decisions for part in d.parts])
 
 
 async def on_lines_cancelled(event: o.LinesCancelled, uow: InventoryUow) -> None:

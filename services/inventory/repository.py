@@ -83,12 +83,36 @@ class InventoryRepository:
             warehouse_ids=[lv.warehouse_id for lv in changed], on_hand=[d[0] for d in deltas],
             allocated=[d[1] for d in deltas], backorder_limit=[d[2] for d in deltas],
             backorder_allocated=[d[3] for d in deltas])
-        stored = {(r["sku_id"], r["warehouse_id"]): tuple(r.values())[2:] for r in rows}
-        for level in changed:
-            decided = (level.on_hand, level.allocated, level.backorder_limit, level.backorder_allocated)
-            if stored.get((level.sku_id, level.warehouse_id)) != decided:
-                raise AssertionError(f"level {level.sku_id}@{level.warehouse_id} changed under its lock: "
-                                     f"stored {stored.get((level.sku_id, level.warehouse_id))}, decided {decided}")
+        _check_stored(changed, rows)
+        return changed
+
+    async def save(self, stock: Stock, entries: Sequence[tuple[Movement, Why]],
+                   decisions: Sequence[tuple[str, bool, datetime]] = (),
+                   parts: Sequence[dict[str, Any]] = ()) -> list[Level]:
+        """``record_decisions``, ``insert_parts``, ``record`` and ``save_levels`` in one statement (one round
+        trip where four were), with ``save_levels``'s check of the rows as stored."""
+        changed = stock.changed()
+        if not (changed or entries or decisions or parts):
+            return changed
+        deltas = [stock.delta(level) for level in changed]
+        moves = [m for m, _ in entries]
+        whys = [w for _, w in entries]
+        rows = await fetch_all(
+            queries.save_stock, self.conn,
+            decided_orders=[d[0] for d in decisions], decided_accepted=[d[1] for d in decisions],
+            decided_placed_at=[d[2] for d in decisions],
+            **{f"part_{name}": [p[column] for p in parts] for name, column in _PART_COLUMNS},
+            entry_skus=[m.sku_id for m in moves], entry_warehouses=[m.warehouse_id for m in moves],
+            entry_kinds=[m.kind for m in moves], entry_on_hand=[m.on_hand for m in moves],
+            entry_allocated=[m.allocated for m in moves], entry_backorder_limit=[m.backorder_limit for m in moves],
+            entry_backorder_allocated=[m.backorder_allocated for m in moves],
+            entry_orders=[m.order_id for m in moves], entry_lines=[m.line_id for m in moves],
+            entry_causes=[w.cause_id for w in whys], entry_cause_types=[w.cause_type for w in whys],
+            entry_actors=[w.actor for w in whys],
+            sku_ids=[lv.sku_id for lv in changed], warehouse_ids=[lv.warehouse_id for lv in changed],
+            on_hand=[d[0] for d in deltas], allocated=[d[1] for d in deltas],
+            backorder_limit=[d[2] for d in deltas], backorder_allocated=[d[3] for d in deltas])
+        _check_stored(changed, rows)
         return changed
 
     # ------------------------------------------------------------------ policies (SKU locked)
@@ -276,6 +300,22 @@ class InventoryRepository:
     async def ledger_totals(self) -> dict[str, int]:
         row = await queries.ledger_totals(self.conn)
         return {"rows": int(row["rows"]), "levels": int(row["levels"])}
+
+
+#: ``save``'s array parameters for parts, and the key of each in a part's row
+_PART_COLUMNS = (("orders", "order_id"), ("lines", "line_id"), ("nos", "part_no"), ("skus", "sku_id"),
+                 ("warehouses", "warehouse_id"), ("sources", "source"), ("qtys", "qty"), ("states", "state"),
+                 ("placed_at", "placed_at"))
+
+
+def _check_stored(changed: Sequence[Level], rows: Sequence[asyncpg.Record]) -> None:
+    """The rows as stored must equal the levels decided on: anything else means the SKU lock was not held."""
+    stored = {(r["sku_id"], r["warehouse_id"]): tuple(r.values())[2:] for r in rows}
+    for level in changed:
+        decided = (level.on_hand, level.allocated, level.backorder_limit, level.backorder_allocated)
+        if stored.get((level.sku_id, level.warehouse_id)) != decided:
+            raise AssertionError(f"level {level.sku_id}@{level.warehouse_id} changed under its lock: "
+                                 f"stored {stored.get((level.sku_id, level.warehouse_id))}, decided {decided}")
 
 
 def _queued_parts(rows: Sequence[asyncpg.Record]) -> list[QueuedPart]:

@@ -207,3 +207,41 @@ ORDER BY 1, 2;
 
 -- name: ledger_totals^
 SELECT count(*) AS rows, count(DISTINCT (sku_id, warehouse_id)) AS levels FROM stock_ledger;
+
+-- name: save_stock
+-- What a handler decided, in one statement: the orders' decisions and their parts, the ledger rows (in order),
+-- and the changed levels as deltas (``add_to_levels``), whose rows as stored it returns. Each array group is one
+-- column per row; an empty group writes nothing.
+WITH decided AS (
+    INSERT INTO order_decisions (order_id, accepted, placed_at)
+    SELECT * FROM unnest(:decided_orders::text[], :decided_accepted::boolean[], :decided_placed_at::timestamptz[])
+), parts AS (
+    INSERT INTO allocation_parts (order_id, line_id, part_no, sku_id, warehouse_id, source, qty, state, placed_at)
+    SELECT order_id, line_id, part_no, sku_id, warehouse_id, source, qty, state, placed_at
+    FROM unnest(:part_orders::text[], :part_lines::text[], :part_nos::int[], :part_skus::text[],
+                :part_warehouses::text[], :part_sources::text[], :part_qtys::int[], :part_states::text[],
+                :part_placed_at::timestamptz[]) WITH ORDINALITY
+         AS p(order_id, line_id, part_no, sku_id, warehouse_id, source, qty, state, placed_at, n)
+    ORDER BY n
+), ledger AS (
+    INSERT INTO stock_ledger (sku_id, warehouse_id, kind, on_hand, allocated, backorder_limit, backorder_allocated,
+                              order_id, line_id, cause_id, cause_type, actor)
+    SELECT sku_id, warehouse_id, kind, on_hand, allocated, backorder_limit, backorder_allocated, order_id, line_id,
+           cause_id, cause_type, actor
+    FROM unnest(:entry_skus::text[], :entry_warehouses::text[], :entry_kinds::text[], :entry_on_hand::int[],
+                :entry_allocated::int[], :entry_backorder_limit::int[], :entry_backorder_allocated::int[],
+                :entry_orders::text[], :entry_lines::text[], :entry_causes::text[], :entry_cause_types::text[],
+                :entry_actors::text[]) WITH ORDINALITY
+         AS e(sku_id, warehouse_id, kind, on_hand, allocated, backorder_limit, backorder_allocated, order_id, line_id,
+              cause_id, cause_type, actor, n)
+    ORDER BY n
+)
+UPDATE stock_levels l
+SET on_hand = l.on_hand + d.on_hand, allocated = l.allocated + d.allocated,
+    backorder_limit = l.backorder_limit + d.backorder_limit,
+    backorder_allocated = l.backorder_allocated + d.backorder_allocated, updated_at = now()
+FROM unnest(:sku_ids::text[], :warehouse_ids::text[], :on_hand::int[], :allocated::int[], :backorder_limit::int[],
+            :backorder_allocated::int[]) AS d(sku_id, warehouse_id, on_hand, allocated, backorder_limit,
+                                              backorder_allocated)
+WHERE l.sku_id = d.sku_id AND l.warehouse_id = d.warehouse_id
+RETURNING l.sku_id, l.warehouse_id, l.on_hand, l.allocated, l.backorder_limit, l.backorder_allocated;

@@ -121,6 +121,14 @@ class FakeInventory:
         policies = {sku: self.policies[sku] for sku in skus if sku in self.policies}
         return Stock(policies, [replace(lv) for (sku, _), lv in sorted(self.levels.items()) if sku in skus])
 
+    async def save(self, stock: Stock, entries: Sequence[tuple[Movement, Why]],
+                   decisions: Sequence[tuple[str, bool, datetime]] = (),
+                   parts: Sequence[dict[str, Any]] = ()) -> list[Level]:
+        await self.record_decisions(decisions)
+        await self.insert_parts(parts)
+        await self.record(entries)
+        return await self.save_levels(stock)
+
     async def save_levels(self, stock: Stock) -> list[Level]:
         changed = stock.changed()  # checks the invariants, as the CHECK constraints do
         for level in changed:

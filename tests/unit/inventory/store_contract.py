@@ -92,6 +92,15 @@ EXPECTED: list[Any] = [
                            projected_on=date(2026, 12, 1), inbound_id='in-1'),
                 QueuedPart(order_id='o-1', line_id='l1', part_no=1, warehouse_id='wh-2', qty=1, projected_on=None,
                            inbound_id=None)])},
+    [Level(sku_id='sku-a', warehouse_id='wh-1', on_hand=10, allocated=4, backorder_limit=0, backorder_allocated=0,
+           priority=100)],
+    ['o-5'],
+    [Level(sku_id='sku-a', warehouse_id='wh-1', on_hand=10, allocated=4, backorder_limit=0, backorder_allocated=0,
+           priority=100),
+     Level(sku_id='sku-a', warehouse_id='wh-2', on_hand=0, allocated=0, backorder_limit=6, backorder_allocated=6,
+           priority=100)],
+    [HeldPart(order_id='o-5', line_id='l1', part_no=1, sku_id='sku-a', warehouse_id='wh-1', source='regular', qty=1,
+              state='allocated', ship_from=None)],
 ]
 
 
@@ -193,4 +202,14 @@ async def script(store: InventoryStore) -> list[Any]:
     await store.set_projections([replace(queued[0], projected_on=DAY, inbound_id="in-1")])
     seen += [await store.projected_parts("sku-a"), await store.waiting_queue("sku-a")]
     seen.append(await store.reprojection_inputs(["sku-a", "sku-b", "sku-none"]))
+
+    # an allocation saved at once: its decision, its part, its ledger row and its level
+    locked = await store.lock(["sku-a"])
+    locked.level("sku-a", "wh-1").allocated += 1
+    seen.append(await store.save(
+        locked, [(Movement("sku-a", "wh-1", domain.ALLOCATION, allocated=1, order_id="o-5", line_id="l1"),
+                  Why("c5", "OrderPlaced", "buyer:b-5"))],
+        [("o-5", True, T0)], [_part("o-5", "wh-1", 1, domain.ALLOCATED, T0, source=domain.REGULAR)]))
+    seen += [sorted(await store.decided(["o-5", "o-6"])), (await store.lock(["sku-a"])).sku_levels("sku-a"),
+             await store.held("o-5", ["l1"])]
     return seen
