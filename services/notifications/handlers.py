@@ -132,15 +132,15 @@ class _Told:
         if app_id in stored:
             stored.discard(app_id)
             uow.emit(EVENTS, app_sent_event(notice, self.rendered), key=notice.key)
-            metrics.NOTIFICATIONS.labels("app", notice.kind, "sent").inc()
+            _count(uow, "app", notice.kind, "sent")
             bound.info("notification_sent", channel="app", notification_id=app_id)
         else:
-            metrics.NOTIFICATIONS.labels("app", notice.kind, "duplicate").inc()
+            _count(uow, "app", notice.kind, "duplicate")
             bound.info("notification_already_told", channel="app", notification_id=app_id)
         error = self.unreachable
         if email_id not in stored:
             if error is None:
-                metrics.NOTIFICATIONS.labels("email", notice.kind, "duplicate").inc()
+                _count(uow, "email", notice.kind, "duplicate")
                 bound.info("notification_already_told", channel="email", notification_id=email_id)
             return False
         stored.discard(email_id)
@@ -150,12 +150,17 @@ class _Told:
                 seller_id=notice.seller_id, sku_id=notice.sku_id, channel="email", kind=notice.kind, attempts=0,
                 error=error,
             ), key=notice.key)
-            metrics.NOTIFICATIONS.labels("email", notice.kind, "failed").inc()
+            _count(uow, "email", notice.kind, "failed")
             bound.warning("notification_failed", channel="email", notification_id=email_id, error=error)
             return False
-        metrics.NOTIFICATIONS.labels("email", notice.kind, "created").inc()
+        _count(uow, "email", notice.kind, "created")
         bound.info("notification_queued", channel="email", notification_id=email_id)
         return True
+
+
+def _count(uow: NotificationsUow, channel: str, kind: str, outcome: str) -> None:
+    """Counted once the transaction commits: a batch the runtime does again counts once."""
+    uow.after_commit(lambda: metrics.NOTIFICATIONS.labels(channel, kind, outcome).inc())
 
 
 def _as_of(uow: NotificationsUow, cause: Cause | None = None) -> datetime:

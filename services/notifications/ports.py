@@ -9,7 +9,7 @@ the unit of work itself.)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -75,3 +75,5 @@ class NotificationsUow(Protocol):
         ...
 
     def emit(self, topic: Topic | str, payload: Payload, *, key: str | None) -> Any: ...
+
+    def after_commit(self, action: Callable[[], None]) -> None: ...

@@ -8,7 +8,7 @@ id was stored before is skipped (R22), which is what ``add_all`` reports.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -113,6 +113,9 @@ class FakeUow:
 
     def emit(self, topic: Topic | str, payload: Payload, *, key: str | None) -> Any:
         self.emitted.append(Emitted(topic.name if isinstance(topic, Topic) else topic, key, payload, self._cause))
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        action()  # the fake's transaction is committed as it goes
 
     def of_type(self, name: str) -> list[Any]:
         return [e.payload for e in self.emitted if e.payload.message_type == name]
