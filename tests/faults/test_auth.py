@@ -153,6 +153,8 @@ async def test_auth_a_wrong_password_keeps_the_service_unready_until_the_secret_
                                                                                     "kafka_not_ready", 1))
 
         await h.poll(unready_and_said_why, "the instance to be unready and to log why", 60)
+
+        # not a synchronisation: what is tested is the retry rate over a span of wall time (attempts per second)
         await asyncio.sleep(15)
         assert service.proc.poll() is None, "the instance exited instead of waiting for a working secret"
         assert await h.readyz(stack, "catalog", 1) == 503
@@ -236,7 +238,12 @@ async def test_auth_a_denied_write_stays_in_the_outbox_and_raises_the_alert(
             return value if value > before else 0.0
 
         refused = await h.poll(alerted, "the send-failure counter to rise", 60)
-        await asyncio.sleep(3)  # a few more rounds: still nothing marked, nothing on the topic
+
+        async def two_more_rounds() -> bool:  # the relay tried twice more: still nothing marked, nothing on the topic
+            return await _metric(url, failures, topic="catalog.events", error="TopicAuthorizationFailedError") \
+                >= refused + 2
+
+        await h.poll(two_more_rounds, "two more refused sends", 60)
         still = await h.query(stack, "catalog", "SELECT count(*) AS n FROM outbox WHERE published_at IS NULL "
                                                 "AND event_id = any($1::uuid[])", held)
         assert still[0]["n"] == len(held), "a refused row was marked as sent"
@@ -255,7 +262,11 @@ async def test_auth_a_denied_write_stays_in_the_outbox_and_raises_the_alert(
     # send fails with OutOfOrderSequenceNumber); the relay then has publishing start a new one
     await h.poll(all_told, "every held decision on catalog.events once the ACL is back", 60)
     renewed = h.log_events(stack, "catalog", "producer_renewing")
-    await asyncio.sleep(2)
+    # a marker: one more decision, written to the outbox after the held rows, reaches the topic after them
+    marker = f"seller-marker-{secrets.token_hex(3)}"
+    await operator.send(RegisterSeller(seller_id=marker, region="US", backorder_eligible=True))
+    await operator.wait_for(lambda o: o.topic == "catalog.events" and o.payload.get("seller_id") == marker,
+                            timeout=60)
     copies = [str(o.value["event_id"]) for o in operator.observed if o.topic == "catalog.events"
               and o.payload.get("seller_id") in sellers]
     assert set(copies) == set(held), "the events on the topic are the rows that waited"

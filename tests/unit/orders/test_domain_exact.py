@@ -130,3 +130,39 @@ def test_r26_a_line_without_parts_has_no_dates() -> None:
                          locale="en_US", timezone="America/New_York", placed_at=PLACED,
                          lines=[("l1", "sku-a", 1)], sellers={})
     assert order.lines[0].dates() is None
+
+
+def test_r08_a_rejection_keeps_its_reason_and_when() -> None:
+    order = domain.place(order_id="o-1", buyer_id="buyer-1", buyer_email="b@example.com", region="US",
+                         locale="en_US", timezone="America/New_York", placed_at=PLACED,
+                         lines=[("l1", "sku-a", 1)], sellers={})
+    assert [line.line_id for line in order.reject("out_of_stock", NOW) or []] == ["l1"]
+    assert (order.reject_reason, order.decided_at, order.status) == ("out_of_stock", NOW, "rejected")
+    assert reason_of(order.line, "l9") == "unknown_line"
+
+
+def test_r27_the_last_units_of_a_split_line_ship_it_at_that_time() -> None:
+    order = order_of({"l1": [AllocatedQty("wh-1", "regular", 2)]}, ("l1", "sku-a", 2))
+    order.ship([], "T-1", NOW, SELLER, {"l1": 1})
+    assert (order.lines[0].state, order.lines[0].shipped_at) == ("ready_to_ship", None)
+    later = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+    order.ship([], "T-2", later, SELLER, {"l1": 1})
+    line = order.lines[0]
+    assert (line.state, line.shipped_at, line.tracking_number, line.shipments) == (
+        "shipped", later, "T-2", [("T-1", 1), ("T-2", 1)])
+
+
+def test_a_snapshot_shares_no_line_part_or_shipment_with_the_order() -> None:
+    order = order_of({"l1": [AllocatedQty("wh-1", "backorder", 2)]}, ("l1", "sku-a", 2))
+    copy = domain.snapshot(order)
+    copy.lines[0].parts[0].released_qty = 2
+    copy.lines[0].shipments.append(("T-9", 1))
+    copy.lines[0].state = "cancelled"
+    assert (order.lines[0].parts[0].released_qty, order.lines[0].shipments, order.lines[0].state) == (
+        0, [], "awaiting_stock")
+
+
+def test_r15_a_deadline_is_an_instant_in_utc() -> None:
+    due = deadline(date(2026, 12, 1), zone("America/Los_Angeles", "US"))
+    assert due == datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+    assert due.tzinfo is UTC  # not the machine's zone, which merely equals it where that is UTC
