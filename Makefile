@@ -61,7 +61,7 @@ lint: $(STAMP)
 	$(PY) -m devstack.audit requirements.lock  # AUDIT_STRICT=1 (CI): packages it could not audit fail too
 
 # mutmut over the pure decision modules, killed by the unit tests alone (devstack/mutation.py, docs/mutation.md);
-# minutes of CPU, so `make test` leaves it out. MUTATION_ARGS=--keep reuses the last run's results.
+# minutes of CPU, so `make test` leaves it out. MUTATION_ARGS=--keep keeps the last run's kills.
 mutation: $(STAMP)
 	$(PY) -m devstack.mutation $(MUTATION_ARGS)
 

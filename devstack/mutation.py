@@ -14,7 +14,7 @@ and exits 1 when the score is under ``MUTATION_MIN`` (85 unless set) or a listed
 no longer exists (the list must stay true).
 
     python -m devstack.mutation            # a fresh run
-    python -m devstack.mutation --keep     # reuse the previous run's results for unchanged code
+    python -m devstack.mutation --keep     # keep the last run's kills, try its survivors again
     python -m devstack.mutation --head     # the last commit, whatever the working tree holds
 """
 
@@ -105,12 +105,20 @@ def score(outcomes: dict[str, str], equivalent: set[str]) -> tuple[int, int, lis
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--keep", action="store_true", help="reuse the previous run's results for unchanged code")
+    parser.add_argument("--keep", action="store_true", help="keep the last run's kills, try its survivors again")
     parser.add_argument("--head", action="store_true", help="mutate the last commit, not the working tree")
     parser.add_argument("--children", type=int, default=os.cpu_count() or 2, help="mutants tested at once")
     args = parser.parse_args(argv)
+    # with --keep, the mutants the last run did not kill are tried again (by name: mutmut keeps every other
+    # result), against the tests as they are now; the rest of a fresh tree's mutants run as usual
+    again = sorted(name for name, status in statuses().items() if status not in ("killed", "timeout")) \
+        if args.keep and (WORK / "mutants").is_dir() else []
     prepare(args.keep, args.head)
     mutmut("run", "--max-children", str(args.children))
+    current = statuses() if again else {}
+    again = [name for name in again if current.get(name) not in (None, "killed", "timeout")]
+    if again:
+        mutmut("run", "--max-children", str(args.children), *again)
     outcomes = statuses()
     equivalent = equivalent_mutants()
     killed, counted, problems = score(outcomes, equivalent)
