@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from services.catalog.domain import BackorderUsage, Caps, HandlingPolicy, Listing, Seller, Sku, WarehouseStock
+from shared.cause import Cause
 from shared.contract.envelope import Payload
 from shared.contract.topics import Topic
-from shared.persistence.uow import Cause
 
 
 class CatalogStore(Protocol):

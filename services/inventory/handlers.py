@@ -20,12 +20,12 @@ from services.inventory.inbound import book_receipt, reproject
 from services.inventory.ports import InventoryUow
 from services.inventory.promise_events import announce_promises
 from services.inventory.stock import OrderRequest, Stock, Why
+from shared.cause import Cause
 from shared.contract import catalog as cat
 from shared.contract import inventory as inv
 from shared.contract import orders as o
 from shared.domain import Actor, Rejection
 from shared.messaging.decoding import Message
-from shared.persistence.uow import Cause
 
 Entries = list[tuple[Movement, Why]]
 

@@ -16,11 +16,11 @@ from services.inventory.domain import HeldPart, Level, Movement, PartState, Wait
 from services.inventory.projection import OpenInbound, QueuedPart, SupplyAndQueue
 from services.inventory.promise import SellerTerms
 from services.inventory.stock import Stock, Why
+from shared.cause import Cause
 from shared.clock import Clock
 from shared.contract.envelope import Payload
 from shared.contract.topics import Topic
 from shared.dates import DatingPolicy
-from shared.persistence.uow import Cause
 
 
 class InventoryStore(Protocol):

@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterable
 
 from services.inventory import events as ev
 from services.inventory.ports import InventoryUow
+from shared.cause import Cause
 from shared.contract import inventory as inv
 from shared.contract.envelope import Payload
 from shared.contract.topics import INVENTORY_EVENTS_TOPIC as EVENTS
-from shared.persistence.uow import Cause
 
 
 def message(event: ev.Event) -> tuple[Payload, str]:

@@ -27,6 +27,7 @@ from services.notifications.localization import DEFAULT_LOCALE
 from services.notifications.ports import NotificationsUow
 from services.notifications.rendering import Rendered
 from services.notifications.repository import NotificationsRepository
+from shared.cause import Cause
 from shared.contract import catalog as cat
 from shared.contract import inventory as inv
 from shared.contract import orders as o
@@ -40,7 +41,6 @@ from shared.contract.notifications import (
 from shared.contract.topics import NOTIFICATIONS_EVENTS_TOPIC as EVENTS
 from shared.domain import Rejection
 from shared.messaging.decoding import Message
-from shared.persistence.uow import Cause
 
 log = structlog.get_logger(__name__)
 

@@ -15,9 +15,9 @@ from typing import Any, Protocol
 
 from services.notifications.domain import Buyer, LineState, Notice, Seller
 from services.notifications.rendering import Rendered
+from shared.cause import Cause
 from shared.contract.envelope import Payload
 from shared.contract.topics import Topic
-from shared.persistence.uow import Cause
 
 
 class NotificationsStore(Protocol):

@@ -18,10 +18,11 @@ from services.notifications.domain import OutgoingEmail
 from services.notifications.repository import NotificationsRepository
 from services.notifications.settings import NotificationsSettings
 from services.notifications.unit_of_work import PRODUCER, NotificationsUnitOfWork
+from shared.cause import Cause
 from shared.contract.notifications import NotificationFailed, NotificationSent
 from shared.contract.topics import NOTIFICATIONS_EVENTS_TOPIC as EVENTS
 from shared.persistence.db import DATABASE_DOWN, Conn
-from shared.persistence.uow import Cause, Emitter, transaction
+from shared.persistence.uow import Emitter, transaction
 
 log = structlog.get_logger(__name__)
 

@@ -17,8 +17,9 @@ from services.notifications.domain import (
     Seller,
 )
 from services.notifications.rendering import Rendered
+from shared.cause import Cause
 from shared.persistence.db import Conn, fetch_all, load_queries
-from shared.persistence.uow import Cause, OutboxRecord
+from shared.persistence.uow import OutboxRecord
 
 queries = load_queries(Path(__file__).parent / "sql")
 

@@ -28,6 +28,7 @@ from services.orders.lines import AllocatedQty, Line
 from services.orders.ports import OrdersUoW
 from services.orders.refunds import request_refunds
 from services.orders.views import LostLine
+from shared.cause import Cause
 from shared.clock import aware_now as clock_now
 from shared.contract import catalog as cat
 from shared.contract import inventory as inv
@@ -36,7 +37,6 @@ from shared.contract.topics import ORDERS_EVENTS_TOPIC as EVENTS
 from shared.dates import DatingPolicy
 from shared.domain import Rejection
 from shared.observability.metrics import DECISION_LATENCY
-from shared.persistence.uow import Cause
 from shared.regions import region_zone_name
 
 log = structlog.get_logger(__name__)

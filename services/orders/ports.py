@@ -16,11 +16,11 @@ from typing import Any, Protocol
 
 from services.orders.domain import Order, SkuTerms
 from services.orders.views import LostLine, SkuRecord, StockStatus
+from shared.cause import Cause
 from shared.clock import Clock
 from shared.contract.envelope import Envelope, Payload
 from shared.contract.topics import Topic
 from shared.dates import DatingPolicy
-from shared.persistence.uow import Cause
 
 
 class OrderStorePort(Protocol):

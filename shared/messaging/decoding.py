@@ -24,11 +24,11 @@ import orjson
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
+from shared.cause import Cause
 from shared.contract.dlq import DeadLetter
 from shared.contract.envelope import Payload, RawEnvelope, utcnow
 from shared.contract.topics import Topic
 from shared.contract.upcasting import upcast
-from shared.persistence.uow import Cause
 
 P = TypeVar("P", bound=Payload)
 

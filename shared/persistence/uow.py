@@ -12,34 +12,21 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
 import orjson
 import structlog
 
+from shared.cause import Cause
 from shared.clock import Clock, SystemClock
-from shared.contract.envelope import Envelope, Payload, Principal
+from shared.contract.envelope import Envelope, Payload
 from shared.contract.topics import Topic
 from shared.observability import tracing
 from shared.persistence.db import Conn
 from shared.persistence.inbox import claim_cte
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class Cause:
-    """The message being handled: what the emitted messages were caused by."""
-
-    event_id: uuid.UUID
-    correlation_id: uuid.UUID
-    principal: Principal | None = None
-    message_type: str = ""
-    occurred_at: datetime | None = None
-    #: the consumed record's timestamp (its producer's clock): when the message entered Kafka
-    received_at: datetime | None = None
 
 
 @dataclass(frozen=True)

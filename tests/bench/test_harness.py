@@ -28,7 +28,8 @@ RUNS = ("burst", "open_loop", "open_loop_50")
 def test_the_harness_runs_a_tiny_flash_sale_and_reports_every_figure(tmp_path: Path, postgres_server: str) -> None:
     out, history = tmp_path / "results", tmp_path / "HISTORY.md"
     assert main(["--orders", "150", "--skus", "20", "--open-loop-seconds", "2", "--skip-scale-out", "--one-stack",
-                 "--per-message-orders", "40", "--replicated-orders", "0", "--quiet-rate", "50", "--idle-seconds", "1", "--warmup-seconds", "1",
+                 "--per-message-orders", "40", "--replicated-orders", "0", "--quiet-rate", "50", "--idle-seconds", "1",
+                 "--warmup-seconds", "1",
                  "--out", str(out), "--history", str(history), "--postgres-url", postgres_server]) == 0
 
     result = json.loads((out / "latest.json").read_text())
@@ -94,7 +95,8 @@ def test_the_harness_runs_every_run_on_a_given_kafka_cluster_and_each_stays_exac
     # is shared, and no run may see another's orders
     out, history = tmp_path / "results", tmp_path / "HISTORY.md"
     assert main(["--orders", "120", "--skus", "20", "--open-loop-seconds", "2", "--skip-scale-out",
-                 "--per-message-orders", "30", "--idle-seconds", "1", "--warmup-seconds", "0", "--out", str(out), "--history", str(history),
+                 "--per-message-orders", "30", "--idle-seconds", "1", "--warmup-seconds", "0",
+                 "--out", str(out), "--history", str(history),
                  "--postgres-url", postgres_server, "--kafka-bootstrap", stack.kafka_bootstrap]) == 0
 
     result = json.loads((out / "latest.json").read_text())

@@ -19,13 +19,13 @@ from services.catalog import handlers
 from services.catalog.domain import Caps
 from services.catalog.ports import CatalogPolicy
 from services.catalog.unit_of_work import CatalogUnitOfWork
+from shared.cause import Cause
 from shared.clock import SystemClock
 from shared.contract import catalog as c
 from shared.contract.catalog import WarehouseQty
 from shared.contract.envelope import Payload, Principal
 from shared.domain import Rejection
 from shared.persistence.db import create_pool
-from shared.persistence.uow import Cause
 
 pytestmark = pytest.mark.integration
 

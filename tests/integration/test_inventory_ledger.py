@@ -25,13 +25,13 @@ import pytest
 from services.inventory import domain, handlers
 from services.inventory.settings import InventorySettings
 from services.inventory.unit_of_work import InventoryUnitOfWork
+from shared.cause import Cause
 from shared.contract import catalog as cat
 from shared.contract import inventory as inv
 from shared.contract import orders as o
 from shared.contract.envelope import Payload
 from shared.domain import Rejection
 from shared.messaging.decoding import Message
-from shared.persistence.uow import Cause
 
 pytestmark = pytest.mark.integration
 

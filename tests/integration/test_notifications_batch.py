@@ -18,10 +18,11 @@ import pytest
 from services.notifications import handlers
 from services.notifications.settings import NotificationsSettings
 from services.notifications.unit_of_work import make_uow
+from shared.cause import Cause
 from shared.clock import SystemClock
 from shared.messaging.decoding import Message
 from shared.persistence.db import create_pool
-from shared.persistence.uow import Cause, transaction
+from shared.persistence.uow import transaction
 from tests.unit.notifications import factories as f
 
 T0 = datetime(2026, 11, 23, 12, tzinfo=UTC)

@@ -12,12 +12,12 @@ from typing import Any
 from services.catalog import handlers
 from services.catalog.domain import BACKORDER, BackorderUsage, Listing, Seller, Sku, WarehouseStock
 from services.catalog.ports import CatalogPolicy
+from shared.cause import Cause
 from shared.contract import catalog as c
 from shared.contract.envelope import Payload, Principal
 from shared.contract.rejections import CommandRejected
 from shared.contract.topics import Topic
 from shared.domain import Rejection
-from shared.persistence.uow import Cause
 
 HANDLERS: dict[type[Payload], Callable[[Any, Any], Coroutine[Any, Any, None]]] = {
     c.RegisterSeller: handlers.register_seller,

@@ -20,11 +20,11 @@ from services.inventory.domain import HeldPart, Level, Movement, PartState, Poli
 from services.inventory.projection import OpenInbound, QueuedPart, SupplyAndQueue
 from services.inventory.promise import SellerTerms
 from services.inventory.stock import Stock, Why
+from shared.cause import Cause
 from shared.contract.envelope import Payload, Principal
 from shared.contract.topics import Topic
 from shared.dates import DatingPolicy
 from shared.domain import Rejection
-from shared.persistence.uow import Cause
 
 
 @dataclass

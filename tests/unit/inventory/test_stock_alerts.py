@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 from services.inventory import domain, handlers
 from services.inventory.domain import Level, Policy
+from shared.cause import Cause
 from shared.contract import catalog as cat
 from shared.contract import inventory as inv
 from shared.contract import orders as o
 from shared.messaging.decoding import Message
-from shared.persistence.uow import Cause
 from tests.unit.inventory.fakes import FakeUow, FixedClock
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -15,9 +15,9 @@ from typing import Any
 
 from services.notifications.domain import Buyer, LineState, Seller
 from services.notifications.rendering import Renderer
+from shared.cause import Cause
 from shared.contract.envelope import Payload
 from shared.contract.topics import Topic
-from shared.persistence.uow import Cause
 
 
 class FakeNotifications:

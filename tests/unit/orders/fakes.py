@@ -12,10 +12,10 @@ from typing import Any
 from services.orders.domain import Order, SkuTerms, snapshot
 from services.orders.settings import DEFAULT_TRANSIT_DAYS
 from services.orders.views import SKU_WIDE, LostLine, SkuRecord, StockStatus
+from shared.cause import Cause
 from shared.contract.envelope import Payload, Principal
 from shared.contract.topics import Topic
 from shared.dates import DatingPolicy
-from shared.persistence.uow import Cause
 
 
 class FakeOrders:

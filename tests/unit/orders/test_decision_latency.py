@@ -8,8 +8,8 @@ from datetime import timedelta
 from prometheus_client import REGISTRY
 
 from services.orders import batch_handlers, handlers
+from shared.cause import Cause
 from shared.messaging.decoding import Message
-from shared.persistence.uow import Cause
 from tests.unit.orders.fakes import FakeUoW
 from tests.unit.orders.test_handlers import PLACED, _allocated, _place, uow  # noqa: F401 - the fixture
 

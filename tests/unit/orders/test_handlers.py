@@ -9,13 +9,13 @@ import pytest
 
 from services.orders import batch_handlers, handlers
 from services.orders.views import StockStatus
+from shared.cause import Cause
 from shared.contract import catalog as cat
 from shared.contract import inventory as inv
 from shared.contract import orders as o
 from shared.contract.envelope import Principal
 from shared.domain import Rejection
 from shared.messaging.decoding import Message
-from shared.persistence.uow import Cause
 from tests.unit.orders.fakes import FakeUoW, FixedClock
 
 PLACED = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # Monday 09:00 New York

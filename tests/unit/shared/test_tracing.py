@@ -15,9 +15,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from shared.cause import Cause
 from shared.contract.rejections import CommandRejected
 from shared.observability import tracing
-from shared.persistence.uow import Cause, Emitter
+from shared.persistence.uow import Emitter
 
 _EXPORTER = InMemorySpanExporter()
 _PROVIDER = TracerProvider()
