@@ -131,3 +131,22 @@ def test_r11_only_received_units_fill_when_nothing_is_free_to_promise() -> None:
     policy = Policy("sku-1", backorder_enabled=True, safety_stock=3)  # nothing to promise to new orders
     assert domain.fill_budget(level, [level], policy) == 0
     assert domain.fill_budget(level, [level], policy, received=2) == 2
+
+
+def test_r12_a_level_outside_its_invariant_is_caught_on_either_side() -> None:
+    for broken in (lv(on_hand=1, allocated=2), lv(backorder_limit=1, backorder_allocated=2)):
+        with pytest.raises(AssertionError, match="sku-1@wh-1"):
+            broken.check()
+    lv(on_hand=2, allocated=2, backorder_limit=1, backorder_allocated=1).check()
+
+
+def test_r08_a_refused_count_says_what_is_allocated() -> None:
+    with pytest.raises(Rejection) as refused:
+        domain.count(lv(on_hand=5, allocated=2), 1)
+    assert refused.value.message == "2 units of sku-1 in wh-1 are allocated to orders; a count of 1 is too low"
+
+
+def test_r16_shipping_a_waiting_part_uses_up_only_its_own_promise() -> None:
+    level = lv(backorder_limit=7, backorder_allocated=5)
+    domain.ship(level, held("waiting", 2))
+    assert (level.backorder_limit, level.backorder_allocated) == (5, 3)

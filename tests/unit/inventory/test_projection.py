@@ -96,3 +96,12 @@ def test_r28_changed_compares_the_same_queue_only() -> None:
 def test_r28_one_unit_arriving_today_or_a_change_of_one_field_is_accepted(qty: int | None,
                                                                            day: date | None) -> None:
     check_inbound(qty, day, today=date(2026, 12, 6))
+
+
+def test_r28_a_refused_inbound_says_why_with_its_figures() -> None:
+    with pytest.raises(Rejection) as refused:
+        check_inbound(0, None, today=date(2026, 12, 6))
+    assert refused.value.message == "an inbound brings at least one unit, not 0"
+    with pytest.raises(Rejection) as refused:
+        check_inbound(None, date(2026, 12, 5), today=date(2026, 12, 6))
+    assert refused.value.message == "the expected arrival 2026-12-05 is in the past (today is 2026-12-06)"

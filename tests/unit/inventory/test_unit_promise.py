@@ -65,3 +65,16 @@ def test_r24_without_the_sellers_region_the_days_are_known_and_the_dates_are_not
 def test_r24_an_out_of_stock_unit_promises_nothing() -> None:
     assert unit_promise(AT, [Level("sku-1", "wh-1")], BACKORDER, LA, DatingPolicy()) == UnitPromise(
         Shown(OUT_OF_STOCK, 5), Availability(0, 0), None, None, None)
+
+
+def test_r24_more_than_the_last_unit_is_refused_not_shown_out_of_stock() -> None:
+    from services.inventory.promise import quote
+    from shared.domain import Rejection
+
+    levels = [Level("sku-1", "wh-1", backorder_limit=1)]
+    with pytest.raises(Rejection) as refused:
+        quote("sku-1", 2, "US", AT, levels=levels, policy=BACKORDER, seller=LA, dating=DatingPolicy())
+    assert refused.value.reason == "quantity_exceeds_stock"
+    with pytest.raises(Rejection) as refused:
+        quote("sku-1", 0, "US", AT, levels=levels, policy=BACKORDER, seller=LA, dating=DatingPolicy())
+    assert (refused.value.reason, refused.value.message) == ("invalid_quantity", "quantity must be at least 1, got 0")

@@ -3,12 +3,17 @@ kind, its revision (what makes it news again), its lines with their dates, and i
 
 from __future__ import annotations
 
+import random
 from datetime import date
 
+import pytest
+
 from services.notifications import notices
-from services.notifications.domain import Item, LineState, Notice
+from services.notifications.domain import Item, LineState, Notice, check_inbox_owner, retry_delay
 from shared.contract import inventory as inv
 from shared.contract import orders as o
+from shared.contract.envelope import Principal
+from shared.domain import Rejection
 
 D1, D2, D3, D4 = date(2026, 12, 1), date(2026, 12, 8), date(2026, 12, 15), date(2026, 12, 22)
 LAMP = LineState("l1", "sku-lamp", 3, 2, D1, D2)  # 3 units, 2 on back order
@@ -136,3 +141,68 @@ def test_r29_r32_an_uncovered_line_is_told_to_its_seller_once_per_warehouse_and_
         "o1", None, "backorder_uncovered", "wh-1/2026-12-01", (Item("l1", "sku-lamp", 0, 0, D1, None),),
         {"warehouse_id": "wh-1"}, seller_id="s1", sku_id="sku-lamp")
     assert notices.notice_uncovered(flag.model_copy(update={"seller_id": None})) is None
+
+
+def test_r20_what_a_notice_carries_for_machines_with_iso_dates() -> None:
+    notice = Notice("o1", "b1", "delayed", "rev-1", (
+        Item("l2", "sku-desk", 1, 1, D1, D2, D1, None), Item("l1", "sku-lamp", 3, 2, D3, None)),
+        {"reason": "inbound_late"})
+    assert notice.data() == {
+        "order_id": "o1", "kind": "delayed", "revision": "rev-1", "line_ids": ["l1", "l2"],
+        "ship_by": "2026-12-15", "estimated_delivery": "2026-12-08",
+        "items": [
+            {"line_id": "l2", "sku_id": "sku-desk", "qty": 1, "backorder_qty": 1, "ship_by": "2026-12-01",
+             "estimated_delivery": "2026-12-08", "previous_ship_by": "2026-12-01",
+             "previous_estimated_delivery": None},
+            {"line_id": "l1", "sku_id": "sku-lamp", "qty": 3, "backorder_qty": 2, "ship_by": "2026-12-15",
+             "estimated_delivery": None, "previous_ship_by": None, "previous_estimated_delivery": None}],
+        "facts": {"reason": "inbound_late"}}
+    undated = Notice("o1", "b1", "cancelled", "1", (Item("l1", "sku-lamp", 3, 2, None, None),))
+    assert (undated.data()["ship_by"], undated.data()["estimated_delivery"]) == (None, None)
+
+
+def test_r32_a_seller_notice_names_the_seller_and_the_sku_for_machines() -> None:
+    notice = Notice(None, None, "low_stock", "alert-1", (), {"threshold": "4"}, seller_id="s1", sku_id="sku-lamp")
+    data = notice.data()
+    assert (data["order_id"], data["seller_id"], data["sku_id"], data["line_ids"], data["items"]) == (
+        None, "s1", "sku-lamp", [], [])
+    assert (notice.key, notice.subject) == ("s1", "s1|sku-lamp")
+    assert "seller_id" not in Notice("o1", "b1", "late", "1", ()).data()
+
+
+@pytest.mark.parametrize(("principal", "reason"), [
+    (None, None), (Principal(kind="operator", id="ops-1"), None), (Principal(kind="service", id="orders"), None),
+    (Principal(kind="buyer", id="b1"), None), (Principal(kind="buyer", id="b2"), "not_owner"),
+    (Principal(kind="seller", id="s1"), "forbidden")])
+def test_r20_a_buyer_changes_its_own_inbox_only(principal: Principal | None, reason: str | None) -> None:
+    if reason is None:
+        check_inbox_owner(principal, "b1")
+        return
+    with pytest.raises(Rejection) as refused:
+        check_inbox_owner(principal, "b1")
+    assert refused.value.reason == reason
+
+
+def test_r22_email_retries_back_off_exponentially_with_jitter_up_to_a_ceiling() -> None:
+    class Fixed(random.Random):
+        def uniform(self, a: float, b: float) -> float:
+            return b  # the top of the jitter band
+
+    assert [retry_delay(n, 2.0, 60.0, Fixed()) for n in (0, 1, 2, 3, 6, 7)] == pytest.approx(
+        [2.4, 2.4, 4.8, 9.6, 72.0, 72.0])
+    assert 1.6 <= retry_delay(1, 2.0, 60.0, random.Random(7)) <= 2.4
+
+
+def test_r27_a_shipment_of_two_split_lines_names_each_one() -> None:
+    shipped = o.LinesShipped(order_id="o1", buyer_id="b1", line_ids=["l1", "l3"], tracking_number="T-1",
+                             status="partially_shipped",
+                             quantities=[o.LineQty(line_id="l1", qty=1), o.LineQty(line_id="l3", qty=2)])
+    known = {**KNOWN, "l3": LineState("l3", "sku-shelf", 4, 4, D1, D2)}
+    assert notices.notice_shipped(shipped, known).facts["partial"] == (  # type: ignore[union-attr]
+        "1 of 3 units of sku-lamp shipped now; 2 of 4 units of sku-shelf shipped now")
+
+
+def test_r20_an_accepted_line_without_parts_has_no_dates() -> None:
+    accepted = o.OrderAccepted(order_id="o1", buyer_id="b1", status="awaiting_shipment", tags=[], lines=[
+        o.AcceptedLine(line_id="l1", sku_id="sku-lamp", qty=1, parts=[])])
+    assert notices.lines_from_accepted(accepted) == [LineState("l1", "sku-lamp", 1, 0, None, None)]

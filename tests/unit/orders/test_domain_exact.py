@@ -166,3 +166,9 @@ def test_r15_a_deadline_is_an_instant_in_utc() -> None:
     due = deadline(date(2026, 12, 1), zone("America/Los_Angeles", "US"))
     assert due == datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
     assert due.tzinfo is UTC  # not the machine's zone, which merely equals it where that is UTC
+
+
+def test_r26_a_lines_dates_are_the_latest_of_its_parts() -> None:
+    order = order_of({"l1": [AllocatedQty("wh-1", "regular", 1), AllocatedQty("wh-1", "backorder", 1)]},
+                     ("l1", "sku-a", 2))
+    assert order.lines[0].dates() == (date(2026, 11, 27), date(2026, 12, 4))  # the backorder part's
