@@ -150,3 +150,12 @@ def test_r16_shipping_a_waiting_part_uses_up_only_its_own_promise() -> None:
     level = lv(backorder_limit=7, backorder_allocated=5)
     domain.ship(level, held("waiting", 2))
     assert (level.backorder_limit, level.backorder_allocated) == (5, 3)
+
+
+def test_r08_an_order_of_a_sku_inventory_never_heard_of_is_refused_by_line() -> None:
+    from services.inventory.allocation import allocate_order
+
+    levels: dict[str, dict[str, Level]] = {"sku-1": {"wh-1": lv(on_hand=2)}}
+    result = allocate_order("o1", [LineRequest("l1", "sku-1", 1), LineRequest("l2", "sku-new", 1)], levels, {})
+    assert (result.order_id, result.lines, result.rejected_lines) == ("o1", {}, ["l2"])
+    assert levels == {"sku-1": {"wh-1": lv(on_hand=2)}, "sku-new": {}}  # nothing held, all or nothing

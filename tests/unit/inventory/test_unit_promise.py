@@ -78,3 +78,25 @@ def test_r24_more_than_the_last_unit_is_refused_not_shown_out_of_stock() -> None
     with pytest.raises(Rejection) as refused:
         quote("sku-1", 0, "US", AT, levels=levels, policy=BACKORDER, seller=LA, dating=DatingPolicy())
     assert (refused.value.reason, refused.value.message) == ("invalid_quantity", "quantity must be at least 1, got 0")
+
+
+def test_r24_a_quote_pinned_whole_in_stock_on_back_order_and_out_of_stock() -> None:
+    from services.inventory.promise import Quote, QuotedPart, quote
+
+    levels = [Level("sku-1", "wh-1", on_hand=1, backorder_limit=3)]
+    assert quote("sku-1", 2, "GB", AT, levels=levels, policy=BACKORDER, seller=LA, dating=DatingPolicy()) == Quote(
+        "sku-1", 2, "GB", AT, True, ON_BACK_ORDER, 1, 1, (
+            QuotedPart("wh-1", "regular", 1, date(2026, 12, 8), date(2026, 12, 15)),
+            QuotedPart("wh-1", "backorder", 1, date(2026, 12, 11), date(2026, 12, 18))),
+        Availability(1, 3), 5)
+    sold_out = [Level("sku-1", "wh-1")]
+    assert quote("sku-1", 1, "GB", AT, levels=sold_out, policy=BACKORDER, seller=LA, dating=DatingPolicy()) == \
+        Quote("sku-1", 1, "GB", AT, False, OUT_OF_STOCK, 0, 0, (), Availability(0, 0), 5)
+
+
+def test_r07_backorder_units_count_only_while_the_sku_is_on_backorder() -> None:
+    from services.inventory.promise import availability
+
+    levels = [Level("sku-1", "wh-1", on_hand=2, backorder_limit=3)]
+    assert availability(levels, Policy("sku-1")) == Availability(2, 0)
+    assert availability(levels, BACKORDER) == Availability(2, 3)

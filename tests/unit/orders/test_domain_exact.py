@@ -103,10 +103,30 @@ def test_rolling_backorder_re_dates_every_waiting_line_in_its_sellers_zone_and_m
 
 def test_rolling_backorder_re_dates_a_line_after_one_that_does_not_move() -> None:
     order = order_of({"l1": [AllocatedQty("wh-1", "backorder", 1)], "l2": [AllocatedQty("wh-1", "backorder", 1)]},
-                     ("l1", "la-sku", 1), ("l2", "la-sku-2", 1))
-    order.lines[0].parts[0].ship_by = date(2026, 12, 31)  # already later than any new handling time dates it
-    order.extend_handling("la-sku", 5, DatingPolicy())
-    assert [d.line.line_id for d in order.extend_handling("la-sku-2", 5, DatingPolicy())] == ["l2"]
+                     ("l1", "la-sku", 1), ("l2", "la-sku", 1))
+    order.lines[0].parts[0].ship_by = date(2026, 12, 31)  # already later than the new handling time dates it
+    assert [d.line.line_id for d in order.extend_handling("la-sku", 5, DatingPolicy())] == ["l2"]
+
+
+def test_rolling_backorder_dates_a_line_of_an_unknown_seller_in_the_buyers_region() -> None:
+    def unknown(sku_id: str) -> SkuTerms:
+        return SkuTerms(None, "", "", handling_days=None)
+
+    order = domain.place(order_id="o-1", buyer_id="buyer-1", buyer_email="b@example.com", region="US",
+                         locale="en_US", timezone="America/New_York", placed_at=PLACED,
+                         lines=[("l1", "sku-x", 1)], sellers={})
+    assert order.accept({"l1": [AllocatedQty("wh-1", "backorder", 1)]}, unknown, DatingPolicy(), NOW) is not None
+    (delay,) = order.extend_handling("sku-x", 20, DatingPolicy())
+    assert delay.ship_by == date(2026, 12, 22)  # 20 business days in the US: Thanksgiving skipped
+    assert order.lines[0].due_at == datetime(2026, 12, 23, 5, 0, tzinfo=UTC)  # New York, the US's zone
+
+
+def test_r06a_another_seller_neither_confirms_delivery_nor_asks_a_replacement() -> None:
+    order = order_of({"l1": [AllocatedQty("wh-1", "regular", 1)]}, ("l1", "sku-a", 1))
+    order.ship(["l1"], "T-1", NOW, SELLER)
+    other = Actor("seller", "seller-2")
+    assert reason_of(order.deliver, "T-1", NOW, other) == "not_owner"
+    assert reason_of(order.request_replacement, "l1", other, on_backorder=False, out_of_stock=False) == "not_owner"
 
 
 @pytest.mark.parametrize(("state", "reason"), [
