@@ -159,3 +159,10 @@ def test_r08_an_order_of_a_sku_inventory_never_heard_of_is_refused_by_line() -> 
     result = allocate_order("o1", [LineRequest("l1", "sku-1", 1), LineRequest("l2", "sku-new", 1)], levels, {})
     assert (result.order_id, result.lines, result.rejected_lines) == ("o1", {}, ["l2"])
     assert levels == {"sku-1": {"wh-1": lv(on_hand=2)}, "sku-new": {}}  # nothing held, all or nothing
+
+
+def test_r09_of_the_warehouses_that_hold_a_whole_line_the_one_with_most_free_units_ships_it() -> None:
+    from services.inventory.allocation import pick_warehouses
+
+    levels = [Level("sku-1", "wh-a", on_hand=3), Level("sku-1", "wh-b", on_hand=5), Level("sku-1", "wh-c", on_hand=1)]
+    assert pick_warehouses(levels, 2, lambda level: level.free_regular, "regular") == [Part("wh-b", "regular", 2)]

@@ -116,6 +116,8 @@ def test_rolling_backorder_dates_a_line_of_an_unknown_seller_in_the_buyers_regio
                          locale="en_US", timezone="America/New_York", placed_at=PLACED,
                          lines=[("l1", "sku-x", 1)], sellers={})
     assert order.accept({"l1": [AllocatedQty("wh-1", "backorder", 1)]}, unknown, DatingPolicy(), NOW) is not None
+    # 15 business days when the handling time is not known, due at midnight in New York, the US's zone
+    assert order.lines[0].due_at == datetime(2026, 12, 16, 5, 0, tzinfo=UTC)
     (delay,) = order.extend_handling("sku-x", 20, DatingPolicy())
     assert delay.ship_by == date(2026, 12, 22)  # 20 business days in the US: Thanksgiving skipped
     assert order.lines[0].due_at == datetime(2026, 12, 23, 5, 0, tzinfo=UTC)  # New York, the US's zone
@@ -129,20 +131,54 @@ def test_r06a_another_seller_neither_confirms_delivery_nor_asks_a_replacement() 
     assert reason_of(order.request_replacement, "l1", other, on_backorder=False, out_of_stock=False) == "not_owner"
 
 
-@pytest.mark.parametrize(("state", "reason"), [
-    ("cancelled", "line_cancelled"), ("rejected", "order_rejected"), ("pending", "not_accepted"),
-    ("awaiting_stock", "awaiting_stock")])
-def test_r16_why_a_line_cannot_ship(state: str, reason: str) -> None:
+@pytest.mark.parametrize(("state", "reason", "message"), [
+    ("shipped", "already_shipped", "line l1 was shipped already"),
+    ("cancelled", "line_cancelled", "line l1 is cancelled"),
+    ("rejected", "order_rejected", "order o-1 was rejected"),
+    ("pending", "not_accepted", "order o-1 is not accepted yet"),
+    ("awaiting_stock", "awaiting_stock", "line l1 waits for 1 backordered units to be restocked")])
+def test_r16_why_a_line_cannot_ship(state: str, reason: str, message: str) -> None:
     order = order_of({"l1": [AllocatedQty("wh-1", "backorder", 1)]}, ("l1", "sku-a", 1))
     line = order.lines[0]
     line.state = state  # type: ignore[assignment]
-    assert reason_of(line.check_shippable, "o-1", None) == reason
+    with pytest.raises(Rejection) as refused:
+        line.check_shippable("o-1", None)
+    assert (refused.value.reason, refused.value.message) == (reason, message)
 
 
-def test_r27_a_partial_shipment_is_at_most_the_units_left() -> None:
-    order = order_of({"l1": [AllocatedQty("wh-1", "regular", 2)]}, ("l1", "sku-a", 2))
-    assert reason_of(order.lines[0].check_shippable, "o-1", 3) == "exceeds_line"
-    order.lines[0].check_shippable("o-1", 2)
+def test_r27_a_partial_shipment_is_at_most_the_units_left_and_only_units_in_stock() -> None:
+    order = order_of({"l1": [AllocatedQty("wh-1", "regular", 2), AllocatedQty("wh-1", "backorder", 1)]},
+                     ("l1", "sku-a", 3))
+    order.ship([], "T-1", NOW, SELLER, {"l1": 1})
+    line = order.lines[0]
+    with pytest.raises(Rejection) as refused:
+        line.check_shippable("o-1", 3)
+    assert (refused.value.reason, refused.value.message) == ("exceeds_line", "line l1 has 2 units left to ship, not 3")
+    with pytest.raises(Rejection) as refused:
+        line.check_shippable("o-1", 2)
+    assert (refused.value.reason, refused.value.message) == (
+        "not_released", "line l1 has 1 units in stock to ship; the rest wait for a restock")
+    line.check_shippable("o-1", 1)
+
+
+def test_r13_an_allocation_must_name_every_line_with_parts_of_at_least_one_unit() -> None:
+    order = domain.place(order_id="o-1", buyer_id="buyer-1", buyer_email="b@example.com", region="US",
+                         locale="en_US", timezone="America/New_York", placed_at=PLACED,
+                         lines=[("l1", "sku-a", 2)], sellers={})
+    with pytest.raises(Rejection) as refused:
+        order.accept({"l1": [AllocatedQty("wh-1", "regular", 2), AllocatedQty("wh-2", "regular", 0)]}, terms,
+                     DatingPolicy(), NOW)
+    assert (refused.value.reason, refused.value.message) == ("invalid_allocation",
+                                                             "line l1: parts do not add up to 2")
+    with pytest.raises(Rejection) as refused:
+        order.accept({"l9": [AllocatedQty("wh-1", "regular", 2)]}, terms, DatingPolicy(), NOW)
+    assert refused.value.message == "allocation names lines ['l9'], order has ['l1']"
+
+
+def test_r15_an_accepted_backorder_line_is_due_at_the_end_of_its_ship_by_in_its_sellers_zone() -> None:
+    order = order_of({"l1": [AllocatedQty("wh-1", "backorder", 1)]}, ("l1", "la-sku", 1))
+    assert (order.lines[0].parts[0].ship_by, order.lines[0].due_at) == (
+        date(2026, 11, 27), datetime(2026, 11, 28, 8, 0, tzinfo=UTC))  # midnight in Los Angeles
 
 
 def test_r26_a_line_without_parts_has_no_dates() -> None:
