@@ -170,3 +170,28 @@ def test_r14_the_dating_settings_become_the_policy_field_by_field() -> None:
     assert settings.dating_policy() == DatingPolicy(
         cutoff=time(11, 30), regular_dispatch_days=3, transit_days={**DEFAULT_TRANSIT_DAYS, "GB": 9, "XX": 4},
         default_transit_days=7, fallback_handling_days=21)
+
+
+def test_r14_a_handling_time_of_zero_days_is_kept_and_only_an_unknown_or_negative_one_falls_back() -> None:
+    from shared.dates import DatingPolicy
+
+    policy = DatingPolicy(regular_dispatch_days=2, fallback_handling_days=15)
+    assert [policy.dispatch_days("backorder", days) for days in (0, 1, None, -1)] == [0, 1, 15, 15]
+    assert policy.dispatch_days("regular", 9) == 2
+
+
+def test_r14_a_seller_zone_that_is_not_a_zone_falls_back_to_the_sellers_region() -> None:
+    from shared.dates import DatingPolicy, part_dates
+
+    # 13:30 UTC is 14:30 in Berlin, after the cut-off there, and before it in UTC
+    dates = part_dates(DatingPolicy(), datetime(2026, 12, 1, 13, 30, tzinfo=UTC), seller_region="DE",
+                       seller_timezone="Not/AZone", buyer_region="DE", source="regular", handling_days=None)
+    assert dates.ship_by == date(2026, 12, 4)  # from Wednesday 2 December, 2 business days
+
+
+def test_r14_a_naive_instant_is_refused_with_what_is_missing() -> None:
+    from shared.dates import order_day
+
+    with pytest.raises(ValueError) as refused:
+        order_day(datetime(2026, 12, 1, 9, 0), ZoneInfo("UTC"), "US", time(14, 0))
+    assert str(refused.value) == "placed_at must be timezone-aware"
