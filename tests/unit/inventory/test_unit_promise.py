@@ -74,7 +74,8 @@ def test_r24_more_than_the_last_unit_is_refused_not_shown_out_of_stock() -> None
     levels = [Level("sku-1", "wh-1", backorder_limit=1)]
     with pytest.raises(Rejection) as refused:
         quote("sku-1", 2, "US", AT, levels=levels, policy=BACKORDER, seller=LA, dating=DatingPolicy())
-    assert refused.value.reason == "quantity_exceeds_stock"
+    assert (refused.value.reason, refused.value.message) == (
+        "quantity_exceeds_stock", "2 units of sku-1 asked, 0 in stock and 1 on back order left")
     with pytest.raises(Rejection) as refused:
         quote("sku-1", 0, "US", AT, levels=levels, policy=BACKORDER, seller=LA, dating=DatingPolicy())
     assert (refused.value.reason, refused.value.message) == ("invalid_quantity", "quantity must be at least 1, got 0")

@@ -180,7 +180,9 @@ def test_r20_a_buyer_changes_its_own_inbox_only(principal: Principal | None, rea
         return
     with pytest.raises(Rejection) as refused:
         check_inbox_owner(principal, "b1")
-    assert refused.value.reason == reason
+    assert (refused.value.reason, refused.value.message) == (reason, {
+        "not_owner": "buyer b2 cannot change the inbox of buyer b1",
+        "forbidden": "a seller cannot change a buyer's inbox"}[reason])
 
 
 def test_r22_email_retries_back_off_exponentially_with_jitter_up_to_a_ceiling() -> None:

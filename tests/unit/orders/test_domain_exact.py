@@ -228,3 +228,67 @@ def test_r26_a_lines_dates_are_the_latest_of_its_parts() -> None:
     order = order_of({"l1": [AllocatedQty("wh-1", "regular", 1), AllocatedQty("wh-1", "backorder", 1)]},
                      ("l1", "sku-a", 2))
     assert order.lines[0].dates() == (date(2026, 11, 27), date(2026, 12, 4))  # the backorder part's
+
+
+def refusal(fn: object, *args: object, **kwargs: object) -> tuple[str, str]:
+    with pytest.raises(Rejection) as caught:
+        fn(*args, **kwargs)  # type: ignore[operator]
+    return caught.value.reason, caught.value.message
+
+
+def test_r06a_r16_r17_r18_refusals_say_why_in_words() -> None:
+    assert refusal(domain.check_may_place, SELLER, "buyer-1") == ("forbidden", "a seller cannot place orders")
+    assert refusal(domain.check_may_place, STRANGER, "buyer-1") == (
+        "not_owner", "buyer buyer-2 cannot place an order for buyer buyer-1")
+    assert refusal(domain.place, order_id="o-1", buyer_id="buyer-1", buyer_email="b@example.com", region="US",
+                   locale="en_US", timezone="America/New_York", placed_at=PLACED,
+                   lines=[("l1", "sku-a", 1), ("l1", "sku-b", 1)], sellers={}) == (
+        "duplicate_line", "an order names the same line id twice")
+    order = order_of({"l1": [AllocatedQty("wh-1", "regular", 1)], "l2": [AllocatedQty("wh-1", "backorder", 1)]},
+                     ("l1", "sku-a", 1), ("l2", "sku-b", 1))
+    other = Actor("seller", "seller-2")
+    assert refusal(order.line, "l9") == ("unknown_line", "order o-1 has no line l9")
+    assert refusal(order.ship, ["l1"], "T-1", NOW, BUYER) == ("forbidden", "a buyer cannot ship lines")
+    assert refusal(order.ship, ["l1"], "T-1", NOW, other) == (
+        "not_owner", "seller seller-2 cannot ship lines ['l1'] of another seller")
+    assert refusal(order.ship, ["l2"], "T-1", NOW, SELLER) == (
+        "awaiting_stock", "line l2 waits for 1 backordered units to be restocked")
+    assert refusal(order.cancel, ["l1"], "buyer_request", NOW, STRANGER) == (
+        "not_owner", "order o-1 belongs to another buyer")
+    assert refusal(order.cancel, ["l1"], "seller_request", NOW, other) == (
+        "not_owner", "seller seller-2 cannot cancel lines ['l1'] of another seller")
+    assert refusal(order.request_replacement, "l1", BUYER, on_backorder=False, out_of_stock=False) == (
+        "not_shipped", "line l1 has not shipped; cancel it instead")
+    assert refusal(order.release, "l2", "wh-1", 2) == (
+        "release_exceeds_backorder", "line l2 waits for 1 units in wh-1, released 2")
+    order.ship(["l1"], "T-1", NOW, SELLER)
+    assert refusal(order.deliver, "T-9", NOW, BUYER) == ("unknown_shipment", "order o-1 has no shipment T-9")
+    assert refusal(order.deliver, "T-1", NOW, other) == (
+        "not_owner", "seller seller-2 cannot confirm delivery of lines ['l1'] of another seller")
+    assert refusal(order.cancel, ["l1"], "buyer_request", NOW, BUYER) == (
+        "already_shipped", "line l1 was shipped and cannot be cancelled")
+    assert refusal(order.request_replacement, "l1", other, on_backorder=False, out_of_stock=False) == (
+        "not_owner", "seller seller-2 cannot request a replacement for lines ['l1'] of another seller")
+    order.request_replacement("l1", BUYER, on_backorder=True, out_of_stock=False)
+    assert refusal(order.request_replacement, "l1", BUYER, on_backorder=False, out_of_stock=False) == (
+        "replacement_already_requested", "a replacement was requested for line l1 already (refund)")
+
+
+def test_r17_a_rejected_orders_lines_cannot_be_cancelled() -> None:
+    order = domain.place(order_id="o-1", buyer_id="buyer-1", buyer_email="b@example.com", region="US",
+                         locale="en_US", timezone="America/New_York", placed_at=PLACED,
+                         lines=[("l1", "sku-a", 1)], sellers={})
+    order.reject("out_of_stock", NOW)
+    assert refusal(order.cancel, ["l1"], "buyer_request", NOW, BUYER) == ("order_rejected", "order o-1 was rejected")
+
+
+def test_a_line_moves_only_along_its_transitions() -> None:
+    from services.orders.lines import LINE_TRANSITIONS, IllegalTransition
+
+    order = order_of({"l1": [AllocatedQty("wh-1", "regular", 1)]}, ("l1", "sku-a", 1))
+    line = order.lines[0]
+    assert "pending" not in LINE_TRANSITIONS["ready_to_ship"]
+    with pytest.raises(IllegalTransition) as illegal:
+        line._move("pending")
+    assert str(illegal.value) == "line l1: ready_to_ship -> pending"
+    line._move("ready_to_ship")  # staying put is no move
