@@ -292,3 +292,20 @@ def test_a_line_moves_only_along_its_transitions() -> None:
         line._move("pending")
     assert str(illegal.value) == "line l1: ready_to_ship -> pending"
     line._move("ready_to_ship")  # staying put is no move
+
+
+def test_r16_shipping_lines_of_an_order_not_accepted_yet_names_the_order() -> None:
+    order = domain.place(order_id="o-1", buyer_id="buyer-1", buyer_email="b@example.com", region="US",
+                         locale="en_US", timezone="America/New_York", placed_at=PLACED,
+                         lines=[("l1", "sku-a", 1)], sellers={})
+    assert refusal(order.ship, ["l1"], "T-1", NOW, None) == ("not_accepted", "order o-1 is not accepted yet")
+
+
+def test_an_order_moves_only_along_its_status_transitions() -> None:
+    from services.orders.lines import IllegalTransition
+
+    order = order_of({"l1": [AllocatedQty("wh-1", "regular", 1)]}, ("l1", "sku-a", 1))
+    order.lines[0].state = "pending"  # lines that went back: not a move an order can make
+    with pytest.raises(IllegalTransition) as illegal:
+        order._restate()
+    assert str(illegal.value) == "order o-1: awaiting_shipment -> pending"
