@@ -204,8 +204,7 @@ async def placed_and_accepted(messages: list[Message[o.OrderPlaced | o.OrderAcce
     # read before this run's buyers are written: a buyer stored before wins (the store keeps the
     # first), and a notice told before its order's OrderPlaced arrived has none, as one at a time
     stored = await repo.buyers([notice.subject for notice, _, _ in told])  # a buyer's notice: its order
-    await repo.save_buyers(buyers)
-    await repo.save_lines_of(lines)
+    await repo.save_buyers_and_lines(buyers, lines)
     await tell_all(uow, [(notice, stored.get(notice.subject) or placed_in_run, cause)
                          for notice, placed_in_run, cause in told])
 

@@ -99,6 +99,29 @@ class NotificationsRepository:
         if rows:
             await self.conn.executemany(queries.save_line.sql, rows)
 
+    async def save_buyers_and_lines(self, buyers: Sequence[tuple[str, Buyer]],
+                                    orders: Sequence[tuple[str, Sequence[LineState], Any]]) -> None:
+        """``save_buyers`` then ``save_lines_of``, in one statement."""
+        newest: dict[tuple[str, str], tuple[str, LineState, Any]] = {}
+        for order_id, lines, as_of in orders:
+            for ln in lines:
+                kept = newest.get((order_id, ln.line_id))
+                if kept is None or kept[2] <= as_of:  # what save_line, row after row, would have left
+                    newest[(order_id, ln.line_id)] = (order_id, ln, as_of)
+        if not buyers and not newest:
+            return
+        rows = list(newest.values())
+        await queries.save_buyers_and_lines(
+            self.conn, buyer_orders=[o for o, _ in buyers], buyer_ids=[b.buyer_id for _, b in buyers],
+            buyer_emails=[b.email for _, b in buyers], buyer_regions=[b.region for _, b in buyers],
+            buyer_locales=[b.locale for _, b in buyers], buyer_timezones=[b.timezone for _, b in buyers],
+            buyer_placed_at=[b.placed_at for _, b in buyers],
+            line_orders=[o for o, _, _ in rows], line_ids=[ln.line_id for _, ln, _ in rows],
+            line_skus=[ln.sku_id for _, ln, _ in rows], line_qtys=[ln.qty for _, ln, _ in rows],
+            line_backorder_qtys=[ln.backorder_qty for _, ln, _ in rows],
+            line_ship_by=[ln.ship_by for _, ln, _ in rows],
+            line_deliveries=[ln.estimated_delivery for _, ln, _ in rows], line_as_of=[a for _, _, a in rows])
+
     async def lines(self, order_id: str) -> dict[str, LineState]:
         return {r["line_id"]: _line(r) for r in await fetch_all(queries.get_lines, self.conn, order_id=order_id)}
 

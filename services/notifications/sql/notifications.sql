@@ -23,6 +23,29 @@ SET sku_id = excluded.sku_id, qty = excluded.qty, backorder_qty = excluded.backo
     dates_as_of = excluded.dates_as_of
 WHERE order_lines.dates_as_of <= excluded.dates_as_of;
 
+-- name: save_buyers_and_lines!
+-- ``save_buyer_order`` and ``save_line`` for a batch, in one statement. A buyer already stored, or named
+-- twice, keeps the first; a line named twice must come once (the caller keeps the one ``save_line`` would
+-- have left: the newest dates, the later of two equal).
+WITH buyers AS (
+    INSERT INTO buyer_orders (order_id, buyer_id, buyer_email, region, locale, timezone, placed_at)
+    SELECT order_id, buyer_id, buyer_email, region, locale, timezone, placed_at
+    FROM unnest(:buyer_orders::text[], :buyer_ids::text[], :buyer_emails::text[], :buyer_regions::text[],
+                :buyer_locales::text[], :buyer_timezones::text[], :buyer_placed_at::timestamptz[]) WITH ORDINALITY
+         AS b(order_id, buyer_id, buyer_email, region, locale, timezone, placed_at, n)
+    ORDER BY n
+    ON CONFLICT (order_id) DO NOTHING
+)
+INSERT INTO order_lines (order_id, line_id, sku_id, qty, backorder_qty, ship_by, estimated_delivery, dates_as_of)
+SELECT * FROM unnest(:line_orders::text[], :line_ids::text[], :line_skus::text[], :line_qtys::int[],
+                     :line_backorder_qtys::int[], :line_ship_by::date[], :line_deliveries::date[],
+                     :line_as_of::timestamptz[])
+ON CONFLICT (order_id, line_id) DO UPDATE
+SET sku_id = excluded.sku_id, qty = excluded.qty, backorder_qty = excluded.backorder_qty,
+    ship_by = excluded.ship_by, estimated_delivery = excluded.estimated_delivery,
+    dates_as_of = excluded.dates_as_of
+WHERE order_lines.dates_as_of <= excluded.dates_as_of;
+
 -- name: get_lines
 SELECT line_id, sku_id, qty, backorder_qty, ship_by, estimated_delivery
 FROM order_lines WHERE order_id = :order_id ORDER BY line_id;

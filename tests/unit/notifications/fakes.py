@@ -44,6 +44,11 @@ class FakeNotifications:
     async def save_lines(self, order_id: str, lines: Sequence[LineState], as_of: Any) -> None:
         self.lines_of.setdefault(order_id, {}).update({line.line_id: line for line in lines})
 
+    async def save_buyers_and_lines(self, buyers: Sequence[tuple[str, Buyer]],
+                                    orders: Sequence[tuple[str, Sequence[LineState], Any]]) -> None:
+        await self.save_buyers(buyers)
+        await self.save_lines_of(orders)
+
     async def save_lines_of(self, orders: Sequence[tuple[str, Sequence[LineState], Any]]) -> None:
         for order_id, lines, as_of in orders:
             await self.save_lines(order_id, lines, as_of)
