@@ -64,7 +64,7 @@ async def test_r22_a_crash_mid_drain_loses_no_email_and_sends_at_most_one_twice_
     async def all_queued() -> bool:
         return (await email_states(stack))["pending"] == EMAILS
 
-    await poll(all_queued, f"{EMAILS} emails queued", within_s=120)
+    await poll(all_queued, f"{EMAILS} emails queued", within_s=300)  # 4,000 events on a busy machine
     stack.smtp.start()  # the same port: the drain begins
 
     async def well_under_way() -> bool:
