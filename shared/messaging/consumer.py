@@ -179,10 +179,8 @@ class ConsumerRuntime(Generic[U]):
         """The batch in one transaction. ``careful`` is None at first: runs take no savepoint, and one
         that fails aborts the transaction (``_RunFailed``). Then the batch is done again with a savepoint
         per run and, in the run that failed, per message (see ``_run_batch``). A batch with nothing for
-        this group (another service's events only) takes no transaction at all.
-
-        Not ``claim_first``, the inbox claim shares the outbox's statement at the end (one round trip
-        fewer a batch); if any message was claimed before, ``_SeenBefore`` rolls the transaction back."""
+        this group takes no transaction at all. Not ``claim_first``, the inbox claim shares the outbox's
+        statement at the end; if any message was claimed before, ``_SeenBefore`` rolls the transaction back."""
         ids = list(dict.fromkeys(i.message_id for i in inbound if _claimable(i)))  # a batch may repeat one
         if not ids:
             return False
