@@ -33,10 +33,15 @@ from tests.integration.test_orders_support import (
 pytestmark = pytest.mark.integration
 
 
+#: the services' clock (the platform fixture's): a test moves it on by seconds, within one day
+CLOCK: list[ClockFile] = []
+
+
 @pytest.fixture(scope="module", autouse=True)
 def platform(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     clock = ClockFile(tmp_path_factory.mktemp("clock") / "now")
     clock.set("2026-11-23T15:00:00+00:00")
+    CLOCK.append(clock)
     stack.service_env_extra.update(clock.env)
     stack.start_all()
     yield stack
@@ -76,7 +81,8 @@ async def test_r26_a_buyer_lists_its_own_orders_paged_with_lines_parts_status_an
     _, sku = await backorder_sku(client, stack, on_hand=1)
     buyer, other = uid("buyer"), uid("buyer")
     mine = []
-    for qty in (1, 2, 1):  # regular; then back order
+    for n, qty in enumerate((1, 2, 1)):  # regular; then back order
+        CLOCK[-1].set(f"2026-11-23T15:00:0{n + 1}+00:00")  # one placement a second: "newest first" is defined
         mine.append(await place(client, buyer, sku, qty))
         await event(client, mine[-1], "OrderAccepted")
     theirs = await place(client, other, sku, 1)

@@ -453,7 +453,7 @@ async def test_a_batch_after_its_held_connection_was_ended_takes_a_new_one(pool:
     rt = runtime(pool, Effects())
     await rt.handle_records([record(command("s1"), 0)])
     [waiting] = await held_sessions(pool)
-    assert await pool.fetchval("SELECT pg_terminate_backend($1)", waiting["pid"])
+    assert await pool.fetchval("SELECT pg_terminate_backend($1, 5000)", waiting["pid"])  # waits for its end
     await asyncio.sleep(MAX_AGE_S * 1.5)  # the server ends only a session that waited
     await rt.handle_records([record(command("s2"), 1)])
     assert sorted(r["seller_id"] for r in await pool.fetch("SELECT seller_id FROM effects")) == ["s1", "s2"]
@@ -467,8 +467,9 @@ async def test_outbox_relay_a_crash_before_the_deferred_mark_sends_the_rows_agai
     assert await crashed.publish_once() == 0  # leads
     await rt.handle_records([record(command("s1"), 0)])
     assert await crashed.publish_once(sweep=False, mark=False) == 1  # acknowledged, its mark deferred
-    await pool.execute("""SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+    await pool.execute("""SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
                           WHERE datname = current_database() AND pid <> pg_backend_pid()""")  # the process dies
+    # (the timeout makes each call wait for its backend to end: with it the relay's advisory lock is gone)
     successor = OutboxRelay(pool, acknowledged(sent))
     try:
         assert await successor.publish_once() == 1
