@@ -13,6 +13,10 @@ from services.notifications.repository import NotificationsRepository
 from services.notifications.sender import sender_from
 from services.notifications.settings import NotificationsSettings
 from services.notifications.unit_of_work import make_uow
+from shared.contract import catalog as cat
+from shared.contract import inventory as inv
+from shared.contract import notifications as n
+from shared.contract import orders as o
 from shared.contract.topics import (
     CATALOG_EVENTS_TOPIC,
     INVENTORY_EVENTS_TOPIC,
@@ -20,40 +24,40 @@ from shared.contract.topics import (
     NOTIFICATIONS_EVENTS_TOPIC,
     ORDERS_EVENTS_TOPIC,
 )
-from shared.messaging.decoding import Subscription
+from shared.messaging.decoding import Subscription, wired
 from shared.observability.http import Route, bad_query, not_found
 from shared.service import ServiceContext, ServiceDefinition
 
-SUBSCRIPTIONS = [
+SUBSCRIPTIONS = wired([
     Subscription(
         ORDERS_EVENTS_TOPIC,
         handlers={
-            "OrderPlaced": handlers.order_placed,
-            "OrderAccepted": handlers.order_accepted,
-            "OrderRejected": handlers.order_rejected,
-            "LinesReleased": handlers.lines_released,
-            "LinesShipped": handlers.lines_shipped,
-            "OrderShipmentLate": handlers.shipment_late,
-            "BackorderDelayed": handlers.backorder_delayed,
-            "LinesCancelled": handlers.lines_cancelled,
-            "RefundRequested": handlers.refund_requested,
-            "BackorderUncovered": handlers.backorder_uncovered,  # to the seller (R29, R32)
+            o.OrderPlaced: handlers.order_placed,
+            o.OrderAccepted: handlers.order_accepted,
+            o.OrderRejected: handlers.order_rejected,
+            o.LinesReleased: handlers.lines_released,
+            o.LinesShipped: handlers.lines_shipped,
+            o.OrderShipmentLate: handlers.shipment_late,
+            o.BackorderDelayed: handlers.backorder_delayed,
+            o.LinesCancelled: handlers.lines_cancelled,
+            o.RefundRequested: handlers.refund_requested,
+            o.BackorderUncovered: handlers.backorder_uncovered,  # to the seller (R29, R32)
         },
         # the two of every order, mixed as they arrive, a run at a time; one by one (above) if a run fails
-        batch_handlers={"OrderPlaced": handlers.placed_and_accepted, "OrderAccepted": handlers.placed_and_accepted},
+        batch_handlers={o.OrderPlaced: handlers.placed_and_accepted, o.OrderAccepted: handlers.placed_and_accepted},
     ),
     # R32: sellers' stock alerts, and where to email them
     Subscription(INVENTORY_EVENTS_TOPIC, handlers={
-        "LowStock": handlers.low_stock,
-        "BackorderStockExhausted": handlers.backorder_stock_exhausted,
+        inv.LowStock: handlers.low_stock,
+        inv.BackorderStockExhausted: handlers.backorder_stock_exhausted,
     }),
-    Subscription(CATALOG_EVENTS_TOPIC, handlers={"SellerRegistered": handlers.seller_registered}),
+    Subscription(CATALOG_EVENTS_TOPIC, handlers={cat.SellerRegistered: handlers.seller_registered}),
     Subscription(
         NOTIFICATIONS_COMMANDS_TOPIC,
-        handlers={"MarkNotificationsRead": handlers.mark_read},
+        handlers={n.MarkNotificationsRead: handlers.mark_read},
         rejections=NOTIFICATIONS_EVENTS_TOPIC,
     ),
-]
+], handlers)
 
 CHANNELS = ("app", "email")
 STATUSES = ("pending", "sending", "sent", "failed")
