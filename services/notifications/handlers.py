@@ -26,7 +26,7 @@ from services.notifications.domain import Buyer, Channel, LineState, Notice, Sel
 from services.notifications.localization import DEFAULT_LOCALE
 from services.notifications.ports import NotificationsUow
 from services.notifications.rendering import Rendered
-from services.notifications.repository import NotificationsRepository
+from services.notifications.rows import new_row
 from shared.cause import Cause
 from shared.contract import catalog as cat
 from shared.contract import inventory as inv
@@ -110,8 +110,8 @@ class _Told:
 
     def rows(self) -> list[dict[str, Any]]:
         def row(channel: Channel, status: str, error: str | None = None) -> dict[str, Any]:
-            return NotificationsRepository.new_row(self.notice, channel, self.rendered, locale=self.locale,
-                                                   status=status, cause=self.cause, error=error)
+            return new_row(self.notice, channel, self.rendered, locale=self.locale, status=status, cause=self.cause,
+                           error=error)
 
         if self.unreachable:  # without an address there is nothing to retry: recorded failed, and said so
             return [row("app", "sent"), row("email", "failed", self.unreachable)]

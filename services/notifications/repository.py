@@ -9,15 +9,11 @@ from typing import Any
 
 from services.notifications.domain import (
     Buyer,
-    Channel,
     ExpiredEmail,
     LineState,
-    Notice,
     OutgoingEmail,
     Seller,
 )
-from services.notifications.rendering import Rendered
-from shared.cause import Cause
 from shared.persistence.db import Conn, fetch_all, load_queries
 from shared.persistence.uow import OutboxRecord
 
@@ -137,24 +133,8 @@ class NotificationsRepository:
 
     # ------------------------------------------------------------ notifications
 
-    @staticmethod
-    def new_row(notice: Notice, channel: Channel, rendered: Rendered, *, locale: str, status: str,
-                cause: Cause | None, error: str | None = None) -> dict[str, Any]:
-        """A notification as ``add_all`` stores it."""
-        return {
-            "notification_id": notice.notification_id(channel), "order_id": notice.order_id,
-            "buyer_id": notice.buyer_id, "seller_id": notice.seller_id, "sku_id": notice.sku_id, "channel": channel,
-            "kind": notice.kind, "line_ids": list(notice.line_ids),
-            "revision": notice.revision, "ship_by": notice.ship_by, "estimated_delivery": notice.estimated_delivery,
-            "locale": locale, "subject": rendered.subject,
-            "body_text": rendered.app if channel == "app" else rendered.text,
-            "body_html": rendered.html if channel == "email" else None, "data": notice.data(), "status": status,
-            "last_error": error, "caused_by": cause.event_id if cause else None,
-            "correlation_id": cause.correlation_id if cause else None,
-        }
-
     async def add_all(self, rows: Sequence[dict[str, Any]]) -> set[str]:
-        """Store notifications (``new_row``s) in one statement; return the ids stored. The others existed
+        """Store notifications (``rows.new_row``s) in one statement; return the ids stored. The others existed
         already: they were told before (R22)."""
         if not rows:
             return set()
