@@ -25,6 +25,7 @@ class FakeNotifications:
         self.buyer_of: dict[str, Buyer] = {}
         self.sellers: dict[str, Seller] = {}
         self.lines_of: dict[str, dict[str, LineState]] = {}
+        self.lines_as_of: dict[tuple[str, str], Any] = {}
         self.rows: dict[str, dict[str, Any]] = {}
         self.wakes = 0
 
@@ -42,7 +43,11 @@ class FakeNotifications:
         return self.buyer_of.get(order_id)
 
     async def save_lines(self, order_id: str, lines: Sequence[LineState], as_of: Any) -> None:
-        self.lines_of.setdefault(order_id, {}).update({line.line_id: line for line in lines})
+        stored = self.lines_of.setdefault(order_id, {})
+        for line in lines:  # a line's dates move forward only: an older update (a replay) changes nothing
+            if self.lines_as_of.get((order_id, line.line_id), as_of) <= as_of:
+                stored[line.line_id] = line
+                self.lines_as_of[(order_id, line.line_id)] = as_of
 
     async def save_buyers_and_lines(self, buyers: Sequence[tuple[str, Buyer]],
                                     orders: Sequence[tuple[str, Sequence[LineState], Any]]) -> None:
@@ -77,11 +82,19 @@ class FakeNotifications:
         return [i for i in notification_ids
                 if not (i in self.rows and self.rows[i]["buyer_id"] == buyer_id and self.rows[i]["channel"] == "app")]
 
+    def _unread_app(self, buyer_id: str) -> list[dict[str, Any]]:
+        return [r for r in self.rows.values()
+                if r["buyer_id"] == buyer_id and r["channel"] == "app" and not r.get("read")]
+
     async def mark_read(self, buyer_id: str, notification_ids: list[str] | None = None) -> list[str]:
-        raise NotImplementedError
+        marked = [r for r in self._unread_app(buyer_id)
+                  if notification_ids is None or r["notification_id"] in notification_ids]
+        for r in marked:
+            r["read"] = True
+        return [r["notification_id"] for r in marked]
 
     async def unread_count(self, buyer_id: str) -> int:
-        raise NotImplementedError
+        return len(self._unread_app(buyer_id))
 
     def of_seller(self, seller_id: str) -> list[dict[str, Any]]:
         return [r for r in self.rows.values() if r["seller_id"] == seller_id]
