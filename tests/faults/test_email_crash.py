@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+import uuid
 from collections import Counter
+from collections.abc import Iterator
 
 import asyncpg
 import pytest
@@ -24,7 +26,9 @@ import pytest
 from devstack.client import PlatformClient
 from devstack.smtp import read_mail
 from devstack.stack import Stack
+from devstack.topics import recreate_topics
 from services.notifications.settings import NotificationsSettings
+from tests.conftest import dump_logs_on_failure
 from tests.faults.harness import poll
 from tests.unit.notifications import factories as f
 
@@ -34,11 +38,26 @@ EMAILS = 2000
 #: the default pool: the bound this test proves is the one the service runs with
 CONNECTIONS = NotificationsSettings().smtp_connections
 ENV = {"EMAIL_BATCH": "40", "EMAIL_POLL_S": "0.2", "EMAIL_LEASE_S": "10",
-       "SMTP_TIMEOUT_S": "2", "SMTP_RECONNECT_BASE_S": "0.1", "SMTP_RECONNECT_MAX_S": "0.5",
-       # a group of its own: the fault package's shared platform runs its notifications on the same broker,
-       # and in the group "notifications" it would take half of this test's partitions
-       "CONSUMER_GROUP_SUFFIX": "-email-crash"}
+       "SMTP_TIMEOUT_S": "2", "SMTP_RECONNECT_BASE_S": "0.1", "SMTP_RECONNECT_MAX_S": "0.5"}
 ORDERS = [f"o-crash-{i:05d}" for i in range(EMAILS)]
+
+
+@pytest.fixture(scope="module")
+def stack(postgres_server: str, tmp_path_factory: pytest.TempPathFactory,
+          request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """A broker of its own: 4,000 events on the session's broker would reach the fault package's shared
+    platform too (its services consume the same topics in the same groups) and change what the next
+    tests compare."""
+    own = Stack(tmp_path_factory.mktemp("emailcrash"), db_prefix=f"emailcrash_{uuid.uuid4().hex[:6]}",
+                postgres_url=postgres_server)
+    try:
+        own.start_infra()
+        asyncio.run(recreate_topics(own.kafka_bootstrap))  # the services would provision them; one runs here
+        yield own
+    finally:
+        own.stop_all()
+        dump_logs_on_failure(own, request)
+
 
 
 async def email_states(stack: Stack) -> Counter[str]:
