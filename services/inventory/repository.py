@@ -74,17 +74,7 @@ class InventoryRepository:
     async def save_levels(self, stock: Stock) -> list[Level]:
         """Write the changed levels as deltas, in one statement, and check the rows as stored
         equal the levels decided on: anything else means the SKU lock was not held."""
-        changed = stock.changed()
-        if not changed:
-            return changed
-        deltas = [stock.delta(level) for level in changed]
-        rows = await fetch_all(
-            queries.add_to_levels, self.conn, sku_ids=[lv.sku_id for lv in changed],
-            warehouse_ids=[lv.warehouse_id for lv in changed], on_hand=[d[0] for d in deltas],
-            allocated=[d[1] for d in deltas], backorder_limit=[d[2] for d in deltas],
-            backorder_allocated=[d[3] for d in deltas])
-        _check_stored(changed, rows)
-        return changed
+        return await self.save(stock, ())
 
     async def save(self, stock: Stock, entries: Sequence[tuple[Movement, Why]],
                    decisions: Sequence[tuple[str, bool, datetime]] = (),

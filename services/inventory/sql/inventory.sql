@@ -142,19 +142,6 @@ ON CONFLICT DO NOTHING RETURNING receipt_id;
 -- name: get_receipt^
 SELECT receipt_id, sku_id, warehouse_id, qty FROM receipts WHERE receipt_id = :receipt_id;
 
--- name: add_to_levels
--- Applies deltas (not absolute values) and returns the rows as stored: should the locking ever
--- be wrong, the CHECK constraints still see every unit and the caller sees the difference.
-UPDATE stock_levels l
-SET on_hand = l.on_hand + d.on_hand, allocated = l.allocated + d.allocated,
-    backorder_limit = l.backorder_limit + d.backorder_limit,
-    backorder_allocated = l.backorder_allocated + d.backorder_allocated, updated_at = now()
-FROM unnest(:sku_ids::text[], :warehouse_ids::text[], :on_hand::int[], :allocated::int[], :backorder_limit::int[],
-            :backorder_allocated::int[]) AS d(sku_id, warehouse_id, on_hand, allocated, backorder_limit,
-                                              backorder_allocated)
-WHERE l.sku_id = d.sku_id AND l.warehouse_id = d.warehouse_id
-RETURNING l.sku_id, l.warehouse_id, l.on_hand, l.allocated, l.backorder_limit, l.backorder_allocated;
-
 -- name: insert_ledger*!
 INSERT INTO stock_ledger (sku_id, warehouse_id, kind, on_hand, allocated, backorder_limit, backorder_allocated,
                           order_id, line_id, cause_id, cause_type, actor)
@@ -210,7 +197,8 @@ SELECT count(*) AS rows, count(DISTINCT (sku_id, warehouse_id)) AS levels FROM s
 
 -- name: save_stock
 -- What a handler decided, in one statement: the orders' decisions and their parts, the ledger rows (in order),
--- and the changed levels as deltas (``add_to_levels``), whose rows as stored it returns. Each array group is one
+-- and the changed levels as deltas (should the locking ever be wrong, the CHECK constraints still see every unit),
+-- whose rows as stored it returns. Each array group is one
 -- column per row; an empty group writes nothing.
 WITH decided AS (
     INSERT INTO order_decisions (order_id, accepted, placed_at)
