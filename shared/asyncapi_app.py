@@ -55,7 +55,8 @@ def _documented_envelope(model: type[Payload]) -> Any:
         f"{name}Envelope",
         __base__=Envelope[model],  # type: ignore[valid-type]
         type=(Literal[name], Field(description="Message type", examples=[name])),  # type: ignore[valid-type,arg-type]
-        # the version this release emits: what `make contract-check` reads as a declared new version
+        # the version of the shape documented (a producer may send the one before for a release:
+        # shared/contract/upcasting.py, EMITTED): what `make contract-check` reads as a declared new version
         version=(int, Field(default=model.contract_version, ge=1, description="Contract version of the payload")),
     )
 

@@ -12,7 +12,17 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+from .upcasting import downcast, emitted_version
 
 CONTRACT_VERSION = 1
 
@@ -50,7 +60,8 @@ class Payload(BaseModel):
 
     #: the envelope ``type`` this payload travels under (e.g. ``"PlaceOrder"``)
     message_type: ClassVar[str]
-    #: the envelope ``version`` of this shape; an older one is upcast before validation (upcasting.py)
+    #: the version of this shape; an older one is upcast before validation, and a producer may still send an
+    #: older one for a release (upcasting.py)
     contract_version: ClassVar[int] = CONTRACT_VERSION
 
     @field_validator("*", mode="after")
@@ -111,9 +122,20 @@ class Envelope(BaseModel, Generic[P]):
     @model_validator(mode="before")
     @classmethod
     def _version_of_the_payload(cls, data: Any) -> Any:
-        """An envelope built around a payload says the payload's version unless told otherwise."""
+        """An envelope built around a payload says the version this release sends it in (the payload's own,
+        or the older one the last release's consumers read: ``upcasting.EMITTED``) unless told otherwise."""
         if isinstance(data, dict) and "version" not in data and isinstance(data.get("payload"), Payload):
-            return {**data, "version": data["payload"].contract_version}
+            payload = data["payload"]
+            return {**data, "version": emitted_version(payload.message_type, payload.contract_version)}
+        return data
+
+    @model_serializer(mode="wrap")
+    def _payload_in_its_version(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """The payload in the shape the envelope's ``version`` says: stepped down when that is older."""
+        data = handler(self)
+        payload = self.payload
+        if isinstance(payload, Payload) and self.version < payload.contract_version and isinstance(data, dict):
+            data["payload"] = downcast(payload.message_type, payload.contract_version, data["payload"], self.version)
         return data
 
 

@@ -161,7 +161,7 @@ class OrderRejected(Payload):
     """The order cannot be filled (R08).
 
     Version 2: ``reason`` is a ``RejectionReason`` (version 1 sent its code as a string; consumers read both,
-    shared/contract/upcasting.py)."""
+    shared/contract/upcasting.py). Sent as version 1 until the next release, which sends version 2."""
 
     contract_version = 2
 
