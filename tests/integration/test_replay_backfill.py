@@ -2,7 +2,7 @@
 
 Inventory learns sellers' regions and SKUs' handling times (R24's promise) from catalog.events. Its database is
 emptied while it is stopped; a replay of catalog.events to its group rebuilds them, and a second replay over the
-rebuilt database changes nothing.
+rebuilt database changes nothing. With ``--since T`` only the records from T on are read again.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -20,6 +21,7 @@ from typer.testing import CliRunner
 from backorder_cli.main import app as cli
 from devstack.client import PlatformClient
 from devstack.stack import Stack, database_name
+from shared.contract import catalog as cat
 from tests.integration.test_orders_support import activate, listing, seller
 
 pytestmark = pytest.mark.integration
@@ -113,3 +115,36 @@ async def test_r24_replay_rebuilds_inventorys_seller_regions_and_handling_days_o
     await caught_up(stack, "inventory", "catalog.events")
     assert await learnt(stack, seller_id, sku_id) == ("EU", "Europe/Berlin", 9, 1)
     assert len(client.matching(lambda o: o.type == "StockChanged" and o.payload.get("sku_id") == sku_id)) == 2
+
+
+async def test_r24_replay_since_a_time_refeeds_only_the_records_from_that_time_on(
+        stack: Stack, client: PlatformClient) -> None:
+    run = uuid.uuid4().hex[:6]
+    before, after = (f"since-seller-a-{run}", f"since-sku-a-{run}"), (f"since-seller-b-{run}", f"since-sku-b-{run}")
+    await seller(client, before[0], region="US", tz="America/Chicago")
+    await listing(client, before[0], f"since-listing-a-{run}", [before[1]])
+    await activate(client, before[0], f"since-listing-a-{run}", before[1], days=4, region="US", tz="America/Chicago")
+    await client.wait_type("inventory.events", "StockChanged", sku_id=before[1])
+    # T: the time of the second seller's first record (the broker keeps the producer's timestamp)
+    first = await client.send_raw("catalog.events", client.envelope(cat.SellerRegistered(
+        seller_id=after[0], region="EU", timezone="Europe/Berlin", backorder_eligible=True)).model_dump_json().encode(),
+        key=after[0])
+    since = datetime.fromtimestamp(first.timestamp / 1000, UTC).isoformat(timespec="milliseconds")
+    await listing(client, after[0], f"since-listing-b-{run}", [after[1]])
+    await activate(client, after[0], f"since-listing-b-{run}", after[1], days=7, region="EU", tz="Europe/Berlin")
+    await client.wait_type("inventory.events", "StockChanged", sku_id=after[1])
+    assert [await learnt(stack, *ids) for ids in (before, after)] == [("US", "America/Chicago", 4, 1),
+                                                                      ("EU", "Europe/Berlin", 7, 1)]
+
+    stack.stop_service("inventory")
+    await empty_database(stack)
+    code, output = await asyncio.to_thread(backorder, stack, "replay", "catalog.events", "--to", "inventory",
+                                           "--since", since)
+    assert code == 0, output
+    assert "group inventory will read 3 record(s) of catalog.events again when inventory starts" in output
+
+    stack.start_service("inventory")
+    await client.wait_type("inventory.events", "StockChanged", sku_id=after[1], count=2)
+    await caught_up(stack, "inventory", "catalog.events")
+    # what came before T stays unknown to the rebuilt database; what came from T on is back
+    assert [await learnt(stack, *ids) for ids in (before, after)] == [(), ("EU", "Europe/Berlin", 7, 1)]
