@@ -4,12 +4,13 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: help install run demo test test-cluster test-unit test-integration test-faults test-bench lint docs bench clean tools test-deploy runtime-lock contract-check contract-tool mutation
+.PHONY: help install run demo test test-cluster test-upgrade test-unit test-integration test-faults test-bench lint docs bench clean tools test-deploy runtime-lock contract-check contract-tool mutation
 
 help:
 	@echo "make run    - start the platform on the embedded stack, play the demo, keep it up (Ctrl-C stops)"
 	@echo "make test   - install and run the whole suite (unit + integration + faults) on real infrastructure"
 	@echo "make test-cluster - broker faults on a 3-node Kafka cluster (left out of make test: ~15 min)"
+	@echo "make test-upgrade - a rolling upgrade from the last release to this build (left out of make test)"
 	@echo "make demo   - the scenario on a fresh embedded stack; exits non-zero unless every step was seen"
 	@echo "make lint   - ruff, mypy, the import-linter layer contracts and pip-audit"
 	@echo "make docs   - regenerate the AsyncAPI documents under docs/asyncapi/"
@@ -40,6 +41,11 @@ test: $(STAMP) tools contract-tool
 # so `make test` leaves them out and CI runs them as a second command
 test-cluster: $(STAMP)
 	$(PY) -m pytest tests/faults/test_cluster.py -m cluster $(PYTEST_ARGS)
+
+# a rolling upgrade from the last release (CHANGELOG.md) to this build (tests/faults/test_rolling_upgrade.py, marker
+# `upgrade`): the release's commit in a git worktree with a virtualenv of its own, so `make test` leaves it out
+test-upgrade: $(STAMP)
+	$(PY) -m pytest tests/faults/test_rolling_upgrade.py -m upgrade $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -73,12 +73,13 @@ def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes
 
 
 def spawn(
-    args: Sequence[str], *, log: Path, env: dict[str, str] | None = None, user: str | None = None
+    args: Sequence[str], *, log: Path, env: dict[str, str] | None = None, user: str | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     log.parent.mkdir(parents=True, exist_ok=True)
     out = open(log, "ab")  # noqa: SIM115 - the child owns it
     proc = subprocess.Popen(
-        list(args), stdout=out, stderr=subprocess.STDOUT, env=env, user=user, start_new_session=True
+        list(args), stdout=out, stderr=subprocess.STDOUT, env=env, user=user, cwd=cwd, start_new_session=True
     )
     out.close()
     _started.append(proc)

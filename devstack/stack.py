@@ -54,6 +54,16 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit(parts._replace(path=f"/{database}"))
 
 
+@dataclass(frozen=True)
+class Build:
+    """Where a service's code comes from, when not from this checkout: an interpreter, and the source tree it
+    runs in (``python -m`` imports from its working directory first). ``devstack.release`` makes one of a
+    release's commit."""
+
+    python: Path
+    root: Path
+
+
 @dataclass
 class ServiceProcess:
     name: str
@@ -61,6 +71,7 @@ class ServiceProcess:
     http_port: int
     proc: subprocess.Popen[bytes]
     log: Path
+    build: Build | None = None
 
     @property
     def url(self) -> str:
@@ -191,13 +202,17 @@ class Stack:
         env.update(extra or {})
         return env
 
-    def start_service(self, name: str, instance: int = 0, extra_env: dict[str, str] | None = None) -> ServiceProcess:
+    def start_service(self, name: str, instance: int = 0, extra_env: dict[str, str] | None = None,
+                      build: Build | None = None) -> ServiceProcess:
+        """Start (or restart) an instance; ``build``: another build's code (a restart keeps the instance's)."""
         key = (name, instance)
         previous = self.services.get(key)
         port = previous.http_port if previous else free_port()
+        build = build or (previous.build if previous else None)
         log = self.root / "logs" / f"{name}-{instance}.log"
-        proc = spawn([sys.executable, "-m", f"services.{name}"], log=log, env=self.service_env(name, port, extra_env))
-        self.services[key] = ServiceProcess(name, instance, port, proc, log)
+        proc = spawn([str(build.python) if build else sys.executable, "-m", f"services.{name}"], log=log,
+                     env=self.service_env(name, port, extra_env), cwd=build.root if build else None)
+        self.services[key] = ServiceProcess(name, instance, port, proc, log, build)
         self.write_state()
         return self.services[key]
 
