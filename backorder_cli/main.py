@@ -19,7 +19,7 @@ from backorder_cli import kafka
 from backorder_cli.config import service_url
 from backorder_cli.publish import send_app
 from backorder_cli.replay import replay
-from shared.messaging.consumer import REPLAY_CONSUMER_HEADER, REPLAY_OFFSET_HEADER
+from shared.messaging.decoding import REPLAY_CONSUMER_HEADER, REPLAY_OFFSET_HEADER
 from shared.messaging.topics import partitions_of
 
 app = typer.Typer(

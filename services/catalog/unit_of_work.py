@@ -28,7 +28,7 @@ class CatalogUnitOfWork(UnitOfWork):
 
     def __init__(self, conn: Conn, policy: CatalogPolicy, clock: Clock) -> None:
         super().__init__(conn, producer="catalog", clock=clock)
-        self.catalog = CatalogRepository(conn)
+        self.catalog = CatalogRepository(self.conn)
         self.policy = policy
 
     def now(self) -> datetime:

@@ -105,6 +105,8 @@ class Policy:
     transfers_allowed: bool = False
     #: R31: the pool; None means every warehouse of the SKU
     transfer_warehouses: tuple[str, ...] | None = None
+    #: R28: whether re-projecting its queue can find anything (migrations/0006_one_read_lock.sql)
+    may_project: bool = True
 
     def transfer_pool(self, warehouse_ids: Iterable[str]) -> frozenset[str]:
         """The warehouses, of ``warehouse_ids`` (the SKU's), whose stock serves one SKU-wide queue (R31);

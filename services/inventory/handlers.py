@@ -59,7 +59,9 @@ async def _finish(uow: InventoryUow, stock: Stock, entries: Entries, *, announce
         await uow.inventory.set_low_stock_alerted(sku_id, stock.policy(sku_id).low_stock_alerted)
     wire.publish(uow, stock.take_events())
     await announce_promises(uow, stock, skus)
-    await reproject(uow, sorted(set(skus) | set(reproject_too)), stock)  # R28: the queue or its stock moved
+    # R28: the queue or its stock moved; a SKU that had nothing to project when last projected, and whose
+    # inbounds have not changed since, still has nothing: its queue is not read
+    await reproject(uow, {s for s in skus if stock.policy(s).may_project} | set(reproject_too), stock)
 
 
 async def _fill_sku(uow: InventoryUow, stock: Stock, sku_id: str, *, first: str | None = None,
@@ -198,11 +200,12 @@ async def allocate_orders(messages: list[Message[o.OrderPlaced]], uow: Inventory
 
     A batch mixes partitions, so arrival is not placement: orders are sorted by
     ``placed_at`` (stable, so ties keep their arrival order). The decisions already taken
-    are read after the SKU locks, so a concurrent instance's decision on the same order is
-    seen; an order is decided once (a replayed ``OrderPlaced`` changes nothing)."""
+    are read with the SKU locks; one a concurrent instance takes meanwhile is refused by the
+    decisions' key, and the batch done again; an order is decided once (a replayed
+    ``OrderPlaced`` changes nothing)."""
     placed = sorted(messages, key=lambda m: m.payload.placed_at)
-    stock = await uow.inventory.lock({line.sku_id for m in placed for line in m.payload.lines})
-    seen = await uow.inventory.decided([m.payload.order_id for m in placed])
+    stock, seen = await uow.inventory.lock_and_decided({line.sku_id for m in placed for line in m.payload.lines},
+                                                       [m.payload.order_id for m in placed])
     decisions = stock.allocate([OrderRequest(m.payload.order_id, m.payload.placed_at, tuple(
         LineRequest(line.line_id, line.sku_id, line.qty) for line in m.payload.lines)) for m in placed], seen)
     message_of: dict[str, Message[o.OrderPlaced]] = {}

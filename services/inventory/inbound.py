@@ -25,7 +25,11 @@ async def reproject(uow: InventoryUow, sku_ids: Iterable[str], stock: Stock) -> 
     Where the seller allows transfers, the SKU's pool of warehouses is projected as one queue (R31)."""
     # With no supply expected no part has a day, so only the parts that still carry one can move: the rest of
     # the queue (all of it, in a sale with nothing inbound) is not read on every new backorder
-    inputs = await uow.inventory.reprojection_inputs(sorted(set(sku_ids)))
+    wanted = sorted(set(sku_ids))
+    if not wanted:
+        return
+    inputs = await uow.inventory.reprojection_inputs(wanted)
+    await uow.inventory.projection_idle([s for s in wanted if not any(inputs.get(s, ((), ())))])
     for sku_id, (inbounds, queue) in sorted(inputs.items()):
         if not queue:
             continue

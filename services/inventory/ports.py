@@ -30,6 +30,10 @@ class InventoryStore(Protocol):
     async def lock(self, sku_ids: Iterable[str], *, ensure_skus: bool = False,
                    ensure_levels: Iterable[tuple[str, str]] = ()) -> Stock: ...
 
+    async def lock_and_decided(self, sku_ids: Iterable[str], order_ids: Sequence[str]) -> tuple[Stock, set[str]]:
+        """``lock`` (creating nothing) and ``decided``, in one read."""
+        ...
+
     async def save_levels(self, stock: Stock) -> list[Level]: ...
 
     async def save(self, stock: Stock, entries: Sequence[tuple[Movement, Why]],
@@ -100,6 +104,10 @@ class InventoryStore(Protocol):
     async def reprojection_inputs(self, sku_ids: Sequence[str]) -> SupplyAndQueue:
         """For each SKU: ``open_inbounds``, and ``waiting_queue`` when it has any, else ``projected_parts`` (SKUs
         with neither are left out). One read for all of them."""
+        ...
+
+    async def projection_idle(self, sku_ids: Sequence[str]) -> None:
+        """These SKUs' ``Policy.may_project`` is false until one of their inbounds is announced or changes."""
         ...
 
     async def set_projections(self, parts: Sequence[QueuedPart]) -> None: ...

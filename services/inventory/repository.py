@@ -28,6 +28,7 @@ from services.inventory.promise import SellerTerms
 from services.inventory.stock import Stock, Why
 from shared.domain import Rejection
 from shared.persistence.db import Conn, fetch_all, load_queries
+from shared.persistence.staging import StagedWrite, stage_or_send
 
 queries = load_queries(Path(__file__).parent / "sql")
 
@@ -36,7 +37,7 @@ def _policy(row: Any) -> Policy:
     pool = row["transfer_warehouses"]
     return Policy(row["sku_id"], row["seller_id"], row["backorder_enabled"], row["safety_stock"],
                   row["low_stock_threshold"], row["low_stock_alerted"], row["handling_days"],
-                  row["transfers_allowed"], tuple(pool) if pool is not None else None)
+                  row["transfers_allowed"], tuple(pool) if pool is not None else None, row["may_project"])
 
 
 def _held(row: Any) -> HeldPart:
@@ -64,12 +65,28 @@ class InventoryRepository:
         skus = sorted(set(sku_ids) | {sku for sku, _ in wanted_levels})
         for sku_id in skus if ensure_skus else sorted({sku for sku, _ in wanted_levels}):
             await queries.ensure_sku(self.conn, sku_id=sku_id)  # a level's SKU row is its lock: it always exists
+        if not wanted_levels:
+            stock, _ = await self.lock_and_decided(skus, ())
+            return stock
         rows = await fetch_all(queries.lock_skus, self.conn, sku_ids=skus)
         policies = {r["sku_id"]: _policy(r) for r in rows}
         for sku_id, warehouse_id in wanted_levels:
             await queries.ensure_level(self.conn, sku_id=sku_id, warehouse_id=warehouse_id)
         levels = await fetch_all(queries.lock_levels, self.conn, sku_ids=skus)
         return Stock(policies, [self._level(r) for r in levels])
+
+    async def lock_and_decided(self, sku_ids: Iterable[str], order_ids: Sequence[str]) -> tuple[Stock, set[str]]:
+        """``lock`` (creating nothing) and ``decided``, in one read. Should a SKU count more or fewer levels than
+        were read (another transaction added one while this waited for the SKU's lock), they are read again."""
+        skus = sorted(set(sku_ids))
+        rows = await fetch_all(queries.lock_stock, self.conn, sku_ids=skus, order_ids=list(order_ids))
+        decided = set(rows[0]["decided"] or []) if rows else set()
+        policies = {r["sku_id"]: _policy(r) for r in rows if r["sku_id"] is not None}
+        read = [r for r in rows if r["warehouse_id"] is not None]
+        counted = {r["sku_id"]: r["level_count"] for r in rows if r["sku_id"] is not None}
+        if any(sum(1 for r in read if r["sku_id"] == sku_id) != n for sku_id, n in counted.items()):
+            read = await fetch_all(queries.lock_levels, self.conn, sku_ids=skus)
+        return Stock(policies, [self._level(r) for r in read]), decided
 
     async def save_levels(self, stock: Stock) -> list[Level]:
         """Write the changed levels as deltas, in one statement, and check the rows as stored
@@ -79,30 +96,24 @@ class InventoryRepository:
     async def save(self, stock: Stock, entries: Sequence[tuple[Movement, Why]],
                    decisions: Sequence[tuple[str, bool, datetime]] = (),
                    parts: Sequence[dict[str, Any]] = ()) -> list[Level]:
-        """``record_decisions``, ``insert_parts``, ``record`` and ``save_levels`` in one statement (one round
-        trip where four were), with ``save_levels``'s check of the rows as stored."""
+        """``record_decisions``, ``insert_parts``, ``record`` and ``save_levels``, staged: they ride the
+        transaction's next statement together, with ``save_levels``'s check of the rows as stored."""
         changed = stock.changed()
-        if not (changed or entries or decisions or parts):
-            return changed
-        deltas = [stock.delta(level) for level in changed]
-        moves = [m for m, _ in entries]
-        whys = [w for _, w in entries]
-        rows = await fetch_all(
-            queries.save_stock, self.conn,
-            decided_orders=[d[0] for d in decisions], decided_accepted=[d[1] for d in decisions],
-            decided_placed_at=[d[2] for d in decisions],
-            **{f"part_{name}": [p[column] for p in parts] for name, column in _PART_COLUMNS},
-            entry_skus=[m.sku_id for m in moves], entry_warehouses=[m.warehouse_id for m in moves],
-            entry_kinds=[m.kind for m in moves], entry_on_hand=[m.on_hand for m in moves],
-            entry_allocated=[m.allocated for m in moves], entry_backorder_limit=[m.backorder_limit for m in moves],
-            entry_backorder_allocated=[m.backorder_allocated for m in moves],
-            entry_orders=[m.order_id for m in moves], entry_lines=[m.line_id for m in moves],
-            entry_causes=[w.cause_id for w in whys], entry_cause_types=[w.cause_type for w in whys],
-            entry_actors=[w.actor for w in whys],
-            sku_ids=[lv.sku_id for lv in changed], warehouse_ids=[lv.warehouse_id for lv in changed],
-            on_hand=[d[0] for d in deltas], allocated=[d[1] for d in deltas],
-            backorder_limit=[d[2] for d in deltas], backorder_allocated=[d[3] for d in deltas])
-        _check_stored(changed, rows)
+        stage = stage_or_send(self.conn)
+        if decisions:
+            await stage(StagedWrite(queries.stage_decisions.sql, [
+                {"order_id": o, "accepted": a, "placed_at": p} for o, a, p in decisions]))
+        if parts:
+            await stage(StagedWrite(queries.stage_parts.sql, [{c: p[c] for c in _PART_COLUMNS} for p in parts]))
+        if entries:
+            # vars() is asdict() without its recursive deep copy: these dataclasses hold plain values only
+            await stage(StagedWrite(queries.stage_ledger.sql, [{**vars(m), **vars(why)} for m, why in entries]))
+        if changed:
+            deltas = [stock.delta(level) for level in changed]
+            await stage(StagedWrite(queries.stage_level_deltas.sql, [
+                {"sku_id": lv.sku_id, "warehouse_id": lv.warehouse_id, "on_hand": d[0], "allocated": d[1],
+                 "backorder_limit": d[2], "backorder_allocated": d[3]} for lv, d in zip(changed, deltas, strict=True)
+            ], check=lambda rows: _check_stored(changed, rows)))
         return changed
 
     # ------------------------------------------------------------------ policies (SKU locked)
@@ -259,6 +270,12 @@ class InventoryRepository:
                                         r["projected_on"], r["projected_inbound"]))
         return found
 
+    async def projection_idle(self, sku_ids: Sequence[str]) -> None:
+        """R28: these SKUs have nothing to project until their inbounds change (staged)."""
+        if sku_ids:
+            await stage_or_send(self.conn)(StagedWrite(queries.stage_projection_idle.sql,
+                                                       [{"sku_id": sku_id} for sku_id in sku_ids]))
+
     async def set_projections(self, parts: Sequence[QueuedPart]) -> None:
         if parts:
             await queries.set_projections(
@@ -292,15 +309,14 @@ class InventoryRepository:
         return {"rows": int(row["rows"]), "levels": int(row["levels"])}
 
 
-#: ``save``'s array parameters for parts, and the key of each in a part's row
-_PART_COLUMNS = (("orders", "order_id"), ("lines", "line_id"), ("nos", "part_no"), ("skus", "sku_id"),
-                 ("warehouses", "warehouse_id"), ("sources", "source"), ("qtys", "qty"), ("states", "state"),
-                 ("placed_at", "placed_at"))
+#: the columns of an allocation part's row
+_PART_COLUMNS = ("order_id", "line_id", "part_no", "sku_id", "warehouse_id", "source", "qty", "state", "placed_at")
 
 
-def _check_stored(changed: Sequence[Level], rows: Sequence[asyncpg.Record]) -> None:
+def _check_stored(changed: Sequence[Level], rows: Sequence[Mapping[str, Any]]) -> None:
     """The rows as stored must equal the levels decided on: anything else means the SKU lock was not held."""
-    stored = {(r["sku_id"], r["warehouse_id"]): tuple(r.values())[2:] for r in rows}
+    stored = {(r["sku_id"], r["warehouse_id"]): (r["on_hand"], r["allocated"], r["backorder_limit"],
+                                                 r["backorder_allocated"]) for r in rows}
     for level in changed:
         decided = (level.on_hand, level.allocated, level.backorder_limit, level.backorder_allocated)
         if stored.get((level.sku_id, level.warehouse_id)) != decided:

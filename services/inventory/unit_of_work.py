@@ -14,7 +14,7 @@ class InventoryUnitOfWork(UnitOfWork):
 
     def __init__(self, conn: Conn, settings: InventorySettings, clock: Clock | None = None) -> None:
         super().__init__(conn, producer="inventory", clock=clock)
-        self.inventory = InventoryRepository(conn, settings.warehouse_priority)
+        self.inventory = InventoryRepository(self.conn, settings.warehouse_priority)
         self.dating = settings.dating_policy()
 
 

@@ -19,7 +19,7 @@ class NotificationsUnitOfWork(UnitOfWork):
     def __init__(self, conn: Conn, settings: NotificationsSettings, clock: Clock,
                  renderer: Renderer) -> None:
         super().__init__(conn, producer=PRODUCER, clock=clock)
-        self.notifications = NotificationsRepository(conn)
+        self.notifications = NotificationsRepository(self.conn)
         self.renderer = renderer
         self.settings = settings
 

@@ -2,7 +2,7 @@
 
 Each decides exactly as the per-message handlers in ``handlers.py`` would, one message after
 the other, by the same steps; what a run saves is round trips: its orders and SKU terms are
-read in one go and its changes written in one statement each. A refusal raises, and the
+read in one statement and its changes staged, to ride the batch's last statement. A refusal raises, and the
 runtime then handles the run one message at a time with the per-message handlers, so only
 the refused message is rejected (or dead-lettered).
 """
@@ -47,8 +47,8 @@ async def place_orders(messages: list[Message[o.PlaceOrder]], uow: OrdersUoW) ->
     run one message at a time with ``place_order``, so only the refused command is rejected."""
     for m in messages:
         domain.check_may_place(actor_of(m.cause), m.payload.buyer_id)
-    existing = await uow.orders.get_many([m.payload.order_id for m in messages])
-    known = await uow.catalog.terms(sorted({line.sku_id for m in messages for line in m.payload.lines}))
+    existing, known = await uow.orders_and_terms([m.payload.order_id for m in messages],
+                                                 sorted({line.sku_id for m in messages for line in m.payload.lines}))
     new: list[tuple[Order, uuid.UUID | None]] = []
     for m in messages:
         cmd = m.payload
@@ -97,8 +97,7 @@ async def inventory_events(messages: list[Message[Any]], uow: OrdersUoW) -> None
     time); then the orders, stock signals and levels are written in one statement each. A refusal
     raises: the runtime then handles the run one message at a time with the per-message handlers."""
     decisions = [m for m in messages if m.cause.message_type in DECISIONS]
-    orders = await uow.orders.get_many([m.payload.order_id for m in decisions], lock=True)
-    known = await uow.catalog.terms(sorted({line.sku_id for order in orders.values() for line in order.lines}))
+    orders, known = await uow.orders_and_terms([m.payload.order_id for m in decisions], lock=True)
     changed: dict[str, Order] = {}
     exhausted: list[tuple[str, datetime]] = []
     lost: list[LostLine] = []

@@ -81,5 +81,10 @@ class OrdersUoW(Protocol):
 
     def after_commit(self, action: Callable[[], None]) -> None: ...
 
+    async def orders_and_terms(self, order_ids: Sequence[str], sku_ids: Sequence[str] = (), *,
+                               lock: bool = False) -> tuple[dict[str, Order], dict[str, SkuTerms]]:
+        """``orders.get_many``, and ``catalog.terms`` of ``sku_ids`` and of the orders' lines, in one read."""
+        ...
+
     def emit_in_flow(self, topic: Topic, payload: Payload, *, key: str,
                      correlation_id: uuid.UUID | None) -> Envelope[Any]: ...

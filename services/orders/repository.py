@@ -26,6 +26,7 @@ from services.orders.kpis import KpiCounts, LostDemand
 from services.orders.lines import Line, Part
 from services.orders.views import LostLine, SkuRecord, StockStatus
 from shared.persistence.db import Conn, fetch_all, load_queries
+from shared.persistence.staging import StagedWrite, stage_or_send
 
 queries = load_queries(Path(__file__).parent / "sql")
 
@@ -96,10 +97,19 @@ def _part_params(order: Order, line: Line, part: Part) -> dict[str, Any]:
     }
 
 
-def _lines_and_parts(orders: Sequence[Order]) -> dict[str, list[dict[str, Any]]]:
+def _lines_and_parts(orders: Sequence[Order]) -> dict[Any, list[dict[str, Any]]]:
     return {
-        "lines": [_line_params(order, i, line) for order in orders for i, line in enumerate(order.lines)],
-        "parts": [_part_params(order, line, part) for order in orders for line in order.lines for part in line.parts],
+        queries.stage_lines: [_line_params(order, i, line) for order in orders for i, line in enumerate(order.lines)],
+        queries.stage_parts: [_part_params(order, line, part) for order in orders for line in order.lines
+                              for part in line.parts],
+    }
+
+
+def _terms(rows: Sequence[Any]) -> dict[str, SkuTerms]:
+    return {
+        r["sku_id"]: SkuTerms(seller_id=r["seller_id"], region=r["region"] or "", timezone=r["timezone"] or "",
+                              handling_days=r["handling_days"], listing_type=r["listing_type"])
+        for r in rows
     }
 
 
@@ -115,12 +125,25 @@ class OrderStore:
         return (await self.get_many([order_id], lock=lock)).get(order_id)
 
     async def get_many(self, order_ids: Sequence[str], *, lock: bool = False) -> dict[str, Order]:
-        """The aggregates of the orders that exist, by id, in three queries whatever their number;
+        """The aggregates of the orders that exist, by id, in two queries whatever their number;
         with ``lock``, the orders (in key order) and their lines are locked until commit."""
         ids = sorted(set(order_ids))
         if not ids:
             return {}
-        rows = await fetch_all(queries.lock_orders if lock else queries.get_orders, self.conn, order_ids=ids)
+        return await self._orders(
+            await fetch_all(queries.lock_orders if lock else queries.get_orders, self.conn, order_ids=ids))
+
+    async def get_many_and_terms(self, order_ids: Sequence[str], sku_ids: Sequence[str] = (), *,
+                                 lock: bool = False) -> tuple[dict[str, Order], dict[str, SkuTerms]]:
+        """``get_many``, and the terms of ``sku_ids`` and of the orders' lines' SKUs (``CatalogView.terms``),
+        in one read (and one more for the parts of decided orders)."""
+        rows = await fetch_all(queries.lock_orders_and_terms if lock else queries.orders_and_terms, self.conn,
+                               order_ids=sorted(set(order_ids)), sku_ids=sorted(set(sku_ids)))
+        terms = _terms(rows[0]["terms"] or []) if rows else {}
+        return await self._orders([r for r in rows if r["order_id"] is not None]), terms
+
+    async def _orders(self, rows: list[Any]) -> dict[str, Order]:
+        """Rows of orders joined with their lines become orders, with the parts of the decided ones."""
         if not rows:
             return {}
         # parts are dated at acceptance, which decides the order: an undecided order has none
@@ -139,33 +162,36 @@ class OrderStore:
         await self.add_many([(order, correlation_id)])
 
     async def add_many(self, orders: Sequence[tuple[Order, uuid.UUID | None]]) -> None:
-        """Insert new orders with their lines, in one statement whatever their number."""
+        """Insert new orders with their lines (staged: they ride the batch's last statement)."""
         if not orders:
             return
-        await queries.save_orders(
-            self.conn, changed_orders=[],
-            new_orders=[{"order_id": order.order_id, "buyer_id": order.buyer_id, "buyer_email": order.buyer_email,
-                         "region": order.region, "locale": order.locale, "timezone": order.timezone,
-                         "placed_at": order.placed_at, "status": order.status, "tags": order.tags,
-                         "correlation_id": correlation_id, "received_at": order.received_at}
-                        for order, correlation_id in orders],
-            **_lines_and_parts([order for order, _ in orders]),
-        )
+        await self._stage(queries.stage_new_orders, [
+            {"order_id": order.order_id, "buyer_id": order.buyer_id, "buyer_email": order.buyer_email,
+             "region": order.region, "locale": order.locale, "timezone": order.timezone,
+             "placed_at": order.placed_at, "status": order.status, "tags": order.tags,
+             "correlation_id": correlation_id, "received_at": order.received_at}
+            for order, correlation_id in orders])
+        await self._stage_lines_and_parts([order for order, _ in orders])
 
     async def save(self, order: Order) -> None:
         await self.save_many([order])
 
     async def save_many(self, orders: Sequence[Order]) -> None:
-        """Write changed orders back with their lines and parts, in one statement whatever their number."""
+        """Write changed orders back with their lines and parts (staged)."""
         if not orders:
             return
-        await queries.save_orders(
-            self.conn, new_orders=[],
-            changed_orders=[{"order_id": order.order_id, "status": order.status, "tags": order.tags,
-                             "decided_at": order.decided_at, "reject_reason": order.reject_reason}
-                            for order in orders],
-            **_lines_and_parts(orders),
-        )
+        await self._stage(queries.stage_changed_orders, [
+            {"order_id": order.order_id, "status": order.status, "tags": order.tags,
+             "decided_at": order.decided_at, "reject_reason": order.reject_reason} for order in orders])
+        await self._stage_lines_and_parts(orders)
+
+    async def _stage_lines_and_parts(self, orders: Sequence[Order]) -> None:
+        for query, rows in _lines_and_parts(orders).items():
+            await self._stage(query, rows)
+
+    async def _stage(self, query: Any, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            await stage_or_send(self.conn)(StagedWrite(query.sql, rows))
 
     async def correlation_of(self, order_id: str) -> uuid.UUID | None:
         value = await queries.correlation_of(self.conn, order_id=order_id)
@@ -190,11 +216,9 @@ class OrderStore:
 
     async def record_lost_demand(self, lines: Sequence[LostLine]) -> None:
         """R33: lines refused out of stock, once per line (a repeated rejection adds nothing)."""
-        if lines:
-            await queries.record_lost_demand(self.conn, [
-                {"order_id": x.order_id, "line_id": x.line_id, "sku_id": x.sku_id, "seller_id": x.seller_id,
-                 "qty": x.qty, "rejected_at": x.rejected_at} for x in lines
-            ])
+        await self._stage(queries.stage_lost_demand, [
+            {"order_id": x.order_id, "line_id": x.line_id, "sku_id": x.sku_id, "seller_id": x.seller_id,
+             "qty": x.qty, "rejected_at": x.rejected_at} for x in lines])
 
     # the SLA clock
     async def fire_due(self, now: datetime, limit: int) -> list[LateLine]:
@@ -266,14 +290,7 @@ class CatalogView:
 
     async def terms(self, sku_ids: Sequence[str]) -> dict[str, SkuTerms]:
         """Seller, region, zone and handling time of the SKUs orders has heard of."""
-        rows = await fetch_all(queries.sku_terms, self.conn, sku_ids=list(sku_ids))
-        return {
-            r["sku_id"]: SkuTerms(
-                seller_id=r["seller_id"], region=r["region"] or "", timezone=r["timezone"] or "",
-                handling_days=r["handling_days"], listing_type=r["listing_type"],
-            )
-            for r in rows
-        }
+        return _terms(await fetch_all(queries.sku_terms, self.conn, sku_ids=list(sku_ids)))
 
     async def view(self, sku_id: str) -> dict[str, Any] | None:
         row = await queries.sku_view(self.conn, sku_id=sku_id)
@@ -285,9 +302,15 @@ class StockView:
         self.conn = conn
 
     async def levels(self, rows: Sequence[tuple[str, str, int, datetime]]) -> None:
-        await queries.upsert_stock(self.conn, [
-            {"sku_id": s, "warehouse_id": w, "available_to_promise": atp, "as_of": at} for s, w, atp, at in rows
-        ])
+        """The newest level per SKU and warehouse (staged)."""
+        newest: dict[tuple[str, str], tuple[int, datetime]] = {}
+        for s, w, atp, at in rows:
+            if (s, w) not in newest or newest[s, w][1] <= at:
+                newest[s, w] = (atp, at)
+        if newest:
+            await stage_or_send(self.conn)(StagedWrite(queries.stage_stock.sql, [
+                {"sku_id": s, "warehouse_id": w, "available_to_promise": atp, "as_of": at}
+                for (s, w), (atp, at) in sorted(newest.items())]))
 
     async def exhausted(self, sku_ids: Sequence[str], at: datetime) -> None:
         await self.exhausted_many([(sku_id, at) for sku_id in sku_ids])
@@ -298,7 +321,8 @@ class StockView:
         for sku_id, at in rows:
             latest[sku_id] = max(at, latest.get(sku_id, at))
         if latest:
-            await queries.mark_exhausted(self.conn, [{"sku_id": s, "exhausted_at": latest[s]} for s in sorted(latest)])
+            await stage_or_send(self.conn)(StagedWrite(
+                queries.stage_exhausted.sql, [{"sku_id": s, "exhausted_at": latest[s]} for s in sorted(latest)]))
 
     async def status(self, sku_id: str) -> StockStatus:
         row = await queries.stock_status(self.conn, sku_id=sku_id)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from services.orders.domain import Order, SkuTerms
 from services.orders.ports import CatalogPort, OrderStorePort, StockPort
 from services.orders.repository import CatalogView, OrderStore, StockView
 from services.orders.settings import OrdersSettings
@@ -26,12 +27,16 @@ class OrdersUnitOfWork(UnitOfWork):
 
     def __init__(self, conn: Conn, settings: OrdersSettings, clock: Clock) -> None:
         super().__init__(conn, producer="orders", clock=clock)
-        self.order_store = OrderStore(conn)
+        self.order_store = OrderStore(self.conn)
         self.orders: OrderStorePort = self.order_store
-        self.catalog: CatalogPort = CatalogView(conn)
-        self.stock: StockPort = StockView(conn)
+        self.catalog: CatalogPort = CatalogView(self.conn)
+        self.stock: StockPort = StockView(self.conn)
         self.dating = dating_policy(settings)
         self.settings = settings
+
+    async def orders_and_terms(self, order_ids: Sequence[str], sku_ids: Sequence[str] = (), *,
+                               lock: bool = False) -> tuple[dict[str, Order], dict[str, SkuTerms]]:
+        return await self.order_store.get_many_and_terms(order_ids, sku_ids, lock=lock)
 
     def emit_in_flow(self, topic: Topic, payload: Payload, *, key: str,
                      correlation_id: uuid.UUID | None) -> Envelope[Any]:

@@ -6,11 +6,13 @@ For each batch of Kafka records a service's consumer group receives:
    letter on ``<topic>.dlq`` with the reason and the original bytes;
 2. in one transaction (begun by the previous batch's commit: ``shared/persistence/primed.py``), the new
    messages run their handlers, a run of consecutive messages of one topic and handler at a time (a batch
-   handler gets the whole run), with no savepoint;
-3. one statement writes the staged outbox rows, marks what the relay published, and claims the message ids
-   in the inbox (``consumer, message_id`` primary key). If an id was there already (a redelivery), or
-   anything in the batch raised, the transaction is rolled back and the batch done again claiming first,
-   with a savepoint per run and per message in the run that failed: a ``Rejection`` becomes a
+   handler gets the whole run), with no savepoint; what a handler staged is sent before the next one runs
+   (``shared/persistence/staging.py``);
+3. one statement writes the last handler's staged writes and the staged outbox rows, marks what the relay
+   published, and claims the message ids in the inbox (``consumer, message_id`` primary key). If an id was
+   there already (a redelivery), or anything in the batch raised (a staged write too), the transaction is
+   rolled back and the batch done again claiming first, with a savepoint per run and per message in the run
+   that failed (staged writes sent inside it): a ``Rejection`` becomes a
    ``CommandRejected`` event and nothing else; any other error is retried a bounded number of times with
    backoff, then the message is dead-lettered; the batch goes on;
 4. the transaction commits, and the relay gets the rows it wrote. Only then are the batch's offsets noted,
@@ -33,12 +35,13 @@ from aiokafka import ConsumerRecord
 
 from shared.contract.rejections import CommandRejected
 from shared.domain import Rejection
-from shared.messaging.decoding import Inbound, Subscription, dead_letter, decode, record_key
+from shared.messaging.decoding import Inbound, Subscription, dead_letter, decode, record_key, replay_id
 from shared.messaging.outbox import OutboxRelay
 from shared.observability import metrics, tracing
 from shared.persistence import inbox
 from shared.persistence.db import TRANSIENT_DB_ERRORS, Conn
 from shared.persistence.primed import PrimedConnection
+from shared.persistence.staging import StagedWriteFailed
 from shared.persistence.uow import OutboxRecord, UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -48,11 +51,6 @@ U = TypeVar("U", bound=UnitOfWork)
 #: a batch waits at most this long for a connection: a pool that cannot give one is a database problem,
 #: retried and logged like one, never a consumer that hangs in silence
 ACQUIRE_TIMEOUT_S = 30.0
-#: Set by ``backorder dlq replay``: the consumer group that dead-lettered the message, and the dead
-#: letter's offset. That group handles the replay as a new message (its inbox holds the original id,
-#: claimed when the message was dead-lettered); every other group still skips it by its event id.
-REPLAY_CONSUMER_HEADER = "x-dlq-replay-consumer"
-REPLAY_OFFSET_HEADER = "x-dlq-replay-offset"
 
 
 def _claimable(item: Inbound) -> bool:
@@ -128,7 +126,7 @@ class ConsumerRuntime(Generic[U]):
         # A batch lists its partitions in no particular order, and records of different partitions
         # have no order between them: grouping them by topic (stably, so each partition keeps its
         # order) makes the runs of one subscription's messages as long as they can be.
-        inbound = [self._replay_id(decode(r, self.by_topic[r.topic])) for r in sorted(records, key=_topic)]
+        inbound = [replay_id(decode(r, self.by_topic[r.topic]), self.group_id) for r in sorted(records, key=_topic)]
         started = time.perf_counter()
         try:
             touched_database = await self._passes(inbound)
@@ -192,13 +190,18 @@ class ConsumerRuntime(Generic[U]):
         try:
             async with self._connection(first_pass=careful is None and not claim_first) as conn:
                 uow = self.uow_factory(conn)
+                uow.conn.deferring = True  # the last handler's writes ride the outbox statement
                 fresh = dict.fromkeys(await inbox.claim(conn, self.group_id, ids) if claim_first else ids, True)
                 await self._dispatch(uow, [i for i in inbound if i.message_id in fresh and fresh.pop(i.message_id)],
                                      careful)
-                if claim_first:
-                    await uow.outbox.flush(conn, notify=token, mark=marks)
-                elif await uow.outbox.flush_claiming(conn, self.group_id, ids, notify=token, mark=marks) != len(ids):
-                    raise _SeenBefore
+                try:
+                    if claim_first:
+                        await uow.outbox.flush(conn, notify=token, mark=marks)
+                    elif await uow.outbox.flush_claiming(conn, self.group_id, ids, notify=token,
+                                                         mark=marks) != len(ids):
+                        raise _SeenBefore
+                except StagedWriteFailed as exc:  # a handler's write, refused: which one, the careful pass finds
+                    raise _RunFailed("", None) from exc
             marked, written = uow.outbox.marked, uow.outbox.written  # committed
         finally:  # committed, or not: the relay learns which of its marks were made, and what to send
             if relay is not None:
@@ -220,15 +223,6 @@ class ConsumerRuntime(Generic[U]):
     async def close(self) -> None:
         """Give back the connection held between batches (after the last batch, before the pool closes)."""
         await self._primed.close()
-
-    def _replay_id(self, item: Inbound) -> Inbound:
-        """A dead letter replayed for this group gets an inbox id of its own (once per dead letter)."""
-        headers = {k: v for k, v in (item.record.headers or ())}
-        if item.message is not None and headers.get(REPLAY_CONSUMER_HEADER, b"").decode("utf-8", "replace") \
-                == self.group_id:
-            offset = headers.get(REPLAY_OFFSET_HEADER, b"").decode("utf-8", "replace")
-            item.message_id = f"{item.message_id}/replay/{offset}"
-        return item
 
     async def _dispatch(self, uow: U, inbound: list[Inbound], careful: _RunFailed | None = None) -> None:
         run: list[Inbound] = []
@@ -283,11 +277,13 @@ class ConsumerRuntime(Generic[U]):
                     with tracing.consuming_run(((i.record, i.type, i.message_id) for i in run), self.group_id) \
                             as contexts:
                         self._traced(uow, run, contexts)
+                        await uow.conn.flush()  # the previous run's writes go before this one runs
                         await batch_handler([i.message for i in run if i.message], uow)
                 else:
                     assert handler is not None
                     for current, item in enumerate(run):  # noqa: B007 - read in the except clause
                         assert item.message is not None
+                        await uow.conn.flush()  # the previous handler's writes go before this one runs
                         with self._span(uow, item), uow.outbox.caused_by(item.message.cause):
                             await handler(item.message.payload, uow)
         except TRANSIENT_DB_ERRORS:
@@ -296,6 +292,10 @@ class ConsumerRuntime(Generic[U]):
             rejected = isinstance(exc, Rejection)  # not the message's fault: it is simply rejected again alone
             if not rejected:
                 log.info("run_failed_falling_back_to_single", type=message_type, size=len(run), error=repr(exc))
+            if isinstance(exc, StagedWriteFailed):  # a write staged earlier, maybe by another run: no one to blame
+                if not guarded:
+                    raise _RunFailed("", None) from exc
+                current = None
             if not guarded:
                 blamed = None if rejected or current is None else run[current].message_id
                 raise _RunFailed(run[0].message_id, blamed) from exc

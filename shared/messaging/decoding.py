@@ -30,6 +30,12 @@ from shared.contract.envelope import Payload, RawEnvelope, utcnow
 from shared.contract.topics import Topic
 from shared.contract.upcasting import upcast
 
+#: Set by ``backorder dlq replay``: the consumer group that dead-lettered the message, and the dead
+#: letter's offset. That group handles the replay as a new message (its inbox holds the original id,
+#: claimed when the message was dead-lettered); every other group still skips it by its event id.
+REPLAY_CONSUMER_HEADER = "x-dlq-replay-consumer"
+REPLAY_OFFSET_HEADER = "x-dlq-replay-offset"
+
 P = TypeVar("P", bound=Payload)
 
 #: a dead letter keeps at most this much of the original record (a hostile one can be large)
@@ -229,3 +235,12 @@ def dead_letter(record: ConsumerRecord[bytes, bytes], consumer: str, reason: str
 def _record_time(record: ConsumerRecord[bytes, bytes]) -> datetime | None:
     """The record's timestamp (milliseconds since the epoch), if it has one."""
     return datetime.fromtimestamp(record.timestamp / 1000, UTC) if record.timestamp and record.timestamp > 0 else None
+
+
+def replay_id(item: Inbound, group_id: str) -> Inbound:
+    """A dead letter replayed for ``group_id`` gets an inbox id of its own (once per dead letter)."""
+    headers = {k: v for k, v in (item.record.headers or ())}
+    if item.message is not None and headers.get(REPLAY_CONSUMER_HEADER, b"").decode("utf-8", "replace") == group_id:
+        offset = headers.get(REPLAY_OFFSET_HEADER, b"").decode("utf-8", "replace")
+        item.message_id = f"{item.message_id}/replay/{offset}"
+    return item

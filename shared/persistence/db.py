@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import aiosql
 import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
+
+if TYPE_CHECKING:
+    from shared.persistence.staging import StagingConnection
 
 # Errors after which the same work may succeed later: retry the batch, never dead-letter it.
 # Deadlocks and serialization failures belong here too: the whole transaction is rolled
@@ -27,8 +30,9 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-#: what the pool hands out: a connection, or the pool's proxy of one (both run the same queries)
-Conn = asyncpg.Connection | PoolConnectionProxy
+#: what the pool hands out: a connection, or the pool's proxy of one (both run the same queries), or a unit of
+#: work's connection, which runs them too and also takes staged writes (``staging.py``)
+Conn = Union[asyncpg.Connection, PoolConnectionProxy, "StagingConnection"]
 
 #: the database is down or refused: ``TRANSIENT_DB_ERRORS`` and any server error
 DATABASE_DOWN: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError)

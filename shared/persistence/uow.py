@@ -25,6 +25,7 @@ from shared.contract.topics import Topic
 from shared.observability import tracing
 from shared.persistence.db import Conn
 from shared.persistence.inbox import claim_cte
+from shared.persistence.staging import Composed, StagedWrite, StagedWriteFailed, StagingConnection, compose, failed
 
 log = structlog.get_logger(__name__)
 
@@ -68,6 +69,8 @@ class Emitter:
     def __init__(self, producer: str) -> None:
         self.producer = producer
         self.pending: list[OutboxRecord] = []
+        #: writes the stores staged (``shared/persistence/staging.py``), sent with the outbox rows at the latest
+        self.writes: list[StagedWrite] = []
         #: what the last flush wrote (outbox id, record), and the published rows it marked
         self.written: list[tuple[int, OutboxRecord]] = []
         self.marked: list[int] = []
@@ -133,15 +136,18 @@ class Emitter:
 
     async def flush(self, conn: Conn, *, notify: str = "", mark: Sequence[int] = ()) -> int:
         """Write the staged messages to the outbox, in order, and wake the relays at commit (``notify`` is the
-        notification's payload: who wrote): one statement. ``mark``: ids of rows the relay has published, marked
-        so in the same statement (only when there is something to write). ``written`` and ``marked`` say
-        what it did; returns how many messages were written."""
+        notification's payload: who wrote): one statement, which also carries the staged writes. ``mark``: ids
+        of rows the relay has published, marked so in the same statement (only when there is something to
+        write). ``written`` and ``marked`` say what it did; returns how many messages were written."""
         self.written, self.marked = [], []
-        if not self.pending:
+        if not self.pending and not self.writes:
             return 0
         records, self.pending = self.pending, []
-        row = await conn.fetchrow(f"WITH {_WRITE_OUTBOX}, {_MARK_PUBLISHED.format(mark=8)}, {_WOKEN.format(notify=7)} "
-                                  f"SELECT {_WRITTEN_IDS}", *_columns(records), notify, list(mark))
+        staged = self._take_writes(9)
+        row = await self._fetchrow(
+            conn, staged, f"WITH {_WRITE_OUTBOX}, {_MARK_PUBLISHED.format(mark=8)}, {_WOKEN.format(notify=7)}"
+                          f"{_ctes(staged)} SELECT {_WRITTEN_IDS}{_returned(staged)}",
+            *_columns(records), notify, list(mark), *staged.args)
         self._written(records, row, mark)
         return len(records)
 
@@ -150,19 +156,45 @@ class Emitter:
         """``flush``, and in the same statement claim ``message_ids`` in ``consumer``'s inbox; return how
         many of them were not there yet."""
         records, self.pending = self.pending, []
-        row = await conn.fetchrow(
+        staged = self._take_writes(11)
+        row = await self._fetchrow(
+            conn, staged,
             f"""WITH {claim_cte(7, 8)}, {_WRITE_OUTBOX}, {_MARK_PUBLISHED.format(mark=10)}, {_WOKEN.format(notify=9)}
-                SELECT (SELECT count(*) FROM claimed) AS claimed, {_WRITTEN_IDS}""",
-            *_columns(records), consumer, message_ids, notify, list(mark),
+                {_ctes(staged)} SELECT (SELECT count(*) FROM claimed) AS claimed, {_WRITTEN_IDS}{_returned(staged)}""",
+            *_columns(records), consumer, message_ids, notify, list(mark), *staged.args,
         )
         self._written(records, row, mark)
         assert row is not None  # aggregates: always one row
         return int(row["claimed"])
 
+    def _take_writes(self, first: int) -> Composed:
+        writes, self.writes[:] = self.writes[:], []
+        return compose(writes, first)
+
+    @staticmethod
+    async def _fetchrow(conn: Conn, staged: Composed, query: str, *args: Any) -> Any:
+        """The outbox statement; the staged writes it carries are checked, and their refusal told apart."""
+        try:
+            row = await conn.fetchrow(query, *args)
+        except Exception as exc:
+            if staged.ctes and failed(exc):
+                raise StagedWriteFailed(repr(exc)) from exc
+            raise
+        staged.run_checks(row)
+        return row
+
     def _written(self, records: list[OutboxRecord], row: Any, mark: Sequence[int]) -> None:
         ids = (row["ids"] if row is not None else None) or []
         self.written = list(zip(ids, records, strict=True))
         self.marked = list(mark)
+
+
+def _ctes(staged: Composed) -> str:
+    return "".join(f", {cte}" for cte in staged.ctes)
+
+
+def _returned(staged: Composed) -> str:
+    return "".join(f", {column}" for column in staged.returned)
 
 
 def _columns(records: list[OutboxRecord]) -> tuple[list[Any], ...]:
@@ -194,9 +226,10 @@ class UnitOfWork:
     """
 
     def __init__(self, conn: Conn, producer: str, clock: Clock | None = None) -> None:
-        self.conn = conn
         self.clock: Clock = clock or SystemClock()
         self.outbox = Emitter(producer)
+        #: the stores' connection: what they stage rides the outbox statement (``shared/persistence/staging.py``)
+        self.conn = StagingConnection(conn, self.outbox.writes)
         self.commit_requested = False
 
     def commit(self) -> None:
@@ -231,6 +264,7 @@ async def transaction(pool: asyncpg.Pool, factory: Callable[[Conn], U]) -> Async
         tx = conn.transaction()
         await tx.start()
         uow = factory(conn)
+        uow.conn.deferring = True
         try:
             yield uow
             if uow.commit_requested:

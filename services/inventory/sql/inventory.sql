@@ -7,7 +7,7 @@ INSERT INTO sku_policies (sku_id) VALUES (:sku_id) ON CONFLICT DO NOTHING;
 -- name: lock_skus
 -- Locks the SKU rows in one consistent order and returns their policies.
 SELECT sku_id, seller_id, backorder_enabled, safety_stock, low_stock_threshold, low_stock_alerted, handling_days,
-       transfers_allowed, transfer_warehouses
+       transfers_allowed, transfer_warehouses, may_project
 FROM sku_policies WHERE sku_id = any(:sku_ids)
 ORDER BY sku_id FOR UPDATE;
 
@@ -20,9 +20,74 @@ SELECT sku_id, warehouse_id, on_hand, allocated, backorder_limit, backorder_allo
 FROM stock_levels WHERE sku_id = any(:sku_ids)
 ORDER BY sku_id, warehouse_id FOR UPDATE;
 
+-- name: lock_stock
+-- ``lock_skus`` and ``lock_levels`` in one read (SKU rows first, in key order: the levels' scan needs all of
+-- them), with the ones of ``order_ids`` that are decided already (a decision read here may miss one taken
+-- while this waited for a lock: order_decisions' key then refuses the second, and the batch is done again).
+-- A SKU's row comes once per level (once with none); no SKU, one row of nulls, which carries ``decided``.
+WITH skus AS (
+    SELECT sku_id, seller_id, backorder_enabled, safety_stock, low_stock_threshold, low_stock_alerted, handling_days,
+           transfers_allowed, transfer_warehouses, level_count, may_project
+    FROM sku_policies WHERE sku_id = any(:sku_ids)
+    ORDER BY sku_id FOR UPDATE
+), levels AS (
+    SELECT sku_id, warehouse_id, on_hand, allocated, backorder_limit, backorder_allocated
+    FROM stock_levels WHERE sku_id IN (SELECT sku_id FROM skus)
+    ORDER BY sku_id, warehouse_id FOR UPDATE
+), decided AS (
+    SELECT array_agg(order_id) AS decided FROM order_decisions WHERE order_id = any(:order_ids)
+)
+SELECT s.*, l.warehouse_id, l.on_hand, l.allocated, l.backorder_limit, l.backorder_allocated, d.decided
+FROM decided d LEFT JOIN (skus s LEFT JOIN levels l USING (sku_id)) ON true
+ORDER BY s.sku_id, l.warehouse_id;
+
+-- name: stage_decisions!
+INSERT INTO order_decisions (order_id, accepted, placed_at)
+SELECT order_id, accepted, placed_at
+FROM jsonb_to_recordset(:rows::jsonb) AS r(order_id text, accepted boolean, placed_at timestamptz);
+
+-- name: stage_parts!
+-- In the order given.
+INSERT INTO allocation_parts (order_id, line_id, part_no, sku_id, warehouse_id, source, qty, state, placed_at)
+SELECT order_id, line_id, part_no, sku_id, warehouse_id, source, qty, state, placed_at
+FROM ROWS FROM (jsonb_to_recordset(:rows::jsonb) AS (order_id text, line_id text, part_no int, sku_id text,
+                warehouse_id text, source text, qty int, state text, placed_at timestamptz)) WITH ORDINALITY
+     AS p(order_id, line_id, part_no, sku_id, warehouse_id, source, qty, state, placed_at, n)
+ORDER BY n;
+
+-- name: stage_ledger!
+-- In the order given (the ledger's ids follow it).
+INSERT INTO stock_ledger (sku_id, warehouse_id, kind, on_hand, allocated, backorder_limit, backorder_allocated,
+                          order_id, line_id, cause_id, cause_type, actor)
+SELECT sku_id, warehouse_id, kind, on_hand, allocated, backorder_limit, backorder_allocated, order_id, line_id,
+       cause_id, cause_type, actor
+FROM ROWS FROM (jsonb_to_recordset(:rows::jsonb) AS (sku_id text, warehouse_id text, kind text, on_hand int,
+                allocated int, backorder_limit int, backorder_allocated int, order_id text, line_id text,
+                cause_id text, cause_type text, actor text)) WITH ORDINALITY
+     AS e(sku_id, warehouse_id, kind, on_hand, allocated, backorder_limit, backorder_allocated, order_id, line_id,
+          cause_id, cause_type, actor, n)
+ORDER BY n;
+
+-- name: stage_level_deltas!
+-- The changed levels as deltas (should the locking ever be wrong, the CHECK constraints still see every unit),
+-- with their rows as stored, which the store checks against what it decided.
+UPDATE stock_levels l
+SET on_hand = l.on_hand + d.on_hand, allocated = l.allocated + d.allocated,
+    backorder_limit = l.backorder_limit + d.backorder_limit,
+    backorder_allocated = l.backorder_allocated + d.backorder_allocated, updated_at = now()
+FROM jsonb_to_recordset(:rows::jsonb) AS d(sku_id text, warehouse_id text, on_hand int, allocated int,
+                                           backorder_limit int, backorder_allocated int)
+WHERE l.sku_id = d.sku_id AND l.warehouse_id = d.warehouse_id
+RETURNING l.sku_id, l.warehouse_id, l.on_hand, l.allocated, l.backorder_limit, l.backorder_allocated;
+
+-- name: stage_projection_idle!
+-- R28: SKUs whose re-projection found nothing to project, until their inbounds change (0006_one_read_lock.sql).
+UPDATE sku_policies p SET may_project = false
+FROM jsonb_to_recordset(:rows::jsonb) AS r(sku_id text) WHERE p.sku_id = r.sku_id;
+
 -- name: get_policies
 SELECT sku_id, seller_id, backorder_enabled, safety_stock, low_stock_threshold, low_stock_alerted, handling_days,
-       transfers_allowed, transfer_warehouses
+       transfers_allowed, transfer_warehouses, may_project
 FROM sku_policies WHERE sku_id = any(:sku_ids);
 
 -- name: set_owner!
@@ -194,42 +259,3 @@ ORDER BY 1, 2;
 
 -- name: ledger_totals^
 SELECT count(*) AS rows, count(DISTINCT (sku_id, warehouse_id)) AS levels FROM stock_ledger;
-
--- name: save_stock
--- What a handler decided, in one statement: the orders' decisions and their parts, the ledger rows (in order),
--- and the changed levels as deltas (should the locking ever be wrong, the CHECK constraints still see every unit),
--- whose rows as stored it returns. Each array group is one
--- column per row; an empty group writes nothing.
-WITH decided AS (
-    INSERT INTO order_decisions (order_id, accepted, placed_at)
-    SELECT * FROM unnest(:decided_orders::text[], :decided_accepted::boolean[], :decided_placed_at::timestamptz[])
-), parts AS (
-    INSERT INTO allocation_parts (order_id, line_id, part_no, sku_id, warehouse_id, source, qty, state, placed_at)
-    SELECT order_id, line_id, part_no, sku_id, warehouse_id, source, qty, state, placed_at
-    FROM unnest(:part_orders::text[], :part_lines::text[], :part_nos::int[], :part_skus::text[],
-                :part_warehouses::text[], :part_sources::text[], :part_qtys::int[], :part_states::text[],
-                :part_placed_at::timestamptz[]) WITH ORDINALITY
-         AS p(order_id, line_id, part_no, sku_id, warehouse_id, source, qty, state, placed_at, n)
-    ORDER BY n
-), ledger AS (
-    INSERT INTO stock_ledger (sku_id, warehouse_id, kind, on_hand, allocated, backorder_limit, backorder_allocated,
-                              order_id, line_id, cause_id, cause_type, actor)
-    SELECT sku_id, warehouse_id, kind, on_hand, allocated, backorder_limit, backorder_allocated, order_id, line_id,
-           cause_id, cause_type, actor
-    FROM unnest(:entry_skus::text[], :entry_warehouses::text[], :entry_kinds::text[], :entry_on_hand::int[],
-                :entry_allocated::int[], :entry_backorder_limit::int[], :entry_backorder_allocated::int[],
-                :entry_orders::text[], :entry_lines::text[], :entry_causes::text[], :entry_cause_types::text[],
-                :entry_actors::text[]) WITH ORDINALITY
-         AS e(sku_id, warehouse_id, kind, on_hand, allocated, backorder_limit, backorder_allocated, order_id, line_id,
-              cause_id, cause_type, actor, n)
-    ORDER BY n
-)
-UPDATE stock_levels l
-SET on_hand = l.on_hand + d.on_hand, allocated = l.allocated + d.allocated,
-    backorder_limit = l.backorder_limit + d.backorder_limit,
-    backorder_allocated = l.backorder_allocated + d.backorder_allocated, updated_at = now()
-FROM unnest(:sku_ids::text[], :warehouse_ids::text[], :on_hand::int[], :allocated::int[], :backorder_limit::int[],
-            :backorder_allocated::int[]) AS d(sku_id, warehouse_id, on_hand, allocated, backorder_limit,
-                                              backorder_allocated)
-WHERE l.sku_id = d.sku_id AND l.warehouse_id = d.warehouse_id
-RETURNING l.sku_id, l.warehouse_id, l.on_hand, l.allocated, l.backorder_limit, l.backorder_allocated;

@@ -22,59 +22,99 @@ SELECT o.order_id, o.buyer_id, o.buyer_email, o.region, o.locale, o.timezone, o.
 FROM orders o JOIN order_lines l ON l.order_id = o.order_id
 WHERE o.order_id = any(:order_ids) ORDER BY o.order_id, l.position FOR UPDATE;
 
+-- name: orders_and_terms
+-- ``get_orders`` and ``sku_terms`` in one read: the orders, and the terms of the SKUs named and of the orders'
+-- lines (a JSON array on every row; one row with no order when none exists).
+WITH wanted AS (
+    SELECT o.order_id, o.buyer_id, o.buyer_email, o.region, o.locale, o.timezone, o.placed_at, o.status,
+           o.decided_at, o.reject_reason, o.received_at, l.line_id, l.position, l.sku_id, l.qty, l.seller_id, l.state,
+           l.seller_region, l.seller_timezone, l.handling_days, l.due_at, l.late_at, l.shipped_at, l.tracking_number,
+           l.delivered_at, l.cancelled_at, l.cancel_reason, l.replacement, l.shipments
+    FROM orders o JOIN order_lines l ON l.order_id = o.order_id
+    WHERE o.order_id = any(:order_ids) ORDER BY o.order_id, l.position
+), terms AS (
+    SELECT jsonb_agg(jsonb_build_object('sku_id', k.sku_id, 'seller_id', k.seller_id, 'listing_type', k.listing_type,
+                                        'handling_days', k.handling_days, 'region', s.region,
+                                        'timezone', s.timezone)) AS terms
+    FROM skus k LEFT JOIN sellers s USING (seller_id)
+    WHERE k.sku_id = any(:sku_ids) OR k.sku_id IN (SELECT sku_id FROM wanted)
+)
+SELECT w.*, t.terms FROM terms t LEFT JOIN wanted w ON true ORDER BY w.order_id, w.position;
+
+-- name: lock_orders_and_terms
+-- ``lock_orders`` and ``sku_terms`` in one read, as ``orders_and_terms``. The terms are read in the statement's
+-- snapshot, which may be older than the orders' locks: a catalog change racing an order's decision is seen
+-- by the next one, as it would be a moment later.
+WITH wanted AS (
+    SELECT o.order_id, o.buyer_id, o.buyer_email, o.region, o.locale, o.timezone, o.placed_at, o.status,
+           o.decided_at, o.reject_reason, o.received_at, l.line_id, l.position, l.sku_id, l.qty, l.seller_id, l.state,
+           l.seller_region, l.seller_timezone, l.handling_days, l.due_at, l.late_at, l.shipped_at, l.tracking_number,
+           l.delivered_at, l.cancelled_at, l.cancel_reason, l.replacement, l.shipments
+    FROM orders o JOIN order_lines l ON l.order_id = o.order_id
+    WHERE o.order_id = any(:order_ids) ORDER BY o.order_id, l.position FOR UPDATE
+), terms AS (
+    SELECT jsonb_agg(jsonb_build_object('sku_id', k.sku_id, 'seller_id', k.seller_id, 'listing_type', k.listing_type,
+                                        'handling_days', k.handling_days, 'region', s.region,
+                                        'timezone', s.timezone)) AS terms
+    FROM skus k LEFT JOIN sellers s USING (seller_id)
+    WHERE k.sku_id = any(:sku_ids) OR k.sku_id IN (SELECT sku_id FROM wanted)
+)
+SELECT w.*, t.terms FROM terms t LEFT JOIN wanted w ON true ORDER BY w.order_id, w.position;
+
 -- name: get_parts
 SELECT order_id, line_id, part_no, warehouse_id, source, qty, released_qty, ship_by, estimated_delivery
 FROM order_parts WHERE order_id = any(:order_ids) ORDER BY order_id, line_id, part_no;
 
--- Orders are written with their lines and parts in one statement, whatever their number: the rows
--- travel as JSON arrays (one parameter each). Each order appears once, each line and part once.
--- ``new_orders`` are inserted (an order that exists already is an error), ``changed_orders`` updated.
+-- Orders are written with their lines and parts as staged writes (shared/persistence/staging.py): each takes
+-- its rows as one JSON array, and they ride one statement whatever their number. Each order appears once, each
+-- line and part once.
 
--- name: save_orders$
-WITH orders_added AS (
-    INSERT INTO orders (order_id, buyer_id, buyer_email, region, locale, timezone, placed_at, status, tags,
-                        correlation_id, received_at)
-    SELECT order_id, buyer_id, buyer_email, region, locale, timezone, placed_at, status, tags, correlation_id,
-           received_at
-    FROM jsonb_to_recordset(:new_orders::jsonb) AS r(
-        order_id text, buyer_id text, buyer_email text, region text, locale text, timezone text,
-        placed_at timestamptz, status text, tags text[], correlation_id uuid, received_at timestamptz)
-), orders_saved AS (
-    UPDATE orders o SET status = r.status, tags = r.tags, decided_at = r.decided_at,
-                        reject_reason = r.reject_reason, updated_at = now()
-    FROM jsonb_to_recordset(:changed_orders::jsonb) AS r(
-        order_id text, status text, tags text[], decided_at timestamptz, reject_reason text)
-    WHERE o.order_id = r.order_id
-), lines AS (
-    -- late_at is written by the SLA clock only, never here.
-    INSERT INTO order_lines (order_id, line_id, position, sku_id, qty, seller_id, state, seller_region,
-                             seller_timezone, handling_days, due_at, shipped_at, tracking_number, delivered_at,
-                             cancelled_at, cancel_reason, replacement, shipments)
-    SELECT order_id, line_id, position, sku_id, qty, seller_id, state, seller_region, seller_timezone, handling_days,
-           due_at, shipped_at, tracking_number, delivered_at, cancelled_at, cancel_reason, replacement, shipments
-    FROM jsonb_to_recordset(:lines::jsonb) AS r(
-        order_id text, line_id text, position int, sku_id text, qty int, seller_id text, state text,
-        seller_region text, seller_timezone text, handling_days int, due_at timestamptz, shipped_at timestamptz,
-        tracking_number text, delivered_at timestamptz, cancelled_at timestamptz, cancel_reason text,
-        replacement text, shipments jsonb)
-    ON CONFLICT (order_id, line_id) DO UPDATE
-    SET seller_id = excluded.seller_id, state = excluded.state, seller_region = excluded.seller_region,
-        seller_timezone = excluded.seller_timezone, handling_days = excluded.handling_days,
-        due_at = excluded.due_at, shipped_at = excluded.shipped_at, tracking_number = excluded.tracking_number,
-        delivered_at = excluded.delivered_at, cancelled_at = excluded.cancelled_at,
-        cancel_reason = excluded.cancel_reason, replacement = excluded.replacement, shipments = excluded.shipments
-), parts AS (
-    INSERT INTO order_parts (order_id, line_id, part_no, warehouse_id, source, qty, released_qty, ship_by,
-                             estimated_delivery)
-    SELECT order_id, line_id, part_no, warehouse_id, source, qty, released_qty, ship_by, estimated_delivery
-    FROM jsonb_to_recordset(:parts::jsonb) AS r(
-        order_id text, line_id text, part_no int, warehouse_id text, source text, qty int, released_qty int,
-        ship_by date, estimated_delivery date)
-    ON CONFLICT (order_id, line_id, part_no) DO UPDATE
-    SET released_qty = excluded.released_qty, ship_by = excluded.ship_by,
-        estimated_delivery = excluded.estimated_delivery
-)
-SELECT 1;
+-- name: stage_new_orders!
+-- New orders (an order that exists already is an error).
+INSERT INTO orders (order_id, buyer_id, buyer_email, region, locale, timezone, placed_at, status, tags,
+                    correlation_id, received_at)
+SELECT order_id, buyer_id, buyer_email, region, locale, timezone, placed_at, status, tags, correlation_id,
+       received_at
+FROM jsonb_to_recordset(:rows::jsonb) AS r(
+    order_id text, buyer_id text, buyer_email text, region text, locale text, timezone text,
+    placed_at timestamptz, status text, tags text[], correlation_id uuid, received_at timestamptz);
+
+-- name: stage_changed_orders!
+UPDATE orders o SET status = r.status, tags = r.tags, decided_at = r.decided_at,
+                    reject_reason = r.reject_reason, updated_at = now()
+FROM jsonb_to_recordset(:rows::jsonb) AS r(
+    order_id text, status text, tags text[], decided_at timestamptz, reject_reason text)
+WHERE o.order_id = r.order_id;
+
+-- name: stage_lines!
+-- late_at is written by the SLA clock only, never here.
+INSERT INTO order_lines (order_id, line_id, position, sku_id, qty, seller_id, state, seller_region,
+                         seller_timezone, handling_days, due_at, shipped_at, tracking_number, delivered_at,
+                         cancelled_at, cancel_reason, replacement, shipments)
+SELECT order_id, line_id, position, sku_id, qty, seller_id, state, seller_region, seller_timezone, handling_days,
+       due_at, shipped_at, tracking_number, delivered_at, cancelled_at, cancel_reason, replacement, shipments
+FROM jsonb_to_recordset(:rows::jsonb) AS r(
+    order_id text, line_id text, position int, sku_id text, qty int, seller_id text, state text,
+    seller_region text, seller_timezone text, handling_days int, due_at timestamptz, shipped_at timestamptz,
+    tracking_number text, delivered_at timestamptz, cancelled_at timestamptz, cancel_reason text,
+    replacement text, shipments jsonb)
+ON CONFLICT (order_id, line_id) DO UPDATE
+SET seller_id = excluded.seller_id, state = excluded.state, seller_region = excluded.seller_region,
+    seller_timezone = excluded.seller_timezone, handling_days = excluded.handling_days,
+    due_at = excluded.due_at, shipped_at = excluded.shipped_at, tracking_number = excluded.tracking_number,
+    delivered_at = excluded.delivered_at, cancelled_at = excluded.cancelled_at,
+    cancel_reason = excluded.cancel_reason, replacement = excluded.replacement, shipments = excluded.shipments;
+
+-- name: stage_parts!
+INSERT INTO order_parts (order_id, line_id, part_no, warehouse_id, source, qty, released_qty, ship_by,
+                         estimated_delivery)
+SELECT order_id, line_id, part_no, warehouse_id, source, qty, released_qty, ship_by, estimated_delivery
+FROM jsonb_to_recordset(:rows::jsonb) AS r(
+    order_id text, line_id text, part_no int, warehouse_id text, source text, qty int, released_qty int,
+    ship_by date, estimated_delivery date)
+ON CONFLICT (order_id, line_id, part_no) DO UPDATE
+SET released_qty = excluded.released_qty, ship_by = excluded.ship_by,
+    estimated_delivery = excluded.estimated_delivery;
 
 -- name: correlation_of$
 SELECT correlation_id FROM orders WHERE order_id = :order_id;
@@ -161,16 +201,20 @@ WHERE k.sku_id = any(:sku_ids);
 
 -- ======================================================================== stock signals (R18)
 
--- name: upsert_stock*!
--- The newest level per SKU and warehouse wins, whatever order the events arrive in.
+-- name: stage_stock!
+-- The newest level per SKU and warehouse wins, whatever order the events arrive in (one row per key).
 INSERT INTO sku_stock (sku_id, warehouse_id, available_to_promise, as_of)
-VALUES (:sku_id, :warehouse_id, :available_to_promise, :as_of)
+SELECT sku_id, warehouse_id, available_to_promise, as_of
+FROM jsonb_to_recordset(:rows::jsonb) AS r(sku_id text, warehouse_id text, available_to_promise int,
+                                           as_of timestamptz)
 ON CONFLICT (sku_id, warehouse_id) DO UPDATE
 SET available_to_promise = excluded.available_to_promise, as_of = excluded.as_of
 WHERE sku_stock.as_of <= excluded.as_of;
 
--- name: mark_exhausted*!
-INSERT INTO sku_exhausted (sku_id, exhausted_at) VALUES (:sku_id, :exhausted_at)
+-- name: stage_exhausted!
+-- One row per SKU.
+INSERT INTO sku_exhausted (sku_id, exhausted_at)
+SELECT sku_id, exhausted_at FROM jsonb_to_recordset(:rows::jsonb) AS r(sku_id text, exhausted_at timestamptz)
 ON CONFLICT (sku_id) DO UPDATE SET exhausted_at = greatest(sku_exhausted.exhausted_at, excluded.exhausted_at);
 
 -- name: stock_status^
@@ -284,10 +328,12 @@ LEFT JOIN lines_count l USING (seller_id)
 LEFT JOIN lost d USING (seller_id)
 ORDER BY s.seller_id = '*' DESC, s.seller_id;
 
--- name: record_lost_demand*!
+-- name: stage_lost_demand!
 -- R33: a line an allocation refused out of stock; written with the rejection, once per line.
 INSERT INTO lost_demand (order_id, line_id, sku_id, seller_id, qty, rejected_at)
-VALUES (:order_id, :line_id, :sku_id, :seller_id, :qty, :rejected_at)
+SELECT order_id, line_id, sku_id, seller_id, qty, rejected_at
+FROM jsonb_to_recordset(:rows::jsonb) AS r(order_id text, line_id text, sku_id text, seller_id text, qty int,
+                                           rejected_at timestamptz)
 ON CONFLICT (order_id, line_id) DO NOTHING;
 
 -- name: lost_demand

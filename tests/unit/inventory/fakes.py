@@ -121,6 +121,17 @@ class FakeInventory:
         policies = {sku: self.policies[sku] for sku in skus if sku in self.policies}
         return Stock(policies, [replace(lv) for (sku, _), lv in sorted(self.levels.items()) if sku in skus])
 
+    async def lock_and_decided(self, sku_ids: Iterable[str], order_ids: Sequence[str]) -> tuple[Stock, set[str]]:
+        return await self.lock(sku_ids), await self.decided(order_ids)
+
+    async def projection_idle(self, sku_ids: Sequence[str]) -> None:
+        for sku_id in sku_ids:
+            self._may_project(sku_id, False)
+
+    def _may_project(self, sku_id: str, may: bool) -> None:
+        if sku_id in self.policies:
+            self.policies[sku_id] = replace(self.policies[sku_id], may_project=may)
+
     async def save(self, stock: Stock, entries: Sequence[tuple[Movement, Why]],
                    decisions: Sequence[tuple[str, bool, datetime]] = (),
                    parts: Sequence[dict[str, Any]] = ()) -> list[Level]:
@@ -255,9 +266,11 @@ class FakeInventory:
         self.inbounds[inbound_id] = {"inbound_id": inbound_id, "sku_id": sku_id, "warehouse_id": warehouse_id,
                                      "qty": qty, "received": 0, "expected_on": expected_on, "state": "open",
                                      "seq": len(self.inbounds)}
+        self._may_project(sku_id, True)
 
     async def update_inbound(self, inbound: dict[str, Any]) -> None:
         self.inbounds[inbound["inbound_id"]].update(inbound)
+        self._may_project(self.inbounds[inbound["inbound_id"]]["sku_id"], True)
 
     async def warehouse_known(self, warehouse_id: str) -> bool:
         return any(wh == warehouse_id for _, wh in self.levels)

@@ -101,6 +101,8 @@ EXPECTED: list[Any] = [
            priority=100)],
     [HeldPart(order_id='o-5', line_id='l1', part_no=1, sku_id='sku-a', warehouse_id='wh-1', source='regular', qty=1,
               state='allocated', ship_from=None)],
+    ([True, False], ['o-5'], [('sku-a', 'wh-1'), ('sku-a', 'wh-2')]),
+    True,
 ]
 
 
@@ -212,4 +214,13 @@ async def script(store: InventoryStore) -> list[Any]:
         [("o-5", True, T0)], [_part("o-5", "wh-1", 1, domain.ALLOCATED, T0, source=domain.REGULAR)]))
     seen += [sorted(await store.decided(["o-5", "o-6"])), (await store.lock(["sku-a"])).sku_levels("sku-a"),
              await store.held("o-5", ["l1"])]
+
+    # the lock and the decisions in one read; R28: a SKU whose re-projection found nothing is idle until one of
+    # its inbounds changes
+    await store.projection_idle(["sku-b"])
+    locked, decided = await store.lock_and_decided(["sku-a", "sku-b", "sku-ghost"], ["o-5", "o-9"])
+    seen.append(([locked.policy(s).may_project for s in ("sku-a", "sku-b")], sorted(decided),
+                 [(lv.sku_id, lv.warehouse_id) for lv in locked.sku_levels("sku-a")]))
+    await store.insert_inbound("in-4", "sku-b", "wh-1", 1, DAY)
+    seen.append((await store.lock(["sku-b"])).policy("sku-b").may_project)
     return seen

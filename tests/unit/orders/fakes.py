@@ -200,6 +200,12 @@ class FakeUoW:
     def after_commit(self, action: Callable[[], None]) -> None:
         self.committed.append(action)
 
+    async def orders_and_terms(self, order_ids: Sequence[str], sku_ids: Sequence[str] = (), *,
+                               lock: bool = False) -> tuple[dict[str, Order], dict[str, SkuTerms]]:
+        orders = await self.orders.get_many(order_ids, lock=lock)
+        lines = {line.sku_id for order in orders.values() for line in order.lines}
+        return orders, await self.catalog.terms(sorted(set(sku_ids) | lines))
+
     def commit_done(self) -> None:
         """What the runtime does once the transaction committed."""
         done, self.committed = self.committed, []

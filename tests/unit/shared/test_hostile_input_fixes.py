@@ -14,8 +14,14 @@ from shared.contract.catalog import UpsertListing
 from shared.contract.envelope import Envelope, Principal, RawEnvelope
 from shared.contract.orders import CancelLines, OrderLine, PlaceOrder
 from shared.contract.topics import ORDERS_COMMANDS_TOPIC
-from shared.messaging.consumer import REPLAY_CONSUMER_HEADER, REPLAY_OFFSET_HEADER, ConsumerRuntime
-from shared.messaging.decoding import Subscription, decode, record_key
+from shared.messaging.decoding import (
+    REPLAY_CONSUMER_HEADER,
+    REPLAY_OFFSET_HEADER,
+    Subscription,
+    decode,
+    record_key,
+    replay_id,
+)
 
 #: our validator's message, or pydantic's own for a lone surrogate (not a Unicode string at all)
 REFUSED = "control character|unable to parse raw data as a unicode string"
@@ -53,19 +59,15 @@ def test_a_nul_byte_or_invalid_utf8_in_a_record_key_becomes_text_postgresql_can_
     assert record_key(record(b"", key=None)) is None
 
 
-def runtime(group: str) -> ConsumerRuntime[Any]:
-    return ConsumerRuntime(group_id=group, subscriptions=[Subscription(ORDERS_COMMANDS_TOPIC)], pool=None,  # type: ignore[arg-type]
-                           uow_factory=lambda conn: None)  # type: ignore[arg-type,return-value]
-
 
 def test_a_replayed_dead_letter_is_new_only_to_the_group_that_gave_up_on_it() -> None:
     value = place_order()
     subscription = Subscription(ORDERS_COMMANDS_TOPIC, handlers={"PlaceOrder": lambda *_: None})  # type: ignore[arg-type,return-value]
     event_id = str(decode(record(value), subscription).message_id)
     replay = ((REPLAY_CONSUMER_HEADER, b"orders"), (REPLAY_OFFSET_HEADER, b"0:12"))
-    assert runtime("orders")._replay_id(decode(record(value, headers=replay), subscription)).message_id == \
+    assert replay_id(decode(record(value, headers=replay), subscription), "orders").message_id == \
         f"{event_id}/replay/0:12"
     # another group that handled it before still knows it by its event id; a plain redelivery too
-    assert runtime("audit")._replay_id(decode(record(value, headers=replay), subscription)).message_id == event_id
-    assert runtime("orders")._replay_id(decode(record(value), subscription)).message_id == event_id
+    assert replay_id(decode(record(value, headers=replay), subscription), "audit").message_id == event_id
+    assert replay_id(decode(record(value), subscription), "orders").message_id == event_id
     uuid.UUID(event_id)
