@@ -50,6 +50,8 @@ class ServiceContext:
     clock: Clock
     readiness: Readiness
     uow_factory: Callable[[Conn], UnitOfWork]
+    #: the process's outbox relay, to hand it what a background task's own statement wrote to the outbox
+    relay: OutboxRelay | None = None
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ async def serve(definition: ServiceDefinition) -> None:
                              client_id=f"{settings.kafka.client_id_prefix}-{definition.name}",
                              handle=runtime.handle_records,
                              on_joined=lambda: setattr(readiness, "consumers_joined", True))
-    context = ServiceContext(settings, pool, clock, readiness, uow_factory)
+    context = ServiceContext(settings, pool, clock, readiness, uow_factory, relay)
     watch = BrokerWatch(settings.kafka, readiness.set_kafka, every_s=settings.kafka_check_s)
 
     http = web.AppRunner(build_http_app(definition.name, readiness, definition.routes(context)))

@@ -82,9 +82,9 @@ async def tell_all(uow: NotificationsUow, notices: list[tuple[Notice, Buyer | No
 
 
 async def _store(uow: NotificationsUow, told: list[_Told]) -> None:
-    stored = await uow.notifications.add_all([row for t in told for row in t.rows()])
-    if any([t.announce(uow, stored) for t in told]):  # every notice announced, then one wake
-        await uow.notifications.wake_senders()
+    stored = await uow.notifications.add_all([row for t in told for row in t.rows()])  # (wakes the senders)
+    for t in told:
+        t.announce(uow, stored)
 
 
 @dataclass(frozen=True)

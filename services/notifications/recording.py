@@ -21,6 +21,7 @@ from services.notifications.unit_of_work import PRODUCER, NotificationsUnitOfWor
 from shared.cause import Cause
 from shared.contract.notifications import NotificationFailed, NotificationSent
 from shared.contract.topics import NOTIFICATIONS_EVENTS_TOPIC as EVENTS
+from shared.messaging.outbox import OutboxRelay
 from shared.persistence.db import DATABASE_DOWN, Conn
 from shared.persistence.uow import Emitter, transaction
 
@@ -33,11 +34,14 @@ def cause_of(caused_by: uuid.UUID | None, correlation_id: uuid.UUID | None) -> C
 
 class Recorder:
     def __init__(self, pool: asyncpg.Pool, settings: NotificationsSettings,
-                 uow_factory: Callable[[Conn], NotificationsUnitOfWork], rng: random.Random) -> None:
+                 uow_factory: Callable[[Conn], NotificationsUnitOfWork], rng: random.Random,
+                 relay: OutboxRelay | None = None) -> None:
         self.pool = pool
         self.settings = settings
         self.uow_factory = uow_factory
         self.rng = rng
+        #: the process's outbox relay, handed the announcement a ``sent`` record wrote (it need not read it back)
+        self.relay = relay
 
     async def sent(self, email: OutgoingEmail, token: uuid.UUID) -> None:
         """One statement (one round trip, the smallest window): marked sent, and announced."""
@@ -51,10 +55,13 @@ class Recorder:
             ), key=email.order_id or email.seller_id)
 
         async def record() -> None:
+            record = announcement.pending[0]
             async with self.pool.acquire() as conn:
-                marked = await NotificationsRepository(conn).mark_sent_announced(
-                    email.notification_id, token, announcement.pending[0])
-            if not marked:
+                outbox_id = await NotificationsRepository(conn).mark_sent_announced(
+                    email.notification_id, token, record, notify=self.relay.token if self.relay else "")
+            if outbox_id is not None and self.relay is not None:
+                self.relay.settle([], [], [(outbox_id, record)])
+            if outbox_id is None:
                 metrics.EMAIL_LEASE_LOST.inc()
                 log.error("email_sent_after_claim_lost", order_id=email.order_id,
                           notification_id=email.notification_id)

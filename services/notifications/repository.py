@@ -15,6 +15,7 @@ from services.notifications.domain import (
     Seller,
 )
 from shared.persistence.db import Conn, fetch_all, load_queries
+from shared.persistence.staging import StagedWrite, fetch_carrying, stage_or_send
 from shared.persistence.uow import OutboxRecord
 
 queries = load_queries(Path(__file__).parent / "sql")
@@ -97,26 +98,23 @@ class NotificationsRepository:
 
     async def save_buyers_and_lines(self, buyers: Sequence[tuple[str, Buyer]],
                                     orders: Sequence[tuple[str, Sequence[LineState], Any]]) -> None:
-        """``save_buyers`` then ``save_lines_of``, in one statement."""
+        """``save_buyers`` then ``save_lines_of``, staged (``shared/persistence/staging.py``)."""
         newest: dict[tuple[str, str], tuple[str, LineState, Any]] = {}
         for order_id, lines, as_of in orders:
             for ln in lines:
                 kept = newest.get((order_id, ln.line_id))
                 if kept is None or kept[2] <= as_of:  # what save_line, row after row, would have left
                     newest[(order_id, ln.line_id)] = (order_id, ln, as_of)
-        if not buyers and not newest:
-            return
-        rows = list(newest.values())
-        await queries.save_buyers_and_lines(
-            self.conn, buyer_orders=[o for o, _ in buyers], buyer_ids=[b.buyer_id for _, b in buyers],
-            buyer_emails=[b.email for _, b in buyers], buyer_regions=[b.region for _, b in buyers],
-            buyer_locales=[b.locale for _, b in buyers], buyer_timezones=[b.timezone for _, b in buyers],
-            buyer_placed_at=[b.placed_at for _, b in buyers],
-            line_orders=[o for o, _, _ in rows], line_ids=[ln.line_id for _, ln, _ in rows],
-            line_skus=[ln.sku_id for _, ln, _ in rows], line_qtys=[ln.qty for _, ln, _ in rows],
-            line_backorder_qtys=[ln.backorder_qty for _, ln, _ in rows],
-            line_ship_by=[ln.ship_by for _, ln, _ in rows],
-            line_deliveries=[ln.estimated_delivery for _, ln, _ in rows], line_as_of=[a for _, _, a in rows])
+        stage = stage_or_send(self.conn)
+        if buyers:
+            await stage(StagedWrite(queries.stage_buyers.sql, [
+                {"order_id": order_id, "buyer_id": b.buyer_id, "buyer_email": b.email, "region": b.region,
+                 "locale": b.locale, "timezone": b.timezone, "placed_at": b.placed_at} for order_id, b in buyers]))
+        if newest:
+            await stage(StagedWrite(queries.stage_lines.sql, [
+                {"order_id": order_id, "line_id": ln.line_id, "sku_id": ln.sku_id, "qty": ln.qty,
+                 "backorder_qty": ln.backorder_qty, "ship_by": ln.ship_by, "estimated_delivery": ln.estimated_delivery,
+                 "dates_as_of": as_of} for order_id, ln, as_of in newest.values()]))
 
     async def lines(self, order_id: str) -> dict[str, LineState]:
         return {r["line_id"]: _line(r) for r in await fetch_all(queries.get_lines, self.conn, order_id=order_id)}
@@ -134,31 +132,28 @@ class NotificationsRepository:
     # ------------------------------------------------------------ notifications
 
     async def add_all(self, rows: Sequence[dict[str, Any]]) -> set[str]:
-        """Store notifications (``rows.new_row``s) in one statement; return the ids stored. The others existed
-        already: they were told before (R22)."""
+        """Store notifications (``rows.new_row``s) in one statement, which carries the staged writes and wakes
+        the senders at commit if an email was queued; return the ids stored. The others existed already: they
+        were told before (R22)."""
         if not rows:
             return set()
-        stored = await fetch_all(queries.insert_notifications, self.conn, rows=list(rows))
+        stored = await fetch_carrying(self.conn, queries.insert_notifications.sql, list(rows))
         return {str(r["notification_id"]) for r in stored}
-
-    async def wake_senders(self) -> None:
-        await queries.wake_senders(self.conn)
-
-    async def any_email_due(self) -> bool:
-        return bool(await queries.any_email_due(self.conn))
 
     async def claim_emails(self, token: uuid.UUID, limit: int, lease_s: float) -> list[OutgoingEmail]:
         rows = await fetch_all(queries.claim_emails, self.conn, token=token, limit=limit, lease_s=lease_s)
         return sorted((_email(r) for r in rows), key=lambda e: e.created_at)
 
-    async def mark_sent_announced(self, notification_id: str, token: uuid.UUID, announcement: OutboxRecord) -> bool:
+    async def mark_sent_announced(self, notification_id: str, token: uuid.UUID, announcement: OutboxRecord, *,
+                                  notify: str = "") -> int | None:
         """Mark an email sent and write its ``announcement`` to the outbox, in one statement (its own
-        transaction): False, and nothing written, when the claim was lost."""
-        written = await queries.mark_sent_announced(
+        transaction), and wake the relays at commit (``notify``: who wrote); its outbox id, or None, and
+        nothing written, when the claim was lost."""
+        row = await queries.mark_sent_announced(
             self.conn, notification_id=notification_id, token=token, event_id=announcement.event_id,
             topic=announcement.topic, message_key=announcement.key, message_type=announcement.message_type,
-            value=announcement.value, headers=announcement.headers)
-        return bool(written)
+            value=announcement.value, headers=announcement.headers, notify=notify)
+        return int(row["outbox_id"]) if row is not None and row["outbox_id"] is not None else None
 
     async def mark_retry(self, notification_id: str, token: uuid.UUID, error: str, delay_s: float) -> bool:
         done = await queries.mark_retry(self.conn, notification_id=notification_id, token=token, error=error,

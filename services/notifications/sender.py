@@ -54,6 +54,7 @@ from services.notifications.repository import NotificationsRepository
 from services.notifications.settings import NotificationsSettings
 from services.notifications.smtp_pool import Connection, SmtpPool
 from services.notifications.unit_of_work import NotificationsUnitOfWork
+from shared.messaging.outbox import OutboxRelay
 from shared.observability.http import Readiness
 from shared.persistence.db import DATABASE_DOWN, Conn
 from shared.persistence.uow import transaction
@@ -78,13 +79,14 @@ class EmailSender:
         *,
         readiness: Readiness | None = None,
         rng: random.Random | None = None,
+        relay: OutboxRelay | None = None,
     ) -> None:
         self.pool = pool
         self.settings = settings
         self.uow_factory = uow_factory
         self.smtp = SmtpPool(transport, settings)
         self.readiness = readiness
-        self.record = Recorder(pool, settings, uow_factory, rng or random.Random())
+        self.record = Recorder(pool, settings, uow_factory, rng or random.Random(), relay)
         self.messages = MessageBuilder(settings)
         self._wake = asyncio.Event()
         self._listener: PoolConnectionProxy | None = None
@@ -143,35 +145,35 @@ class EmailSender:
 
     async def send_due(self) -> int:
         """Send one batch of due emails; return how many were claimed. With nothing due, connections idle for
-        a while are closed (a server drops an idle connection in the end, and an attempt is spent finding out)."""
-        async with self.pool.acquire() as conn:
-            if not await NotificationsRepository(conn).any_email_due():
-                await self.smtp.close_idle()
-                return 0
-        await self.smtp.ensure(1)
-        self._smtp_up()
+        a while are closed (a server drops an idle connection in the end, and an attempt is spent finding out).
+        The claim is one statement (its own transaction); it is released only if an email of it was left
+        without a result recorded (SMTP down, a stop, a lease running out)."""
         token = uuid.uuid4()
         claimed: list[OutgoingEmail] = []
+        finished: list[OutgoingEmail] = []
         try:
             started = time.monotonic()
-            async with self.pool.acquire() as conn, conn.transaction():
+            async with self.pool.acquire() as conn:
                 claimed = await NotificationsRepository(conn).claim_emails(
                     token, self.settings.email_batch, self.settings.email_lease_s
                 )
             if not claimed:
+                await self.smtp.close_idle()
                 return 0
             connections = await self.smtp.ensure(len(claimed))
+            self._smtp_up()
             # never send a message whose claim could be taken over before its result is recorded: checked
             # before each message starts, and again when its DATA is about to go
             send_by = SendBy(started + self.settings.email_lease_s - self.settings.smtp_timeout_s - _RECORD_BUDGET_S)
             queue: asyncio.Queue[OutgoingEmail] = asyncio.Queue()
             for email in claimed:
                 queue.put_nowait(email)
-            await self._all_finished([asyncio.ensure_future(self._connection_drains(c, queue, token, send_by))
+            await self._all_finished([asyncio.ensure_future(self._connection_drains(c, queue, token, send_by,
+                                                                                    finished))
                                       for c in connections])
             return len(claimed)
         finally:
-            if claimed:
+            if len(finished) < len(claimed):
                 await self._shielded(self._release(token))
 
     @staticmethod
@@ -185,9 +187,9 @@ class EmailSender:
                 raise outcome
 
     async def _connection_drains(self, connection: Connection, queue: asyncio.Queue[OutgoingEmail],
-                                 token: uuid.UUID, send_by: SendBy) -> None:
+                                 token: uuid.UUID, send_by: SendBy, finished: list[OutgoingEmail]) -> None:
         """One connection takes the batch's next email until none is left: one at a time, each recorded
-        before the next (R22's window of one email per connection)."""
+        before the next (R22's window of one email per connection). ``finished``: those with a result."""
         while connection.session is not None and not queue.empty():
             pause = connection.send_at - time.monotonic()
             if pause > 0:  # refused for now: slow down before the next message on this connection
@@ -196,6 +198,8 @@ class EmailSender:
                 return
             email = queue.get_nowait()
             outcome, error = await self._shielded(self._deliver(connection.session, email, token, send_by), send_by)
+            if outcome != "not_sent":
+                finished.append(email)
             self.smtp.used(connection)
             if outcome == "connection_lost":
                 await self._shielded(self.smtp.lost(connection, error))
@@ -300,4 +304,5 @@ def sender_from(ctx: Any, transport: MailTransport | None = None) -> EmailSender
 
     settings = cast(NotificationsSettings, ctx.settings)
     factory = cast(Callable[[Conn], NotificationsUnitOfWork], ctx.uow_factory)
-    return EmailSender(ctx.pool, settings, factory, transport or SmtpTransport(settings), readiness=ctx.readiness)
+    return EmailSender(ctx.pool, settings, factory, transport or SmtpTransport(settings), readiness=ctx.readiness,
+                       relay=ctx.relay)

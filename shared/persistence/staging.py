@@ -18,7 +18,8 @@ use:
 * a transaction or savepoint begun on it first sends what was staged before, and sends what was staged inside
   it before it ends; what was staged inside one that is rolled back is dropped with it;
 * the consumer runtime sends what one handler staged before the next handler runs (two writes of one row in
-  one statement would not see each other), and the last handler's with the outbox statement.
+  one statement would not see each other), and the last handler's with the outbox statement;
+* a statement that writes and reads nothing of what is staged may carry it (``fetch_carrying``).
 
 Within one handler, two staged writes must not touch the same row: they run in one statement, as CTEs that see
 the same snapshot. Handlers that write a row twice write it once, deduplicated (as the batch handlers do).
@@ -157,6 +158,21 @@ class StagingConnection:
         await self.flush()
         return await self.raw.executemany(query, args, **kwargs)
 
+    async def fetch_carrying(self, query: str, *args: Any) -> Any:
+        """``fetch`` a ``WITH`` statement that reads nothing the staged writes touch: they ride it as its first
+        CTEs (those with a check are sent before it, on their own)."""
+        if any(w.check is not None for w in self.writes):
+            await self.flush()
+        if not self.writes:
+            return await self.raw.fetch(query, *args)
+        head, rest = query.lstrip()[:4], query.lstrip()[4:]
+        if head.upper() != "WITH":
+            raise ValueError("only a WITH statement carries staged writes")
+        taken = self.writes[:]
+        self.writes.clear()
+        composed = compose(taken, len(args) + 1)
+        return await self.raw.fetch(f"WITH {', '.join(composed.ctes)},{rest}", *args, *composed.args)
+
     def transaction(self, **kwargs: Any) -> _FlushingTransaction:
         return _FlushingTransaction(self, self.raw.transaction(**kwargs))
 
@@ -188,6 +204,13 @@ class _FlushingTransaction:
         else:
             del self.conn.writes[self.mark:]
         return await self.transaction.__aexit__(exc_type, exc, tb)
+
+
+async def fetch_carrying(conn: Any, query: str, *args: Any) -> Any:
+    """``StagingConnection.fetch_carrying`` on a unit of work's connection, a plain ``fetch`` on another."""
+    if isinstance(conn, StagingConnection):
+        return await conn.fetch_carrying(query, *args)
+    return await conn.fetch(query, *args)
 
 
 def stage_or_send(conn: Any) -> Callable[[StagedWrite], Any]:

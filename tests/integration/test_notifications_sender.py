@@ -321,7 +321,24 @@ async def test_a_permanent_rejection_fails_at_once_without_the_address(
     assert f.email_of("buyer-0") not in event["error"]
 
 
-async def test_smtp_unreachable_claims_nothing_and_counts_no_attempt(pool: asyncpg.Pool) -> None:
+async def test_r22_a_round_that_sends_all_it_claimed_costs_its_claim_and_one_statement_per_email(
+        pool: asyncpg.Pool, smtp: tuple[Catcher, int]) -> None:
+    catcher, port = smtp
+    settings = settings_for(port)
+    await queue_orders(pool, settings, 3)
+    await pool.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    dbid = await pool.fetchval("SELECT oid FROM pg_database WHERE datname = current_database()")
+    await pool.execute("SELECT pg_stat_statements_reset(0, $1, 0)", dbid)
+    assert await sender(pool, settings).send_due() == 3
+    calls = await pool.fetch(
+        "SELECT left(query, 12) AS statement, calls FROM pg_stat_statements "
+        "WHERE dbid = $1 AND query NOT LIKE '%pg_stat_statements%' ORDER BY 2, 1", dbid)
+    # the claim is one statement on its own; each email's record one more; no transaction, no release
+    assert [(r["statement"], r["calls"]) for r in calls] == [("WITH due AS ", 1), ("WITH sent AS", 3)]
+    assert len(catcher.messages) == 3
+
+
+async def test_smtp_unreachable_leaves_the_emails_pending_and_counts_no_attempt(pool: asyncpg.Pool) -> None:
     settings = settings_for(free_port())  # nothing listens there
     await queue_orders(pool, settings, 3)
     with pytest.raises(SmtpUnavailable):

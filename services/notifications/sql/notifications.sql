@@ -23,23 +23,23 @@ SET sku_id = excluded.sku_id, qty = excluded.qty, backorder_qty = excluded.backo
     dates_as_of = excluded.dates_as_of
 WHERE order_lines.dates_as_of <= excluded.dates_as_of;
 
--- name: save_buyers_and_lines!
--- ``save_buyer_order`` and ``save_line`` for a batch, in one statement. A buyer already stored, or named
--- twice, keeps the first; a line named twice must come once (the caller keeps the one ``save_line`` would
--- have left: the newest dates, the later of two equal).
-WITH buyers AS (
-    INSERT INTO buyer_orders (order_id, buyer_id, buyer_email, region, locale, timezone, placed_at)
-    SELECT order_id, buyer_id, buyer_email, region, locale, timezone, placed_at
-    FROM unnest(:buyer_orders::text[], :buyer_ids::text[], :buyer_emails::text[], :buyer_regions::text[],
-                :buyer_locales::text[], :buyer_timezones::text[], :buyer_placed_at::timestamptz[]) WITH ORDINALITY
-         AS b(order_id, buyer_id, buyer_email, region, locale, timezone, placed_at, n)
-    ORDER BY n
-    ON CONFLICT (order_id) DO NOTHING
-)
+-- name: stage_buyers!
+-- ``save_buyer_order`` for a batch (a staged write). A buyer already stored, or named twice, keeps the first.
+INSERT INTO buyer_orders (order_id, buyer_id, buyer_email, region, locale, timezone, placed_at)
+SELECT order_id, buyer_id, buyer_email, region, locale, timezone, placed_at
+FROM ROWS FROM (jsonb_to_recordset(:rows::jsonb) AS (order_id text, buyer_id text, buyer_email text, region text,
+                locale text, timezone text, placed_at timestamptz)) WITH ORDINALITY
+     AS b(order_id, buyer_id, buyer_email, region, locale, timezone, placed_at, n)
+ORDER BY n
+ON CONFLICT (order_id) DO NOTHING;
+
+-- name: stage_lines!
+-- ``save_line`` for a batch (a staged write). A line named twice must come once (the caller keeps the one
+-- ``save_line`` would have left: the newest dates, the later of two equal).
 INSERT INTO order_lines (order_id, line_id, sku_id, qty, backorder_qty, ship_by, estimated_delivery, dates_as_of)
-SELECT * FROM unnest(:line_orders::text[], :line_ids::text[], :line_skus::text[], :line_qtys::int[],
-                     :line_backorder_qtys::int[], :line_ship_by::date[], :line_deliveries::date[],
-                     :line_as_of::timestamptz[])
+SELECT order_id, line_id, sku_id, qty, backorder_qty, ship_by, estimated_delivery, dates_as_of
+FROM jsonb_to_recordset(:rows::jsonb) AS r(order_id text, line_id text, sku_id text, qty int, backorder_qty int,
+                                           ship_by date, estimated_delivery date, dates_as_of timestamptz)
 ON CONFLICT (order_id, line_id) DO UPDATE
 SET sku_id = excluded.sku_id, qty = excluded.qty, backorder_qty = excluded.backorder_qty,
     ship_by = excluded.ship_by, estimated_delivery = excluded.estimated_delivery,
@@ -65,7 +65,9 @@ SELECT seller_id, email, region, timezone FROM sellers WHERE seller_id = :seller
 
 -- name: insert_notifications
 -- Notifications given as a JSON array of rows; returns the ids of those inserted. An id that exists
--- already (told before, R22) is skipped, and one named twice in the array is inserted once.
+-- already (told before, R22) is skipped, and one named twice in the array is inserted once. An email queued
+-- wakes the senders at commit.
+WITH stored AS (
 INSERT INTO notifications (notification_id, order_id, buyer_id, seller_id, sku_id, channel, kind, line_ids, revision,
                            ship_by, estimated_delivery, locale, subject, body_text, body_html, data, status, attempts,
                            next_attempt_at, last_error, caused_by, correlation_id, sent_at, failed_at)
@@ -79,14 +81,12 @@ FROM jsonb_to_recordset(:rows::jsonb) AS n(
     ship_by date, estimated_delivery date, locale text, subject text, body_text text, body_html text, data jsonb,
     status text, last_error text, caused_by uuid, correlation_id uuid)
 ON CONFLICT (notification_id) DO NOTHING
-RETURNING notification_id;
-
--- name: wake_senders!
-SELECT pg_notify('notification_email', '');
-
--- name: any_email_due$
-SELECT EXISTS (SELECT 1 FROM notifications
-               WHERE channel = 'email' AND status IN ('pending', 'sending') AND next_attempt_at <= now());
+RETURNING notification_id, channel, status
+), woken AS (
+    SELECT pg_notify('notification_email', '') WHERE EXISTS (
+        SELECT FROM stored WHERE channel = 'email' AND status = 'pending')
+)
+SELECT notification_id, (SELECT count(*) FROM woken) AS woken FROM stored;
 
 -- name: claim_emails
 -- Due emails (new, to retry, or claimed by a sender whose lease ran out), locked with SKIP LOCKED so
@@ -111,9 +111,10 @@ RETURNING n.notification_id, n.order_id, n.buyer_id, n.seller_id, n.sku_id, n.ki
                THEN (SELECT s.email FROM sellers s WHERE s.seller_id = n.seller_id)
                ELSE (SELECT b.buyer_email FROM buyer_orders b WHERE b.order_id = n.order_id) END AS recipient;
 
--- name: mark_sent_announced$
+-- name: mark_sent_announced^
 -- One statement, so one round trip and its own transaction: the email is marked sent and its
--- NotificationSent written to the outbox (the relays woken at commit), or neither when the claim was lost.
+-- NotificationSent written to the outbox (the relays woken at commit, told who wrote), or neither when the
+-- claim was lost (``outbox_id`` null).
 WITH sent AS (
     UPDATE notifications
     SET status = 'sent', sent_at = now(), claim_token = NULL, next_attempt_at = NULL, last_error = NULL
@@ -122,9 +123,9 @@ WITH sent AS (
 ), written AS (
     INSERT INTO outbox (event_id, topic, message_key, message_type, value, headers)
     SELECT :event_id, :topic, :message_key, :message_type, :value, CAST(:headers AS jsonb) FROM sent
-    RETURNING 1
-)
-SELECT count(*) FROM (SELECT pg_notify('outbox', '') FROM written) AS woken;
+    RETURNING id
+), woken AS (SELECT pg_notify('outbox', :notify) FROM written)
+SELECT (SELECT id FROM written) AS outbox_id, (SELECT count(*) FROM woken) AS woken;
 
 -- name: mark_retry<!
 UPDATE notifications

@@ -73,10 +73,9 @@ class FakeNotifications:
             if row["notification_id"] not in self.rows:
                 self.rows[row["notification_id"]] = dict(row)
                 stored.add(row["notification_id"])
+        if any(self.rows[i]["channel"] == "email" and self.rows[i]["status"] == "pending" for i in stored):
+            self.wakes += 1
         return stored
-
-    async def wake_senders(self) -> None:
-        self.wakes += 1
 
     async def foreign_app_ids(self, buyer_id: str, notification_ids: list[str]) -> list[str]:
         return [i for i in notification_ids
