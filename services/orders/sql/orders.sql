@@ -24,7 +24,7 @@ WHERE o.order_id = any(:order_ids) ORDER BY o.order_id, l.position FOR UPDATE;
 
 -- name: orders_and_terms
 -- ``get_orders`` and ``sku_terms`` in one read: the orders, and the terms of the SKUs named and of the orders'
--- lines (a JSON array on every row; one row with no order when none exists).
+-- lines (a JSON array on the first row only; one row with no order when none exists).
 WITH wanted AS (
     SELECT o.order_id, o.buyer_id, o.buyer_email, o.region, o.locale, o.timezone, o.placed_at, o.status,
            o.decided_at, o.reject_reason, o.received_at, l.line_id, l.position, l.sku_id, l.qty, l.seller_id, l.state,
@@ -39,7 +39,8 @@ WITH wanted AS (
     FROM skus k LEFT JOIN sellers s USING (seller_id)
     WHERE k.sku_id = any(:sku_ids) OR k.sku_id IN (SELECT sku_id FROM wanted)
 )
-SELECT w.*, t.terms FROM terms t LEFT JOIN wanted w ON true ORDER BY w.order_id, w.position;
+SELECT w.*, CASE WHEN row_number() OVER (ORDER BY w.order_id, w.position) = 1 THEN t.terms END AS terms
+FROM terms t LEFT JOIN wanted w ON true ORDER BY w.order_id, w.position;
 
 -- name: lock_orders_and_terms
 -- ``lock_orders`` and ``sku_terms`` in one read, as ``orders_and_terms``. The terms are read in the statement's
@@ -59,7 +60,8 @@ WITH wanted AS (
     FROM skus k LEFT JOIN sellers s USING (seller_id)
     WHERE k.sku_id = any(:sku_ids) OR k.sku_id IN (SELECT sku_id FROM wanted)
 )
-SELECT w.*, t.terms FROM terms t LEFT JOIN wanted w ON true ORDER BY w.order_id, w.position;
+SELECT w.*, CASE WHEN row_number() OVER (ORDER BY w.order_id, w.position) = 1 THEN t.terms END AS terms
+FROM terms t LEFT JOIN wanted w ON true ORDER BY w.order_id, w.position;
 
 -- name: get_parts
 SELECT order_id, line_id, part_no, warehouse_id, source, qty, released_qty, ship_by, estimated_delivery
