@@ -37,6 +37,7 @@ from shared.contract.rejections import CommandRejected
 from shared.domain import Rejection
 from shared.messaging.decoding import Inbound, Subscription, dead_letter, decode, record_key, replay_id
 from shared.messaging.outbox import OutboxRelay
+from shared.messaging.outcomes import Outcomes
 from shared.observability import metrics, tracing
 from shared.persistence import inbox
 from shared.persistence.db import TRANSIENT_DB_ERRORS, Conn
@@ -112,11 +113,12 @@ class ConsumerRuntime(Generic[U]):
         #: the process's outbox relay: a transaction marks what it published, and hands it what it wrote
         self.relay = relay
         self._primed = PrimedConnection(pool, acquire_timeout_s=ACQUIRE_TIMEOUT_S)
+        #: how often batches lately sent a statement before their last one (a moving average): a transaction is
+        #: begun ahead for the next batch only while most did (``PrimedConnection``)
+        self._reading = 1.0
         self._db_failures = 0
         self._batch_failures = 0
-        #: what the transaction in progress did to each message (topic, type, outcome, dead-letter reason),
-        #: reported once it commits; batches are handled one at a time
-        self._outcomes: list[tuple[str, str, str, str | None]] = []
+        self._outcomes = Outcomes(group_id)  # batches are handled one at a time
 
     @property
     def topic_names(self) -> list[str]:
@@ -182,39 +184,49 @@ class ConsumerRuntime(Generic[U]):
         ids = list(dict.fromkeys(i.message_id for i in inbound if _claimable(i)))  # a batch may repeat one
         if not ids:
             return False
-        self._outcomes = []
+        self._outcomes.clear()
         relay = self.relay
         token, marks = (relay.token, relay.take_marks()) if relay is not None else ("", [])
         marked: list[int] = []
         written: list[tuple[int, OutboxRecord]] = []
         try:
-            async with self._connection(first_pass=careful is None and not claim_first) as conn:
+            first_pass = careful is None and not claim_first
+            async with self._connection(first_pass=first_pass) as conn:
                 uow = self.uow_factory(conn)
                 uow.conn.deferring = True  # the last handler's writes ride the outbox statement
+                uow.conn.begin_lazily = True  # (a first pass may have no transaction yet: see _connection)
                 fresh = dict.fromkeys(await inbox.claim(conn, self.group_id, ids) if claim_first else ids, True)
                 await self._dispatch(uow, [i for i in inbound if i.message_id in fresh and fresh.pop(i.message_id)],
                                      careful)
+                alone = not conn.is_in_transaction()  # nothing was sent: the last statement is the transaction
                 try:
                     if claim_first:
                         await uow.outbox.flush(conn, notify=token, mark=marks)
-                    elif await uow.outbox.flush_claiming(conn, self.group_id, ids, notify=token,
-                                                         mark=marks) != len(ids):
+                    elif await uow.outbox.flush_claiming(conn, self.group_id, ids, notify=token, mark=marks,
+                                                         alone=alone) != len(ids):
                         raise _SeenBefore
                 except StagedWriteFailed as exc:  # a handler's write, refused: which one, the careful pass finds
                     raise _RunFailed("", None) from exc
+                except asyncpg.UniqueViolationError as exc:  # alone, it met a claim made meanwhile
+                    if not alone:
+                        raise
+                    raise _SeenBefore from exc
+                if first_pass:
+                    self._reading = 0.8 * self._reading + 0.2 * (uow.conn.sent > 0)
+                    self._primed.prime_next = self._reading >= 0.5
             marked, written = uow.outbox.marked, uow.outbox.written  # committed
         finally:  # committed, or not: the relay learns which of its marks were made, and what to send
             if relay is not None:
                 relay.settle(marks, marked, written)
         uow.outbox.committed()
-        self._report_outcomes()  # committed: a pass rolled back counts nothing
+        self._outcomes.report()  # committed: a pass rolled back counts nothing
         return True
 
     @contextlib.asynccontextmanager
     async def _connection(self, *, first_pass: bool) -> AsyncIterator[Conn]:
         """A first pass on the primed connection (no ``BEGIN`` of its own); a careful one (savepoints) pooled."""
         if first_pass:
-            async with self._primed.transaction() as conn:
+            async with self._primed.transaction(lazy=self._reading < 0.5) as conn:
                 yield conn
             return
         async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
@@ -302,7 +314,7 @@ class ConsumerRuntime(Generic[U]):
             uow.outbox.rewind(mark)
             return None if rejected else current
         metrics.HANDLER_DURATION.labels(self.group_id, message_type).observe(time.perf_counter() - started)
-        self._count(run, "ok")
+        self._outcomes.note(run, "ok")
         return len(run)
 
     def _span(self, uow: U, item: Inbound) -> contextlib.AbstractContextManager[object]:
@@ -340,7 +352,7 @@ class ConsumerRuntime(Generic[U]):
                             assert batch_handler is not None
                             await batch_handler([item.message], uow)
                 metrics.HANDLER_DURATION.labels(self.group_id, message_type).observe(time.perf_counter() - started)
-                self._count([item], "ok")
+                self._outcomes.note([item], "ok")
                 return
             except Rejection as rejection:
                 uow.outbox.rewind(mark)
@@ -359,7 +371,7 @@ class ConsumerRuntime(Generic[U]):
     def _reject(self, uow: U, item: Inbound, rejection: Rejection) -> None:
         assert item.message is not None
         target = item.subscription.rejections
-        self._count([item], "rejected", reason=rejection.reason if target is not None else None)
+        self._outcomes.note([item], "rejected", reason=rejection.reason if target is not None else None)
         if target is None:
             self._dead_letter(uow, item, rejection.reason, rejection.message, attempts=1)
             return
@@ -381,19 +393,5 @@ class ConsumerRuntime(Generic[U]):
         letter = dead_letter(record, self.group_id, reason, error, attempts=attempts)
         uow.outbox.emit_raw(item.subscription.topic.dlq, record_key(record), "DeadLetter",
                             letter.model_dump_json().encode())
-        self._count([item], "dead_lettered", reason=reason)
+        self._outcomes.note([item], "dead_lettered", reason=reason)
         log.warning("dead_lettered", topic=record.topic, offset=record.offset, reason=reason)
-
-    def _count(self, items: list[Inbound], outcome: str, reason: str | None = None) -> None:
-        self._outcomes += [(item.record.topic, item.type or "?", outcome, reason) for item in items]
-
-    def _report_outcomes(self) -> None:
-        for topic, message_type, outcome, reason in self._outcomes:
-            metrics.MESSAGES_HANDLED.labels(self.group_id, topic, message_type, outcome).inc()
-            if reason is None:
-                continue
-            if outcome == "rejected":  # a CommandRejected emitted
-                metrics.COMMANDS_REJECTED.labels(self.group_id, message_type, reason).inc()
-            else:
-                metrics.DEAD_LETTERED.labels(topic, reason).inc()
-        self._outcomes = []

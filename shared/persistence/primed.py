@@ -15,6 +15,11 @@ A transaction begun ahead of its work has two consequences, both bounded here:
   server that ends such sessions (``idle_in_transaction_session_timeout``) costs a new connection at the
   next batch, nothing else.
 
+A batch that sends nothing before its last statement (it reads nothing, its writes staged: notifications' usual
+batch) needs no transaction at all: that statement is its own. Begun ahead, its transaction would cost the
+``COMMIT``. So the runtime asks for the transaction only when most batches lately read first (``lazy``
+otherwise: the first statement begins it, ``StagingConnection``), and primes the next one only then.
+
 The careful passes of a batch (savepoints after a failure) do not use it: asyncpg's savepoints need a
 transaction asyncpg began itself.
 """
@@ -43,24 +48,34 @@ class PrimedConnection:
         self.max_age_s = max_age_s
         self._conn: PoolConnectionProxy | None = None
         self._begun_at: float | None = None  # when the open transaction began; None: none is open
+        #: whether a block's commit begins the next block's transaction (set by the caller as it learns)
+        self.prime_next = True
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PoolConnectionProxy]:
-        """A transaction on the held connection: committed (and the next one begun) when the block ends,
-        rolled back if it raises."""
-        conn = await self._begun()
+    async def transaction(self, *, lazy: bool = False) -> AsyncIterator[PoolConnectionProxy]:
+        """A transaction on the held connection: committed (and the next one begun, if ``prime_next``) when the
+        block ends, rolled back if it raises. ``lazy``: none is begun for the block, unless one was begun ahead;
+        a block that began none ran its statement as its own transaction, and there is nothing to commit."""
+        conn = await (self._held() if lazy else self._begun())
         try:
             yield conn
         except BaseException:
             await self._roll_back()
             raise
         self._begun_at = None
+        if conn.is_in_transaction():
+            command: str | None = "COMMIT; BEGIN" if self.prime_next else "COMMIT"
+        else:
+            command = "BEGIN" if self.prime_next else None
+        if command is None:
+            return
         try:
-            await conn.execute("COMMIT; BEGIN")
+            await conn.execute(command)
         except BaseException:
             await self._drop()  # a failed COMMIT rolled back; a lost answer leaves the outcome to the inbox
             raise
-        self._begun_at = time.monotonic()
+        if self.prime_next:
+            self._begun_at = time.monotonic()
 
     async def close(self) -> None:
         """Roll back the transaction begun ahead and give the connection back to the pool."""
@@ -82,6 +97,21 @@ class PrimedConnection:
             await self._drop()
             return await self._begin()
 
+    async def _held(self) -> PoolConnectionProxy:
+        """The held connection, with a transaction begun ahead if it is fresh, else none."""
+        conn = self._conn
+        if conn is None or not _alive(conn):
+            await self._drop()
+            conn = self._conn = await self.pool.acquire(timeout=self.acquire_timeout_s)
+        if conn.is_in_transaction() and not self._fresh(conn):
+            try:
+                await conn.execute("ROLLBACK")
+            except TRANSIENT_DB_ERRORS:
+                await self._drop()
+                return await self._held()
+            self._begun_at = None
+        return conn
+
     def _fresh(self, conn: PoolConnectionProxy) -> bool:
         return (self._begun_at is not None and conn.is_in_transaction()
                 and time.monotonic() - self._begun_at <= self.max_age_s)
@@ -101,6 +131,8 @@ class PrimedConnection:
         conn = self._conn
         if conn is None or not _alive(conn):
             await self._drop()
+            return
+        if not conn.is_in_transaction():  # a statement that was its own transaction failed: nothing to undo
             return
         try:
             await conn.execute("ROLLBACK")

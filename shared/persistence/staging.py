@@ -85,12 +85,17 @@ class Composed:
                 raise StagedWriteFailed(f"{name}: {exc!r}") from exc
 
 
-def compose(writes: Sequence[StagedWrite], first: int) -> Composed:
+def compose(writes: Sequence[StagedWrite], first: int, only_if: str | None = None) -> Composed:
+    """``writes`` as CTEs, their rows numbered from ``first``; with ``only_if``, a condition of the statement
+    they ride, each writes its rows only when it holds (else none)."""
     ctes, args, returned, checks = [], [], [], []
     for i, write in enumerate(writes):
         name = f"staged_{i}"
         # the rows travel as text, whatever codecs the connection has for json
-        ctes.append(f"{name} AS ({_PARAMETER.sub(f'${first + i}::text', write.sql.strip().rstrip(';'))})")
+        rows = f"${first + i}::text"
+        if only_if is not None:
+            rows = f"(CASE WHEN {only_if} THEN {rows} ELSE '[]' END)"
+        ctes.append(f"{name} AS ({write.sql.strip().rstrip(';').replace('$1', rows)})")
         args.append(orjson.dumps(list(write.rows)).decode())
         if write.check is not None:
             returned.append(f"(SELECT jsonb_agg(to_jsonb(r)) FROM {name} r) AS {name}")
@@ -129,6 +134,16 @@ class StagingConnection:
         self.raw = conn
         self.writes = writes
         self.deferring = False
+        #: set by the consumer runtime when it began no transaction for the batch: the first statement sent
+        #: here begins one (a batch that sends none ends with one statement, its own transaction)
+        self.begin_lazily = False
+        #: statements sent here (staged writes sent on their own included)
+        self.sent = 0
+
+    async def _begin(self) -> None:
+        self.sent += 1
+        if self.begin_lazily and not self.raw.is_in_transaction():
+            await self.raw.execute("BEGIN")
 
     async def stage(self, write: StagedWrite) -> None:
         self.writes.append(write)
@@ -136,31 +151,39 @@ class StagingConnection:
             await self.flush()
 
     async def flush(self) -> None:
-        await send(self.raw, self.writes)
+        if self.writes:
+            await self._begin()
+            await send(self.raw, self.writes)
+
+    async def _ready(self) -> None:
+        """Before a statement: the transaction begun, what was staged sent."""
+        await self._begin()
+        await self.flush()
 
     async def fetch(self, query: str, *args: Any, **kwargs: Any) -> Any:
-        await self.flush()
+        await self._ready()
         return await self.raw.fetch(query, *args, **kwargs)
 
     async def fetchrow(self, query: str, *args: Any, **kwargs: Any) -> Any:
-        await self.flush()
+        await self._ready()
         return await self.raw.fetchrow(query, *args, **kwargs)
 
     async def fetchval(self, query: str, *args: Any, **kwargs: Any) -> Any:
-        await self.flush()
+        await self._ready()
         return await self.raw.fetchval(query, *args, **kwargs)
 
     async def execute(self, query: str, *args: Any, **kwargs: Any) -> Any:
-        await self.flush()
+        await self._ready()
         return await self.raw.execute(query, *args, **kwargs)
 
     async def executemany(self, query: str, args: Any, **kwargs: Any) -> Any:
-        await self.flush()
+        await self._ready()
         return await self.raw.executemany(query, args, **kwargs)
 
     async def fetch_carrying(self, query: str, *args: Any) -> Any:
         """``fetch`` a ``WITH`` statement that reads nothing the staged writes touch: they ride it as its first
         CTEs (those with a check are sent before it, on their own)."""
+        await self._begin()
         if any(w.check is not None for w in self.writes):
             await self.flush()
         if not self.writes:
@@ -189,7 +212,7 @@ class _FlushingTransaction:
         self.mark = 0
 
     async def __aenter__(self) -> Any:
-        await self.conn.flush()
+        await self.conn._ready()  # a savepoint, then, if the batch's transaction was begun lazily
         self.mark = len(self.conn.writes)
         return await self.transaction.__aenter__()
 

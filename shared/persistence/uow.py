@@ -24,7 +24,7 @@ from shared.contract.envelope import Envelope, Payload
 from shared.contract.topics import Topic
 from shared.observability import tracing
 from shared.persistence.db import Conn
-from shared.persistence.inbox import claim_cte
+from shared.persistence.inbox import UNSEEN, claim_alone_cte, claim_cte
 from shared.persistence.staging import Composed, StagedWrite, StagedWriteFailed, StagingConnection, compose, failed
 
 log = structlog.get_logger(__name__)
@@ -145,21 +145,25 @@ class Emitter:
         records, self.pending = self.pending, []
         staged = self._take_writes(9)
         row = await self._fetchrow(
-            conn, staged, f"WITH {_WRITE_OUTBOX}, {_MARK_PUBLISHED.format(mark=8)}, {_WOKEN.format(notify=7)}"
+            conn, staged, f"WITH {_WRITE_OUTBOX.format(where='')}, {_MARK_PUBLISHED.format(mark=8)}, "
+                          f"{_WOKEN.format(notify=7)}"
                           f"{_ctes(staged)} SELECT {_WRITTEN_IDS}{_returned(staged)}",
             *_columns(records), notify, list(mark), *staged.args)
         self._written(records, row, mark)
         return len(records)
 
     async def flush_claiming(self, conn: Conn, consumer: str, message_ids: list[str], *, notify: str = "",
-                             mark: Sequence[int] = ()) -> int:
+                             mark: Sequence[int] = (), alone: bool = False) -> int:
         """``flush``, and in the same statement claim ``message_ids`` in ``consumer``'s inbox; return how
-        many of them were not there yet."""
+        many of them were not there yet. ``alone``: the statement is its own transaction (none was begun), so
+        it claims all the ids or none, and writes nothing unless it claimed them (``inbox.claim_alone_cte``)."""
         records, self.pending = self.pending, []
-        staged = self._take_writes(11)
+        staged = self._take_writes(11, only_if=UNSEEN if alone else None)
+        claim = claim_alone_cte(7, 8) if alone else claim_cte(7, 8)
         row = await self._fetchrow(
             conn, staged,
-            f"""WITH {claim_cte(7, 8)}, {_WRITE_OUTBOX}, {_MARK_PUBLISHED.format(mark=10)}, {_WOKEN.format(notify=9)}
+            f"""WITH {claim}, {_WRITE_OUTBOX.format(where=f"WHERE {UNSEEN}" if alone else "")},
+                {_MARK_PUBLISHED.format(mark=10)}, {_WOKEN.format(notify=9)}
                 {_ctes(staged)} SELECT (SELECT count(*) FROM claimed) AS claimed, {_WRITTEN_IDS}{_returned(staged)}""",
             *_columns(records), consumer, message_ids, notify, list(mark), *staged.args,
         )
@@ -167,9 +171,9 @@ class Emitter:
         assert row is not None  # aggregates: always one row
         return int(row["claimed"])
 
-    def _take_writes(self, first: int) -> Composed:
+    def _take_writes(self, first: int, only_if: str | None = None) -> Composed:
         writes, self.writes[:] = self.writes[:], []
-        return compose(writes, first)
+        return compose(writes, first, only_if)
 
     @staticmethod
     async def _fetchrow(conn: Conn, staged: Composed, query: str, *args: Any) -> Any:
@@ -202,12 +206,14 @@ def _columns(records: list[OutboxRecord]) -> tuple[list[Any], ...]:
             [r.message_type for r in records], [r.value for r in records], [dumps(r.headers) for r in records])
 
 
-#: a CTE named ``written``: the staged records ($1..$6, one array per column) inserted in order
+#: a CTE named ``written``: the staged records ($1..$6, one array per column) inserted in order (``where``: the
+#: condition they are written on, if any)
 _WRITE_OUTBOX = """written AS (
     INSERT INTO outbox (event_id, topic, message_key, message_type, value, headers)
     SELECT event_id, topic, message_key, message_type, value, headers::jsonb
     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[])
          WITH ORDINALITY AS m(event_id, topic, message_key, message_type, value, headers, n)
+    {where}
     ORDER BY n
     RETURNING id)"""
 #: rows the relay has published, marked in the writing transaction (a data-modifying CTE always runs)

@@ -168,3 +168,56 @@ async def test_a_staged_writes_check_sees_the_rows_it_returned_and_its_refusal_r
     await rt.handle_records([record(command("bad"), 1)])
     assert await effects(pool) == ["s1"]
     assert [t for t, _ in await topics(pool)] == ["catalog.commands.dlq"]
+
+
+async def lazy(rt: ConsumerRuntime[UnitOfWork], offsets: range) -> None:
+    """Batches that send nothing before their end, until the runtime stops beginning transactions ahead."""
+    for offset in offsets:
+        await rt.handle_records([record(command(f"warm-{offset}"), offset)])
+
+
+async def test_a_batch_that_sends_nothing_before_its_end_is_one_statement_its_own_transaction(
+        pool: asyncpg.Pool) -> None:
+    statements: list[str] = []
+    rt = runtime(pool, Handler(), statements)
+    await lazy(rt, range(5))
+    await asyncio.sleep(0)  # asyncpg calls a query logger on the loop's next turn
+    # primed until most batches lately sent nothing first: the fourth commit no longer begins the next one
+    assert statements[-4:] == ["COMMIT;", "WITH", "COMMIT", "WITH"]
+    statements.clear()
+    await rt.handle_records([record(command("s1"), 10), record(command("s2"), 11)])
+    await asyncio.sleep(0)
+    # the first handler's write is sent before the second runs (which begins the transaction), the second's
+    # rides the outbox statement; then the commit. A batch of one handler: one statement, nothing else.
+    assert statements == ["BEGIN", "WITH", "WITH", "COMMIT"]
+    statements.clear()
+    await rt.handle_records([record(command("s3"), 12)])
+    await asyncio.sleep(0)
+    assert statements == ["WITH"]
+    assert [s for s in await effects(pool) if not s.startswith("warm-")] == ["s1", "s2", "s3"]
+    assert await pool.fetchval("SELECT count(*) FROM inbox") == 8
+
+
+async def test_a_batch_run_as_one_statement_applies_nothing_for_a_message_handled_before(pool: asyncpg.Pool) -> None:
+    await pool.execute("ALTER TABLE effects DROP CONSTRAINT effects_pkey")  # a second write would go unseen
+    rt = runtime(pool, Handler())
+    await lazy(rt, range(5))
+    old = command("s1")
+    await rt.handle_records([record(old, 10)])
+    # redelivered in a batch of its own: the statement claims nothing and writes nothing, and the batch is done
+    # again claiming first, which skips it
+    await rt.handle_records([record(old, 11)])
+    await rt.handle_records([record(command("s2"), 12)])
+    assert [s for s in await effects(pool) if not s.startswith("warm-")] == ["s1", "s2"]
+    assert await pool.fetchval("SELECT count(*) FROM inbox") == 7
+
+
+async def test_a_staged_write_refused_in_a_batch_run_as_one_statement_dead_letters_its_message_alone(
+        pool: asyncpg.Pool) -> None:
+    rt = runtime(pool, Handler())
+    await lazy(rt, range(5))
+    await rt.handle_records([record(command("refused-1"), 10)])
+    await rt.handle_records([record(command("s2"), 11)])
+    assert [s for s in await effects(pool) if not s.startswith("warm-")] == ["s2"]
+    assert [t for t, _ in await topics(pool)] == ["catalog.commands.dlq"]
+    assert await pool.fetchval("SELECT count(*) FROM inbox") == 7
