@@ -97,8 +97,7 @@ class Policy:
     safety_stock: int = 0
     low_stock_threshold: int | None = None
     low_stock_alerted: bool = False
-    #: the SKU's backorder handling time in business days (from ``BackorderActivated``), to date
-    #: promises (R24); None until the SKU was first put on backorder
+    #: backorder handling time in business days (``BackorderActivated``), to date promises (R24); None before
     handling_days: int | None = None
     #: R31: the seller allows transfers: free units of a warehouse in the pool fill the SKU's waiting parts
     #: in any warehouse of the pool, in one queue
