@@ -99,18 +99,12 @@ class InventoryRepository:
         """``record_decisions``, ``insert_parts``, ``record`` and ``save_levels``, staged: they ride the
         transaction's next statement together, with ``save_levels``'s check of the rows as stored."""
         changed = stock.changed()
-        stage = stage_or_send(self.conn)
-        if decisions:
-            await stage(StagedWrite(queries.stage_decisions.sql, [
-                {"order_id": o, "accepted": a, "placed_at": p} for o, a, p in decisions]))
-        if parts:
-            await stage(StagedWrite(queries.stage_parts.sql, [{c: p[c] for c in _PART_COLUMNS} for p in parts]))
-        if entries:
-            # vars() is asdict() without its recursive deep copy: these dataclasses hold plain values only
-            await stage(StagedWrite(queries.stage_ledger.sql, [{**vars(m), **vars(why)} for m, why in entries]))
+        await self.record_decisions(decisions)
+        await self.insert_parts(parts)
+        await self.record(entries)
         if changed:
             deltas = [stock.delta(level) for level in changed]
-            await stage(StagedWrite(queries.stage_level_deltas.sql, [
+            await stage_or_send(self.conn)(StagedWrite(queries.stage_level_deltas.sql, [
                 {"sku_id": lv.sku_id, "warehouse_id": lv.warehouse_id, "on_hand": d[0], "allocated": d[1],
                  "backorder_limit": d[2], "backorder_allocated": d[3]} for lv, d in zip(changed, deltas, strict=True)
             ], check=lambda rows: _check_stored(changed, rows)))
@@ -152,9 +146,11 @@ class InventoryRepository:
     # ------------------------------------------------------------------ ledger (R12)
 
     async def record(self, entries: Sequence[tuple[Movement, Why]]) -> None:
+        """Ledger rows, in order (staged)."""
         if entries:
             # vars() is asdict() without its recursive deep copy: these dataclasses hold plain values only
-            await queries.insert_ledger(self.conn, [{**vars(m), **vars(why)} for m, why in entries])
+            await stage_or_send(self.conn)(StagedWrite(queries.stage_ledger.sql,
+                                                       [{**vars(m), **vars(why)} for m, why in entries]))
 
     # ------------------------------------------------------------------ orders and parts
 
@@ -163,14 +159,16 @@ class InventoryRepository:
         return {r["order_id"] for r in rows}
 
     async def record_decisions(self, decisions: Sequence[tuple[str, bool, datetime]]) -> None:
+        """Orders decided (staged; an order decided before is refused by the key)."""
         if decisions:
-            await queries.insert_decisions(
-                self.conn, [{"order_id": o, "accepted": a, "placed_at": p} for o, a, p in decisions]
-            )
+            await stage_or_send(self.conn)(StagedWrite(queries.stage_decisions.sql, [
+                {"order_id": o, "accepted": a, "placed_at": p} for o, a, p in decisions]))
 
     async def insert_parts(self, parts: Sequence[dict[str, Any]]) -> None:
+        """Allocation parts, in order (staged)."""
         if parts:
-            await queries.insert_parts(self.conn, list(parts))
+            await stage_or_send(self.conn)(StagedWrite(queries.stage_parts.sql,
+                                                       [{c: p[c] for c in _PART_COLUMNS} for p in parts]))
 
     async def waiting(self, sku_id: str, warehouse_id: str, units: int) -> list[WaitingPart]:
         """The head of the restock queue that ``units`` units can reach."""

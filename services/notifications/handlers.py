@@ -117,13 +117,12 @@ class _Told:
             return [row("app", "sent"), row("email", "failed", self.unreachable)]
         return [row("app", "sent"), row("email", "pending")]
 
-    def announce(self, uow: NotificationsUow, stored: set[str]) -> bool:
-        """Emit and count what was stored now (each id once: ``stored`` loses it); True if an email was
-        queued for the sender."""
+    def announce(self, uow: NotificationsUow, stored: set[str]) -> None:
+        """Emit and count what was stored now (each id once: ``stored`` loses it)."""
         with uow.caused_by(self.cause):
-            return self._announce(uow, stored)
+            self._announce(uow, stored)
 
-    def _announce(self, uow: NotificationsUow, stored: set[str]) -> bool:
+    def _announce(self, uow: NotificationsUow, stored: set[str]) -> None:
         notice = self.notice
         bound = log.bind(order_id=notice.order_id, kind=notice.kind)
         if notice.to_seller:
@@ -142,7 +141,7 @@ class _Told:
             if error is None:
                 _count(uow, "email", notice.kind, "duplicate")
                 bound.info("notification_already_told", channel="email", notification_id=email_id)
-            return False
+            return
         stored.discard(email_id)
         if error is not None:
             uow.emit(EVENTS, NotificationFailed(
@@ -152,10 +151,9 @@ class _Told:
             ), key=notice.key)
             _count(uow, "email", notice.kind, "failed")
             bound.warning("notification_failed", channel="email", notification_id=email_id, error=error)
-            return False
+            return
         _count(uow, "email", notice.kind, "created")
         bound.info("notification_queued", channel="email", notification_id=email_id)
-        return True
 
 
 def _count(uow: NotificationsUow, channel: str, kind: str, outcome: str) -> None:

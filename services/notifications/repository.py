@@ -56,17 +56,14 @@ class NotificationsRepository:
     # ------------------------------------------------------------ orders
 
     async def save_buyer(self, order_id: str, buyer: Buyer) -> None:
-        await queries.save_buyer_order(
-            self.conn, order_id=order_id, buyer_id=buyer.buyer_id, buyer_email=buyer.email, region=buyer.region,
-            locale=buyer.locale, timezone=buyer.timezone, placed_at=buyer.placed_at,
-        )
+        await self.save_buyers([(order_id, buyer)])
 
     async def save_buyers(self, buyers: Sequence[tuple[str, Buyer]]) -> None:
-        """``save_buyer`` for many, in order, in one statement."""
+        """``save_buyer`` for many (staged); an order's first buyer is kept."""
         if buyers:
-            await self.conn.executemany(queries.save_buyer_order.sql, [
-                (order_id, b.buyer_id, b.email, b.region, b.locale, b.timezone, b.placed_at) for order_id, b in buyers
-            ])
+            await stage_or_send(self.conn)(StagedWrite(queries.stage_buyers.sql, [
+                {"order_id": order_id, "buyer_id": b.buyer_id, "buyer_email": b.email, "region": b.region,
+                 "locale": b.locale, "timezone": b.timezone, "placed_at": b.placed_at} for order_id, b in buyers]))
 
     async def buyers(self, order_ids: Sequence[str]) -> dict[str, Buyer]:
         if not order_ids:
@@ -83,38 +80,28 @@ class NotificationsRepository:
                      row["placed_at"])
 
     async def save_lines(self, order_id: str, lines: Sequence[LineState], as_of: Any) -> None:
-        await self.conn.executemany(
-            queries.save_line.sql,
-            [(order_id, ln.line_id, ln.sku_id, ln.qty, ln.backorder_qty, ln.ship_by, ln.estimated_delivery, as_of)
-             for ln in lines],
-        )
+        await self.save_lines_of([(order_id, lines, as_of)])
 
     async def save_lines_of(self, orders: Sequence[tuple[str, Sequence[LineState], Any]]) -> None:
-        """``save_lines`` for many orders, in order, in one statement."""
-        rows = [(order_id, ln.line_id, ln.sku_id, ln.qty, ln.backorder_qty, ln.ship_by, ln.estimated_delivery, as_of)
-                for order_id, lines, as_of in orders for ln in lines]
-        if rows:
-            await self.conn.executemany(queries.save_line.sql, rows)
-
-    async def save_buyers_and_lines(self, buyers: Sequence[tuple[str, Buyer]],
-                                    orders: Sequence[tuple[str, Sequence[LineState], Any]]) -> None:
-        """``save_buyers`` then ``save_lines_of``, staged (``shared/persistence/staging.py``)."""
+        """``save_lines`` for many orders (staged), as if one after the other: of a line named twice, the newest
+        dates are kept, the later of two equal; a line's dates never move back."""
         newest: dict[tuple[str, str], tuple[str, LineState, Any]] = {}
         for order_id, lines, as_of in orders:
             for ln in lines:
                 kept = newest.get((order_id, ln.line_id))
-                if kept is None or kept[2] <= as_of:  # what save_line, row after row, would have left
+                if kept is None or kept[2] <= as_of:
                     newest[(order_id, ln.line_id)] = (order_id, ln, as_of)
-        stage = stage_or_send(self.conn)
-        if buyers:
-            await stage(StagedWrite(queries.stage_buyers.sql, [
-                {"order_id": order_id, "buyer_id": b.buyer_id, "buyer_email": b.email, "region": b.region,
-                 "locale": b.locale, "timezone": b.timezone, "placed_at": b.placed_at} for order_id, b in buyers]))
         if newest:
-            await stage(StagedWrite(queries.stage_lines.sql, [
+            await stage_or_send(self.conn)(StagedWrite(queries.stage_lines.sql, [
                 {"order_id": order_id, "line_id": ln.line_id, "sku_id": ln.sku_id, "qty": ln.qty,
                  "backorder_qty": ln.backorder_qty, "ship_by": ln.ship_by, "estimated_delivery": ln.estimated_delivery,
                  "dates_as_of": as_of} for order_id, ln, as_of in newest.values()]))
+
+    async def save_buyers_and_lines(self, buyers: Sequence[tuple[str, Buyer]],
+                                    orders: Sequence[tuple[str, Sequence[LineState], Any]]) -> None:
+        """``save_buyers`` then ``save_lines_of``."""
+        await self.save_buyers(buyers)
+        await self.save_lines_of(orders)
 
     async def lines(self, order_id: str) -> dict[str, LineState]:
         return {r["line_id"]: _line(r) for r in await fetch_all(queries.get_lines, self.conn, order_id=order_id)}

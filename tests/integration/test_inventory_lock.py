@@ -18,6 +18,7 @@ import pytest
 
 from services.inventory.repository import InventoryRepository
 from shared.persistence.db import create_pool
+from shared.persistence.staging import StagedWriteFailed
 
 pytestmark = pytest.mark.integration
 
@@ -67,5 +68,6 @@ async def test_r08_an_order_decided_while_the_lock_was_awaited_is_not_decided_a_
             _, decided = await reading
             # the statement's snapshot predates the decision: it is not seen, and deciding again is refused
             assert decided == set()
-            with pytest.raises(asyncpg.UniqueViolationError):
+            with pytest.raises(StagedWriteFailed) as refused:
                 await InventoryRepository(second).record_decisions([("o-1", False, T0)])
+            assert isinstance(refused.value.__cause__, asyncpg.UniqueViolationError)

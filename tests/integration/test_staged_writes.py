@@ -7,17 +7,14 @@ is found and dead-lettered alone by the careful pass; one staged in a savepoint 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import orjson
 import pytest
-from aiokafka import ConsumerRecord
 
 from shared.contract.catalog import RegisterSeller
-from shared.contract.envelope import Envelope
 from shared.contract.topics import CATALOG_COMMANDS_TOPIC, CATALOG_EVENTS_TOPIC
 from shared.domain import Rejection
 from shared.messaging.consumer import ConsumerRuntime
@@ -25,21 +22,12 @@ from shared.messaging.decoding import Subscription
 from shared.persistence.db import create_pool
 from shared.persistence.staging import StagedWrite, stage_or_send
 from shared.persistence.uow import UnitOfWork
+from tests.integration.test_messaging_runtime import command, record
 
 pytestmark = pytest.mark.integration
 
 STAGE_EFFECT = """INSERT INTO effects (seller_id, region)
 SELECT seller_id, region FROM jsonb_to_recordset($1::jsonb) AS r(seller_id text, region text)"""
-
-
-def command(seller_id: str) -> bytes:
-    env = Envelope(event_id=uuid.uuid4(), type="RegisterSeller", producer="test",
-                   payload=RegisterSeller(seller_id=seller_id, region="US", backorder_eligible=True))
-    return env.model_dump_json().encode()
-
-
-def record(value: bytes, offset: int) -> ConsumerRecord[bytes, bytes]:
-    return ConsumerRecord("catalog.commands", 0, offset, 0, 0, b"k", value, None, 1, len(value), ())
 
 
 class Handler:

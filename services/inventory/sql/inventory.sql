@@ -124,9 +124,6 @@ UPDATE sku_policies SET low_stock_alerted = :alerted, updated_at = now() WHERE s
 -- name: decided_orders
 SELECT order_id FROM order_decisions WHERE order_id = any(:order_ids);
 
--- name: insert_decisions*!
-INSERT INTO order_decisions (order_id, accepted, placed_at) VALUES (:order_id, :accepted, :placed_at);
-
 -- name: waiting_parts
 -- The head of the restock queue of one SKU in one warehouse (R11, R19): explicit priority, then
 -- oldest placement, then arrival. Every part holds at least one unit, so ``limit`` units fill at
@@ -188,10 +185,6 @@ SELECT s.order_id, s.line_id,
        s.sku_id, s.warehouse_id, s.source, :qty, 'shipped', s.placed_at, s.ship_from
 FROM shrunk s;
 
--- name: insert_parts*!
-INSERT INTO allocation_parts (order_id, line_id, part_no, sku_id, warehouse_id, source, qty, state, placed_at)
-VALUES (:order_id, :line_id, :part_no, :sku_id, :warehouse_id, :source, :qty, :state, :placed_at);
-
 -- name: set_priority$
 -- An explicit seller priority for an order's waiting parts of a SKU (R19); returns how many changed.
 WITH changed AS (
@@ -206,12 +199,6 @@ ON CONFLICT DO NOTHING RETURNING receipt_id;
 
 -- name: get_receipt^
 SELECT receipt_id, sku_id, warehouse_id, qty FROM receipts WHERE receipt_id = :receipt_id;
-
--- name: insert_ledger*!
-INSERT INTO stock_ledger (sku_id, warehouse_id, kind, on_hand, allocated, backorder_limit, backorder_allocated,
-                          order_id, line_id, cause_id, cause_type, actor)
-VALUES (:sku_id, :warehouse_id, :kind, :on_hand, :allocated, :backorder_limit, :backorder_allocated,
-        :order_id, :line_id, :cause_id, :cause_type, :actor);
 
 -- ------------------------------------------------------------------ read side
 

@@ -1,10 +1,5 @@
 -- ------------------------------------------------------------ what we know of orders
 
--- name: save_buyer_order!
-INSERT INTO buyer_orders (order_id, buyer_id, buyer_email, region, locale, timezone, placed_at)
-VALUES (:order_id, :buyer_id, :buyer_email, :region, :locale, :timezone, :placed_at)
-ON CONFLICT (order_id) DO NOTHING;
-
 -- name: get_buyer_order^
 SELECT order_id, buyer_id, buyer_email, region, locale, timezone, placed_at
 FROM buyer_orders WHERE order_id = :order_id;
@@ -13,18 +8,8 @@ FROM buyer_orders WHERE order_id = :order_id;
 SELECT order_id, buyer_id, buyer_email, region, locale, timezone, placed_at
 FROM buyer_orders WHERE order_id = any(:order_ids);
 
--- name: save_line!
--- A line's dates move forward only: an update older than what is stored (a replay) is ignored.
-INSERT INTO order_lines (order_id, line_id, sku_id, qty, backorder_qty, ship_by, estimated_delivery, dates_as_of)
-VALUES (:order_id, :line_id, :sku_id, :qty, :backorder_qty, :ship_by, :estimated_delivery, :as_of)
-ON CONFLICT (order_id, line_id) DO UPDATE
-SET sku_id = excluded.sku_id, qty = excluded.qty, backorder_qty = excluded.backorder_qty,
-    ship_by = excluded.ship_by, estimated_delivery = excluded.estimated_delivery,
-    dates_as_of = excluded.dates_as_of
-WHERE order_lines.dates_as_of <= excluded.dates_as_of;
-
 -- name: stage_buyers!
--- ``save_buyer_order`` for a batch (a staged write). A buyer already stored, or named twice, keeps the first.
+-- Buyers of orders (a staged write). A buyer already stored, or named twice, keeps the first.
 INSERT INTO buyer_orders (order_id, buyer_id, buyer_email, region, locale, timezone, placed_at)
 SELECT order_id, buyer_id, buyer_email, region, locale, timezone, placed_at
 FROM ROWS FROM (jsonb_to_recordset(:rows::jsonb) AS (order_id text, buyer_id text, buyer_email text, region text,
@@ -34,8 +19,9 @@ ORDER BY n
 ON CONFLICT (order_id) DO NOTHING;
 
 -- name: stage_lines!
--- ``save_line`` for a batch (a staged write). A line named twice must come once (the caller keeps the one
--- ``save_line`` would have left: the newest dates, the later of two equal).
+-- Order lines (a staged write). A line's dates move forward only: an update older than what is stored (a
+-- replay) is ignored. A line named twice must come once (the caller keeps the newest dates, the later of two
+-- equal).
 INSERT INTO order_lines (order_id, line_id, sku_id, qty, backorder_qty, ship_by, estimated_delivery, dates_as_of)
 SELECT order_id, line_id, sku_id, qty, backorder_qty, ship_by, estimated_delivery, dates_as_of
 FROM jsonb_to_recordset(:rows::jsonb) AS r(order_id text, line_id text, sku_id text, qty int, backorder_qty int,
